@@ -1,0 +1,166 @@
+"""The pipeline: load and convert each source, dedup, sample, split, render, write.
+
+`build(manifest)` is the library entry point; the CLI is a thin layer over it. Each stage is
+a function in its own module; this one only chains them and keeps the funnel counts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm.auto import tqdm
+
+from composer.convert import Converted, convert_source
+from composer.dedup import dedup, priority
+from composer.formats import PromptFormat, available_formats
+from composer.manifest import Manifest, load_manifest
+from composer.output import atomic_dir, write_jsonl, write_table
+from composer.plugins import registry
+from composer.render import SCHEMAS, FormatPlan, render_source
+from composer.report import EXAMPLES, Funnel, build_report, write_report
+from composer.sample import sample
+from composer.split import assign_split, validation_quota
+from composer.system_prompt import SystemPromptChooser
+
+COLUMNS = {kind: schema.names for kind, schema in SCHEMAS.items()}
+
+
+@dataclass
+class BuildResult:
+    output_dir: Path
+    report: dict[str, Any]
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        return self.report["totals"]
+
+
+def prepare(manifest: Manifest | str | os.PathLike, seed: int | None = None) -> Manifest:
+    if not isinstance(manifest, Manifest):
+        manifest = load_manifest(manifest)
+    return manifest.model_copy(update={"seed": seed}) if seed is not None else manifest
+
+
+def load_formats(manifest: Manifest) -> list[PromptFormat]:
+    found = available_formats(manifest.template_dirs())
+    formats = []
+    for spec in manifest.formats:
+        template = spec.template or spec.name
+        path = manifest.resolve(template) if template.endswith(".jinja") else found[template]
+        formats.append(PromptFormat.load(spec.name, path, spec.vars))
+    return formats
+
+
+def format_plans(manifest: Manifest, source_index: int, formats: list[PromptFormat]
+                 ) -> list[FormatPlan]:
+    source = manifest.sources[source_index]
+    plans = []
+    for spec, fmt in zip(manifest.formats, formats):
+        policy = source.system_prompt or spec.system_prompt or manifest.system_prompt
+        # A format's own default system prompt (vicuna's, say) stands in for the manifest's
+        # default, unless the manifest gave this format a policy of its own.
+        own_default = None if policy is spec.system_prompt else fmt.default_system
+        chooser = SystemPromptChooser.build(policy, manifest.seed, spec.name, own_default)
+        plans.append(FormatPlan(fmt, spec.coverage, chooser))
+    return plans
+
+
+def load_sources(manifest: Manifest, progress: bool = False) -> list[Converted]:
+    plugins = registry()
+    return [convert_source(manifest, i, source, plugins[source.plugin_name])
+            for i, source in enumerate(tqdm(manifest.sources, desc="load", unit="source",
+                                            disable=not progress))]
+
+
+def _upstream(c: Converted) -> str:
+    s = c.source
+    if s.path:
+        return s.path if isinstance(s.path, str) else ", ".join(s.path)
+    hub = s.hub or c.plugin.hub
+    return f"{hub}@{c.revision}" if c.revision else hub
+
+
+def build(manifest: Manifest | str | os.PathLike, output_dir: str | os.PathLike | None = None,
+          seed: int | None = None, progress: bool = False) -> BuildResult:
+    """Build the mixture a manifest describes and write it to its output folder."""
+    manifest = prepare(manifest, seed)
+    target = Path(output_dir) if output_dir else manifest.output_dir
+    formats = load_formats(manifest)
+    converted = load_sources(manifest, progress)
+    deduped = dedup(converted)
+
+    funnels: dict[str, Funnel] = {}
+    tables: dict[str, pa.Table] = {}
+    for c in converted:
+        name = c.source.name
+        kept = deduped.kept[name]
+        sampled = sample(kept, c.source.sample, manifest.seed, name)
+        tables[name] = sampled.table
+        funnels[name] = Funnel(
+            name=name, plugin=c.plugin.name, kind=c.plugin.kind, confidence=c.confidence,
+            upstream=_upstream(c), rows_read=c.rows_read, rejected=len(c.rejections),
+            records=c.records.num_rows, duplicates=c.records.num_rows - kept.num_rows,
+            after_dedup=kept.num_rows, sampled=sampled.table.num_rows,
+            sample_requested=sampled.requested,
+            rejected_by_reason=dict(sorted(c.rejected_by_reason.items())),
+            rejected_examples=[{"where": r.where, "reason": r.reason, "detail": r.detail}
+                               for r in c.rejections[:EXAMPLES]],
+            lost_to=dict(sorted(deduped.lost_to[name].items())))
+
+    sizes = {n: len(pc.unique(t.column("id"))) for n, t in tables.items()}
+    quota = validation_quota(sizes, manifest.split.validation)
+    for name, table in tables.items():
+        tables[name] = table.append_column("split", assign_split(table, quota[name], manifest.seed))
+
+    rendered: dict[str, dict[str, list]] = {}
+    last_only = manifest.render.turns == "last"
+    for i, c in enumerate(tqdm(converted, desc="render", unit="source", disable=not progress)):
+        name, kind = c.source.name, c.plugin.kind
+        rows = render_source(tables[name], kind, format_plans(manifest, i, formats), last_only,
+                             manifest.seed)
+        funnel = funnels[name]
+        funnel.train = int(pc.sum(pc.equal(tables[name].column("split"), "train")).as_py() or 0)
+        funnel.validation = funnel.sampled - funnel.train
+        fmts = rows.get("format") or ["text"] * len(rows["id"])
+        for split, fmt in zip(rows["split"], fmts):
+            by_format = funnel.rows_out.setdefault(split, {})
+            by_format[fmt] = by_format.get(fmt, 0) + 1
+        into = rendered.setdefault(kind, {col: [] for col in COLUMNS[kind]})
+        for col in COLUMNS[kind]:
+            into[col].extend(rows[col])
+
+    with atomic_dir(target) as tmp:
+        outputs = _write(manifest, tmp, converted, tables, rendered)
+        report = build_report(manifest.name, manifest.seed, manifest.dedup.key,
+                              [f.name for f in manifest.formats],
+                              [funnels[c.source.name] for c in converted], outputs)
+        write_report(report, tmp)
+    return BuildResult(output_dir=target, report=report)
+
+
+def _write(manifest: Manifest, folder: Path, converted: list[Converted],
+           tables: dict[str, pa.Table], rendered: dict[str, dict[str, list]]) -> dict[str, int]:
+    outputs: dict[str, int] = {}
+    records = pa.concat_tables([tables[c.source.name] for c in priority(converted)])
+    write_table(records, folder / "records.parquet")
+    outputs["records.parquet"] = records.num_rows
+    splits = ["train", "validation"] if manifest.split.validation else ["train"]
+    for kind, columns in rendered.items():
+        table = pa.table(columns, schema=SCHEMAS[kind])
+        split_column = np.asarray(columns["split"], dtype=object)
+        for split in splits:
+            part = table.filter(pa.array(split_column == split)).drop_columns(["split"])
+            path = folder / kind / f"{split}.parquet"
+            write_table(part, path, jsonl=manifest.output.jsonl, json_list=manifest.output.json_list)
+            outputs[f"{kind}/{split}.parquet"] = part.num_rows
+    rejected = [{"source": c.source.name, "where": r.where, "reason": r.reason,
+                 "detail": r.detail, "row": r.row} for c in converted for r in c.rejections]
+    write_jsonl(rejected, folder / "rejected.jsonl")
+    outputs["rejected.jsonl"] = len(rejected)
+    return outputs

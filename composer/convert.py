@@ -1,0 +1,166 @@
+"""Turn a source's upstream rows into records: map columns, run the plugin, validate.
+
+Rows that fail are collected as `Rejection`s with a short reason (counted in the report)
+and a detail saying where and what; with `on_invalid: fail` the first one stops the build.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from composer.errors import InputError, did_you_mean
+from composer.manifest import Manifest, Source
+from composer.plugins import Plugin
+from composer.readers import Upstream, read_hub, read_local, resolve_files
+from composer.records import HUMAN_SIDE, SCHEMA, dumps_meta, make_id, record_problem
+
+
+@dataclass
+class Rejection:
+    where: str
+    reason: str
+    detail: str
+    row: dict[str, Any] | None = None
+
+
+@dataclass
+class Converted:
+    """One source after conversion: its records, and how many upstream rows it read."""
+
+    source: Source
+    plugin: Plugin
+    confidence: float
+    order: int
+    records: pa.Table
+    rows_read: int
+    rejections: list[Rejection] = field(default_factory=list)
+    revision: str | None = None
+
+    @property
+    def rejected_by_reason(self) -> Counter:
+        return Counter(r.reason for r in self.rejections)
+
+
+def read_upstream(manifest: Manifest, source: Source, plugin: Plugin) -> Upstream:
+    split = source.split or plugin.split
+    if source.path:
+        return read_local(resolve_files(source.path, manifest.base_dir), split)
+    hub = source.hub or plugin.hub
+    config = source.config or (plugin.config if not source.hub else None)
+    revision = source.revision or (plugin.revision if not source.hub else None)
+    return read_hub(hub, config, split, revision, source.data_files)
+
+
+def column_renames(names: list[str], source: Source, plugin: Plugin, label: str
+                   ) -> dict[str, str]:
+    """Upstream column -> the name the plugin reads, from `columns: {plugin_name: upstream}`.
+
+    Checks up front that every mapped and every required column exists.
+    """
+    for wanted, upstream in source.columns.items():
+        if upstream not in names:
+            raise InputError(f"{label}: columns.{wanted}: no column {upstream!r} in the data"
+                             f"{did_you_mean(upstream, names)}; columns: {', '.join(names)}")
+    renames = {upstream: wanted for wanted, upstream in source.columns.items()}
+    visible = [renames.get(n, n) for n in names if n in renames or n not in renames.values()]
+    missing = [c for c in plugin.columns if c not in visible]
+    if missing:
+        hint = did_you_mean(missing[0], names)
+        raise InputError(f"{label}: plugin {plugin.name!r} needs column {missing[0]!r}, which the "
+                         f"data does not have{hint}; columns: {', '.join(names)}. Map it with "
+                         f"`columns: {{{missing[0]}: <column>}}`")
+    return renames
+
+
+def _renamed(batch: dict[str, list], renames: dict[str, str]) -> dict[str, list]:
+    # A column the mapping replaces is dropped, so the mapped one is the one read.
+    return {renames.get(k, k): v for k, v in batch.items()
+            if k in renames or k not in renames.values()}
+
+
+def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugin) -> Converted:
+    label = f"sources[{index}] ({source.name})"
+    upstream = read_upstream(manifest, source, plugin)
+    renames = column_renames(upstream.table.column_names, source, plugin, label)
+    rows = upstream.table.num_rows
+    rejections = [Rejection(b.where, "unreadable row", b.detail) for b in upstream.bad_rows]
+    columns: dict[str, list] = {name: [] for name in SCHEMA.names}
+    size = plugin.batch_size or max(rows, 1)
+    for start in range(0, rows, size):
+        batch = _renamed(upstream.batch(start, size), renames)
+        try:
+            out = plugin.convert(batch, **source.options)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"{label}: plugin {plugin.name!r} failed on rows {start}-"
+                             f"{start + size - 1} ({upstream.where(start)}): "
+                             f"{type(exc).__name__}: {exc}") from exc
+        _collect(out, batch, start, source, plugin, upstream, columns, rejections)
+    if rejections and source.on_invalid == "fail":
+        first = rejections[0]
+        raise InputError(f"{label}: {first.where}: {first.reason}: {first.detail} "
+                         f"({len(rejections)} invalid rows; on_invalid: fail)")
+    mode = manifest.dedup.key
+    columns["id"] = [
+        make_id(f"{source.name}\x00{i}" if mode == "none" else dedup_key(plugin.kind, mode, c, t))
+        for i, (c, t) in enumerate(zip(columns["conversations"], columns["text"]))
+    ]
+    records = pa.Table.from_pydict(columns, schema=SCHEMA)
+    confidence = plugin.confidence if source.confidence is None else source.confidence
+    return Converted(source=source, plugin=plugin, confidence=confidence, order=index,
+                     records=records, rows_read=rows + len(upstream.bad_rows),
+                     rejections=rejections, revision=upstream.revision)
+
+
+def _collect(out: dict[str, list], batch: dict[str, list], start: int, source: Source,
+             plugin: Plugin, upstream: Upstream, columns: dict[str, list],
+             rejections: list[Rejection]) -> None:
+    """Validate one converted batch and append its valid rows to `columns`."""
+    key = "text" if plugin.kind == "text" else "conversations"
+    n = len(out[key])
+    rows = out.get("row") or range(n)
+    errors = out.get("error") or [None] * n
+    metas = out.get("meta") or [None] * n
+    empty = [None] * n
+    convs = out.get("conversations") or empty
+    chosen, rejected, texts = (out.get(k) or empty for k in ("chosen", "rejected", "text"))
+    for i in range(n):
+        row = start + rows[i]
+        problem = (("invalid row", errors[i]) if errors[i] else
+                   record_problem(plugin.kind, convs[i], chosen[i], rejected[i], texts[i]))
+        if problem:
+            upstream_row = {k: v[rows[i]] for k, v in batch.items()}
+            rejections.append(Rejection(upstream.where(row), problem[0], problem[1],
+                                        upstream_row))
+            continue
+        meta = {"row": row, **(metas[i] or {})}
+        if upstream.file_index and len(upstream.files) > 1:
+            meta["file"] = upstream.files[upstream.file_index[row]]
+        columns["source"].append(source.name)
+        columns["kind"].append(plugin.kind)
+        columns["conversations"].append(convs[i] if plugin.kind != "text" else None)
+        columns["chosen"].append(chosen[i])
+        columns["rejected"].append(rejected[i])
+        columns["text"].append(texts[i])
+        columns["meta"].append(dumps_meta(meta))
+
+
+# ---------------------------------------------------------------- dedup keys
+
+
+def dedup_key(kind: str, mode: str, turns: list[dict] | None, text: str | None) -> str:
+    """The text whose uuid5 is a record's id (see DESIGN.md, Records)."""
+    if kind == "text":
+        return text
+    humans = [t["value"] for t in turns if t["from"] in HUMAN_SIDE]
+    if mode == "instruction" and kind == "sft":
+        return humans[0]
+    if mode in ("instruction", "user_turns"):  # a DPO pair's prompt is its whole context
+        return humans[0] if len(humans) == 1 else json.dumps(humans, ensure_ascii=False)
+    pairs = [[t["from"], t["value"]] for t in turns]
+    return json.dumps(pairs, ensure_ascii=False)
+

@@ -1,0 +1,38 @@
+"""Domain errors. The library raises these; only the CLI turns them into exit codes.
+
+A `UserError` is something the user can fix (a manifest key, an input file, a template):
+the CLI prints its message as `Error: ...` and exits with code 2, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """A mistake in the manifest, the input data or a template; exit code 2."""
+
+
+class ManifestError(UserError):
+    """One or more problems in a manifest, each a `key.path: message` line."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{path}: invalid manifest\n{lines}")
+
+
+class InputError(UserError):
+    """Input data that cannot be read or converted as the manifest says."""
+
+
+class TemplateError(UserError):
+    """A prompt-format template that cannot be loaded or rendered."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`" (did you mean 'x'?)"` for the closest choice, or `""` when none is close."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""

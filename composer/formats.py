@@ -1,0 +1,155 @@
+"""Prompt formats: one Jinja file each, rendered in a sandbox with StrictUndefined.
+
+A template renders a list of `messages` ({role, content, from}; role is system, user or
+assistant) like a Hugging Face chat template, with `add_generation_prompt` set when the
+conversation ends with the user's turn. It may begin with a comment holding YAML settings:
+
+    {#- composer
+    description: Vicuna v1.1
+    default_system: A chat between a user and an unbiased, uncensored assistant.
+    vars: {eos_token: "</s>"}
+    -#}
+
+An SFT row's `input` is everything before the answer, and `output` the answer with the
+format's end marker. Rendering once per row with a marker in place of the answer gives both:
+the text between the generation prompt and the marker (the "lead", such as llama2's space)
+is found once per format by probing, and checked to be the same for every shape of
+conversation; a template for which it is not falls back to two renders per row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+
+from composer.errors import TemplateError
+
+ANSWER = "\x00\x01answer\x01\x00"
+_FRONT_MATTER = re.compile(r"\A\{#-?\s*composer\s*\n(.*?)-?#\}", re.S)
+ROLE_OF = {"system": "system", "human": "user", "gpt": "assistant",
+           "function_call": "assistant", "observation": "user"}
+
+_env = SandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+)
+
+
+def builtin_dir() -> Path:
+    """The installed `templates/` folder (the package `composer.templates`)."""
+    return Path(str(files("composer.templates")))
+
+
+def available_formats(extra_dirs: list[Path] = ()) -> dict[str, Path]:
+    """Format name -> template file; folders named later override the built-ins."""
+    found: dict[str, Path] = {}
+    for folder in [builtin_dir(), *extra_dirs]:
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.jinja")):
+                found[path.stem] = path
+    return found
+
+
+@dataclass
+class PromptFormat:
+    name: str
+    path: Path
+    template: jinja2.Template
+    vars: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    default_system: str | None = None
+    lead: str | None = None  # None: the lead is not constant, render twice per row
+
+    @classmethod
+    def load(cls, name: str, path: Path, overrides: dict[str, Any] | None = None) -> PromptFormat:
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TemplateError(f"{path}: cannot read template: {exc}") from exc
+        settings: dict[str, Any] = {}
+        match = _FRONT_MATTER.match(source)
+        if match:
+            try:
+                settings = yaml.safe_load(match.group(1)) or {}
+            except yaml.YAMLError as exc:
+                raise TemplateError(f"{path}: invalid settings comment: {exc}") from exc
+        try:
+            template = _env.from_string(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{path}:{exc.lineno}: template syntax error: {exc.message}"
+                                ) from exc
+        unknown = set(overrides or {}) - set(settings.get("vars") or {})
+        if unknown:
+            raise TemplateError(f"{path}: unknown template vars {sorted(unknown)}; this template "
+                                f"takes {sorted(settings.get('vars') or {}) or 'none'}")
+        fmt = cls(name=name, path=path, template=template,
+                  vars={**(settings.get("vars") or {}), **(overrides or {})},
+                  description=settings.get("description", ""),
+                  default_system=settings.get("default_system"))
+        fmt.lead = fmt._probe_lead()
+        return fmt
+
+    def _render(self, messages: list[dict], add_generation_prompt: bool) -> str:
+        try:
+            return self.template.render(messages=messages,
+                                        add_generation_prompt=add_generation_prompt, **self.vars)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"{self.path}: cannot render format {self.name!r}: {exc}") from exc
+
+    def _probe_lead(self) -> str | None:
+        shapes = [
+            [("human", "U1")],
+            [("system", "S"), ("human", "U1")],
+            [("system", "S"), ("human", "U1"), ("gpt", "A1"), ("human", "U2")],
+            [("human", "U1"), ("gpt", "A1"), ("human", "U2"), ("gpt", "A2"), ("human", "U3")],
+        ]
+        leads = set()
+        for shape in shapes:
+            context = messages_for(shape)
+            prompt = self._render(context, True)
+            full = self._render([*context, _msg("gpt", ANSWER)], False)
+            if not full.startswith(prompt) or full.count(ANSWER) != 1:
+                raise TemplateError(
+                    f"{self.path}: format {self.name!r} is not usable for training: rendering a "
+                    "conversation with its answer must start with the rendering of the same "
+                    "conversation with add_generation_prompt, and show the answer once"
+                )
+            leads.add(full[len(prompt):full.index(ANSWER)])
+        return leads.pop() if len(leads) == 1 else None
+
+    def render(self, context: list[dict], answer: str) -> tuple[str, str]:
+        """(input, output) for the answer to `context` (messages ending with the user's)."""
+        if self.lead is None:
+            prompt = self._render(context, True)
+            full = self._render([*context, _msg("gpt", answer)], False)
+            if not full.startswith(prompt):
+                raise TemplateError(f"{self.path}: format {self.name!r}: the rendering with the "
+                                    "answer does not start with the generation prompt")
+            return prompt, full[len(prompt):]
+        full = self._render([*context, _msg("gpt", ANSWER)], False)
+        before, _, after = full.partition(ANSWER)
+        return before[: len(before) - len(self.lead)], f"{self.lead}{answer}{after}"
+
+    def render_completions(self, context: list[dict], answers: list[str]) -> tuple[str, list[str]]:
+        """The prompt and one output per answer (a DPO pair's chosen and rejected)."""
+        prompt, first = self.render(context, answers[0])
+        if self.lead is not None:
+            suffix = first[len(self.lead) + len(answers[0]):]
+            return prompt, [first, *(f"{self.lead}{a}{suffix}" for a in answers[1:])]
+        return prompt, [first, *(self.render(context, a)[1] for a in answers[1:])]
+
+
+def _msg(sharegpt_role: str, value: str) -> dict[str, str]:
+    return {"role": ROLE_OF.get(sharegpt_role, sharegpt_role), "content": value,
+            "from": sharegpt_role}
+
+
+def messages_for(turns: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """ShareGPT (from, value) pairs as template messages."""
+    return [_msg(role, value) for role, value in turns]

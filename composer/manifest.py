@@ -1,0 +1,341 @@
+"""The manifest: YAML, validated up front into typed models.
+
+Every problem is reported at once as `file:line: key.path: message`, with a did-you-mean for
+unknown keys and names, before any data is read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from composer.errors import ManifestError, UserError, did_you_mean
+
+DEFAULT_FORMATS = ("alpaca", "vicuna", "chatml", "llama2")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SystemPrompt(Strict):
+    """What system prompt an item gets: its own (keep), always the default/pool (replace), none."""
+
+    mode: Literal["keep", "replace", "drop"] = "keep"
+    default: str | None = None
+    pool: str | list[str] | None = None
+    probability: float = Field(1.0, ge=0, le=1)
+
+
+class Sample(Strict):
+    """How many rows to take from a source after dedup: a count, a fraction or a factor."""
+
+    count: int | None = Field(None, ge=0)
+    fraction: float | None = Field(None, ge=0, le=1)
+    factor: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> Sample:
+        if sum(v is not None for v in (self.count, self.fraction, self.factor)) != 1:
+            raise ValueError("give exactly one of count, fraction, factor")
+        return self
+
+
+def parse_sample(value: Any) -> Any:
+    """`0.5` is a fraction, `1000` a count, `2.5` or `"3x"` an upsampling factor."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number or {{count|fraction|factor: n}}, got {value!r}")
+    if isinstance(value, int):
+        return {"count": value}
+    if isinstance(value, float):
+        return {"fraction": value} if value <= 1 else {"factor": value}
+    if isinstance(value, str) and value.endswith("x"):
+        try:
+            return {"factor": float(value[:-1])}
+        except ValueError:
+            pass
+    if isinstance(value, str):
+        raise ValueError(f"expected a number, 'Nx' or {{count|fraction|factor: n}}, got {value!r}")
+    return value
+
+
+class Source(Strict):
+    name: str
+    plugin: str | None = None
+    path: str | list[str] | None = None
+    hub: str | None = None
+    config: str | None = None
+    split: str | None = None
+    revision: str | None = None
+    data_files: str | list[str] | dict[str, str | list[str]] | None = None
+    confidence: float | None = None
+    sample: Sample | None = None
+    columns: dict[str, str] = {}
+    options: dict[str, Any] = {}
+    system_prompt: SystemPrompt | None = None
+    on_invalid: Literal["skip", "fail"] = "skip"
+
+    @field_validator("sample", mode="before")
+    @classmethod
+    def _sample(cls, value: Any) -> Any:
+        return None if value is None else parse_sample(value)
+
+    @property
+    def plugin_name(self) -> str:
+        return self.plugin or self.name
+
+
+class Dedup(Strict):
+    key: Literal["instruction", "user_turns", "conversation", "none"] = "instruction"
+
+
+class Format(Strict):
+    """A prompt format: a template (built-in name or .jinja path) and its variables."""
+
+    name: str
+    template: str | None = None
+    coverage: float = Field(1.0, ge=0, le=1)
+    vars: dict[str, Any] = {}
+    system_prompt: SystemPrompt | None = None
+
+
+class Render(Strict):
+    turns: Literal["all", "last"] = "all"
+
+
+class Split(Strict):
+    validation: float | int = 0
+
+    @field_validator("validation")
+    @classmethod
+    def _size(cls, value: float | int) -> float | int:
+        if isinstance(value, bool) or value < 0 or (isinstance(value, float) and value >= 1):
+            raise ValueError(f"expected a fraction in [0, 1) or a row count, got {value!r}")
+        return value
+
+
+class Output(Strict):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    dir: str | None = None
+    jsonl: bool = False
+    json_list: bool = Field(False, alias="json")
+
+
+class Manifest(Strict):
+    name: str
+    seed: int = 42
+    sources: list[Source] = Field(min_length=1)
+    dedup: Dedup = Dedup()
+    formats: list[Format] = Field(
+        default_factory=lambda: [Format(name=f) for f in DEFAULT_FORMATS], min_length=1
+    )
+    templates_dir: str | list[str] | None = None
+    render: Render = Render()
+    system_prompt: SystemPrompt = SystemPrompt()
+    split: Split = Split()
+    output: Output = Output()
+
+    # Set by load(): the manifest's folder, against which relative paths resolve.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    path: str = Field(default="<manifest>", exclude=True)
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _format_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    def resolve(self, path: str) -> Path:
+        return self.base_dir / os.path.expanduser(path)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output.dir or f"out/{self.name}")
+
+    def template_dirs(self) -> list[Path]:
+        dirs = self.templates_dir or []
+        return [self.resolve(d) for d in ([dirs] if isinstance(dirs, str) else dirs)]
+
+
+# ---------------------------------------------------------------- loading and checking
+
+
+def load_manifest(path: str | os.PathLike) -> Manifest:
+    """Read, validate and check a manifest; raise ManifestError listing every problem."""
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such manifest file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read manifest: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserError(f"{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ManifestError(path, ["expected a mapping of manifest keys at the top level"])
+    lines = _key_lines(node)
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError(path, [_describe(e, lines) for e in exc.errors()]) from None
+    manifest.base_dir = Path(path).resolve().parent
+    manifest.path = path
+    problems = check(manifest)
+    if problems:
+        raise ManifestError(path, [_with_line(loc, msg, lines) for loc, msg in problems])
+    return manifest
+
+
+def check(manifest: Manifest) -> list[tuple[tuple, str]]:
+    """Checks across keys that a schema cannot express: names, files, plugins, formats."""
+    from composer.formats import available_formats
+    from composer.plugins import registry
+    from composer.readers import file_type, resolve_files
+
+    problems: list[tuple[tuple, str]] = []
+    plugins = registry()
+    seen: set[str] = set()
+    for i, source in enumerate(manifest.sources):
+        loc = ("sources", i)
+        if source.name in seen:
+            problems.append(((*loc, "name"), f"duplicate source name {source.name!r}"))
+        seen.add(source.name)
+        plugin = plugins.get(source.plugin_name)
+        if plugin is None:
+            key = "plugin" if source.plugin else "name"
+            problems.append(((*loc, key), f"unknown plugin {source.plugin_name!r}"
+                             f"{did_you_mean(source.plugin_name, plugins)}; "
+                             "`composer sources` lists them"))
+        if source.path and source.hub:
+            problems.append((loc, "give either path or hub, not both"))
+        elif source.path:
+            for f in resolve_files(source.path, manifest.base_dir) or [str(source.path)]:
+                if not os.path.exists(f):
+                    problems.append(((*loc, "path"), f"no such file: {f}"))
+                elif file_type(f) is None:
+                    problems.append(((*loc, "path"), f"unsupported file type: {f} (use .jsonl, "
+                                     ".json, .csv, .parquet, .arrow or a save_to_disk folder)"))
+        elif not source.hub and plugin is not None and not plugin.hub:
+            problems.append((loc, f"plugin {plugin.name!r} has no default upstream: "
+                             "give path or hub"))
+        if plugin is not None:
+            for key in source.options:
+                if key not in plugin.options:
+                    problems.append(((*loc, "options", key), f"unknown option for plugin "
+                                     f"{plugin.name!r}{did_you_mean(key, plugin.options)}; "
+                                     f"options: {', '.join(plugin.options) or 'none'}"))
+    formats = available_formats(manifest.template_dirs())
+    names: set[str] = set()
+    for i, fmt in enumerate(manifest.formats):
+        template = fmt.template or fmt.name
+        if fmt.name in names:
+            problems.append((("formats", i, "name"), f"duplicate format name {fmt.name!r}"))
+        names.add(fmt.name)
+        if template not in formats and not template.endswith(".jinja"):
+            key = "template" if fmt.template else "name"
+            problems.append((("formats", i, key), f"unknown format {template!r}"
+                             f"{did_you_mean(template, formats)}; available: "
+                             f"{', '.join(sorted(formats))}"))
+        elif template.endswith(".jinja") and not manifest.resolve(template).is_file():
+            problems.append((("formats", i, "template"), f"no such template file: "
+                             f"{manifest.resolve(template)}"))
+    for d in manifest.template_dirs():
+        if not d.is_dir():
+            problems.append((("templates_dir",), f"no such folder: {d}"))
+    return problems
+
+
+# ---------------------------------------------------------------- error messages
+
+_TYPE_NAMES = {
+    "float": "a number", "int": "an integer", "string": "a string", "bool": "true or false",
+    "dict": "a mapping", "list": "a list", "model": "a mapping",
+}
+
+
+def _describe(error: dict, lines: dict[tuple, int]) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[0].isupper()))
+    kind, value = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        hint = did_you_mean(str(loc[-1]), parent.model_fields) if parent else ""
+        message = f"unknown key{hint}"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "literal_error":
+        expected = error["ctx"]["expected"]
+        choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
+        message = f"expected one of {expected}, got {value!r}{did_you_mean(str(value), choices)}"
+    elif kind.endswith(("_type", "_parsing")) and kind.split("_")[0] in _TYPE_NAMES:
+        message = f"expected {_TYPE_NAMES[kind.split('_')[0]]}, got {value!r}"
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+    if kind.startswith(("greater", "less")) or kind == "too_short":
+        message = f"{message}, got {value!r}" if kind != "too_short" else message
+    return _with_line(loc, message, lines)
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model class at a key path, to suggest the keys it does accept."""
+    model: Any = Manifest
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            inner = getattr(candidate, "__args__", (candidate,))
+            found = next((c for c in inner if isinstance(c, type) and issubclass(c, BaseModel)),
+                         None)
+            if found:
+                model = found
+                break
+        else:
+            return None
+    return model
+
+
+def key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _with_line(loc: tuple, message: str, lines: dict[tuple, int]) -> str:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return f"line {lines[loc[:n]]}: {key_path(loc)}: {message}"
+    return f"{key_path(loc)}: {message}"
+
+
+def _key_lines(node: yaml.Node | None, loc: tuple = ()) -> dict[tuple, int]:
+    """Map each key path in the YAML document to its 1-based line."""
+    lines: dict[tuple, int] = {}
+    if node is None:
+        return lines
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*loc, key.value)
+            lines.update(_key_lines(value, child))
+            lines[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            lines.update(_key_lines(value, (*loc, i)))
+    return lines

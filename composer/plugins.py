@@ -1,0 +1,121 @@
+"""Source plugins: discovery and the contract every plugin meets.
+
+Built-in plugins are the modules of `composer.sources` (the `sources/` folder); third-party
+plugins are modules registered under the entry-point group `composer.sources`. Both go
+through `Plugin.from_module`, so a built-in is no different from a plugin someone installs.
+
+A plugin module defines:
+
+    name = "slimorca"                 # registry key (defaults to the module name)
+    kind = "sft"                      # sft | dpo | text
+    hub = "Open-Orca/SlimOrca"        # default upstream; a manifest can override it
+    confidence = 2                    # default confidence; higher wins dedup
+    columns = ("conversations",)      # upstream columns convert() needs
+    def convert(batch, **options): ...   # dict of column lists -> dict of record columns
+
+`convert` returns `conversations` (ShareGPT turns), plus `chosen`/`rejected` for dpo or
+`text` for text, and optionally `meta` (dicts), `row` (the batch row each output came
+from, when one row gives several records) and `error` (a reason to reject the row).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+from composer.errors import UserError, did_you_mean
+from composer.records import KINDS
+
+ENTRY_POINT_GROUP = "composer.sources"
+
+
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    kind: str
+    convert: Callable[..., dict[str, list]]
+    hub: str | None = None
+    config: str | None = None
+    split: str = "train"
+    revision: str | None = None
+    confidence: float = 1.0
+    columns: tuple[str, ...] = ()
+    batch_size: int | None = 1000
+    description: str = ""
+    origin: str = "built-in"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_module(cls, module: ModuleType, origin: str) -> Plugin:
+        name = getattr(module, "name", module.__name__.rsplit(".", 1)[-1])
+        kind = getattr(module, "kind", None)
+        convert = getattr(module, "convert", None)
+        if kind not in KINDS or not callable(convert):
+            raise UserError(
+                f"plugin {name!r} ({module.__name__}) must define kind (one of "
+                f"{', '.join(KINDS)}) and a convert(batch) function"
+            )
+        doc = (module.__doc__ or "").strip().splitlines()
+        return cls(
+            name=name,
+            kind=kind,
+            convert=convert,
+            hub=getattr(module, "hub", None),
+            config=getattr(module, "config", None),
+            split=getattr(module, "split", "train"),
+            revision=getattr(module, "revision", None),
+            confidence=float(getattr(module, "confidence", 1.0)),
+            columns=tuple(getattr(module, "columns", ())),
+            batch_size=getattr(module, "batch_size", 1000),
+            description=doc[0] if doc else "",
+            origin=origin,
+            options=_keyword_options(convert),
+        )
+
+
+def _keyword_options(convert: Callable) -> dict[str, Any]:
+    """The options a manifest may pass: convert's keyword parameters and their defaults."""
+    params = list(inspect.signature(convert).parameters.values())[1:]
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+@cache
+def registry() -> dict[str, Plugin]:
+    """Every plugin by name: the built-ins, then those installed through entry points."""
+    import composer.sources as builtin
+
+    plugins: dict[str, Plugin] = {}
+
+    def add(plugin: Plugin) -> None:
+        if plugin.name in plugins:
+            raise UserError(
+                f"two source plugins are named {plugin.name!r}: "
+                f"{plugins[plugin.name].origin} and {plugin.origin}"
+            )
+        plugins[plugin.name] = plugin
+
+    for info in sorted(pkgutil.iter_modules(builtin.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            module = importlib.import_module(f"composer.sources.{info.name}")
+            add(Plugin.from_module(module, "built-in"))
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken third-party package must not hide the others
+            raise UserError(f"cannot load source plugin {ep.name!r} ({ep.value}): {exc}") from exc
+        add(Plugin.from_module(module, f"{ep.dist.name if ep.dist else ep.value}"))
+    return plugins
+
+
+def get_plugin(name: str) -> Plugin:
+    plugins = registry()
+    if name not in plugins:
+        raise UserError(f"unknown source plugin {name!r}{did_you_mean(name, plugins)}")
+    return plugins[name]

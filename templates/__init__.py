@@ -1,0 +1,1 @@
+"""Built-in prompt formats, one `.jinja` file each (see composer.formats for the contract)."""
