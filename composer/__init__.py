@@ -7,8 +7,8 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-from composer.build import BuildResult, build  # noqa: E402
-from composer.errors import UserError  # noqa: E402
-from composer.manifest import Manifest, load_manifest  # noqa: E402
+from composer.build import BuildResult, build
+from composer.errors import UserError
+from composer.manifest import Manifest, load_manifest
 
 __all__ = ["BuildResult", "Manifest", "UserError", "__version__", "build", "load_manifest"]

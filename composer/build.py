@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
@@ -20,7 +20,7 @@ from composer.convert import Converted, convert_source
 from composer.dedup import dedup, priority
 from composer.formats import PromptFormat, available_formats
 from composer.manifest import Manifest, load_manifest
-from composer.output import atomic_dir, write_jsonl, write_table
+from composer.output import RowWriter, atomic_dir, write_jsonl, write_table
 from composer.plugins import registry
 from composer.render import SCHEMAS, FormatPlan, render_source
 from composer.report import EXAMPLES, Funnel, build_report, write_report
@@ -28,7 +28,7 @@ from composer.sample import sample
 from composer.split import assign_split, validation_quota
 from composer.system_prompt import SystemPromptChooser
 
-COLUMNS = {kind: schema.names for kind, schema in SCHEMAS.items()}
+RENDER_BATCH = 20_000  # records rendered and written at a time: bounds memory on big builds
 
 
 @dataclass
@@ -57,8 +57,9 @@ def load_formats(manifest: Manifest) -> list[PromptFormat]:
     return formats
 
 
-def format_plans(manifest: Manifest, source_index: int, formats: list[PromptFormat]
-                 ) -> list[FormatPlan]:
+def format_plans(
+    manifest: Manifest, source_index: int, formats: list[PromptFormat]
+) -> list[FormatPlan]:
     source = manifest.sources[source_index]
     plans = []
     for spec, fmt in zip(manifest.formats, formats):
@@ -73,9 +74,12 @@ def format_plans(manifest: Manifest, source_index: int, formats: list[PromptForm
 
 def load_sources(manifest: Manifest, progress: bool = False) -> list[Converted]:
     plugins = registry()
-    return [convert_source(manifest, i, source, plugins[source.plugin_name])
-            for i, source in enumerate(tqdm(manifest.sources, desc="load", unit="source",
-                                            disable=not progress))]
+    return [
+        convert_source(manifest, i, source, plugins[source.plugin_name])
+        for i, source in enumerate(
+            tqdm(manifest.sources, desc="load", unit="source", disable=not progress)
+        )
+    ]
 
 
 def _upstream(c: Converted) -> str:
@@ -86,11 +90,15 @@ def _upstream(c: Converted) -> str:
     return f"{hub}@{c.revision}" if c.revision else hub
 
 
-def build(manifest: Manifest | str | os.PathLike, output_dir: str | os.PathLike | None = None,
-          seed: int | None = None, progress: bool = False) -> BuildResult:
+def build(
+    manifest: Manifest | str | os.PathLike,
+    output_dir: str | os.PathLike | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+) -> BuildResult:
     """Build the mixture a manifest describes and write it to its output folder."""
     manifest = prepare(manifest, seed)
-    target = Path(output_dir) if output_dir else manifest.output_dir
+    target = Path(output_dir).resolve() if output_dir else manifest.output_dir.resolve()
     formats = load_formats(manifest)
     converted = load_sources(manifest, progress)
     deduped = dedup(converted)
@@ -103,64 +111,90 @@ def build(manifest: Manifest | str | os.PathLike, output_dir: str | os.PathLike 
         sampled = sample(kept, c.source.sample, manifest.seed, name)
         tables[name] = sampled.table
         funnels[name] = Funnel(
-            name=name, plugin=c.plugin.name, kind=c.plugin.kind, confidence=c.confidence,
-            upstream=_upstream(c), rows_read=c.rows_read, rejected=len(c.rejections),
-            records=c.records.num_rows, duplicates=c.records.num_rows - kept.num_rows,
-            after_dedup=kept.num_rows, sampled=sampled.table.num_rows,
+            name=name,
+            plugin=c.plugin.name,
+            kind=c.plugin.kind,
+            confidence=c.confidence,
+            upstream=_upstream(c),
+            rows_read=c.rows_read,
+            rejected=len(c.rejections),
+            records=c.records.num_rows,
+            duplicates=c.records.num_rows - kept.num_rows,
+            after_dedup=kept.num_rows,
+            sampled=sampled.table.num_rows,
             sample_requested=sampled.requested,
             rejected_by_reason=dict(sorted(c.rejected_by_reason.items())),
-            rejected_examples=[{"where": r.where, "reason": r.reason, "detail": r.detail}
-                               for r in c.rejections[:EXAMPLES]],
-            lost_to=dict(sorted(deduped.lost_to[name].items())))
+            rejected_examples=[
+                {"where": r.where, "reason": r.reason, "detail": r.detail}
+                for r in c.rejections[:EXAMPLES]
+            ],
+            lost_to=dict(sorted(deduped.lost_to[name].items())),
+        )
 
     sizes = {n: len(pc.unique(t.column("id"))) for n, t in tables.items()}
     quota = validation_quota(sizes, manifest.split.validation)
     for name, table in tables.items():
         tables[name] = table.append_column("split", assign_split(table, quota[name], manifest.seed))
 
-    rendered: dict[str, dict[str, list]] = {}
+    splits = ["train", "validation"] if manifest.split.validation else ["train"]
+    kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]
     last_only = manifest.render.turns == "last"
-    for i, c in enumerate(tqdm(converted, desc="render", unit="source", disable=not progress)):
-        name, kind = c.source.name, c.plugin.kind
-        rows = render_source(tables[name], kind, format_plans(manifest, i, formats), last_only,
-                             manifest.seed)
-        funnel = funnels[name]
-        funnel.train = int(pc.sum(pc.equal(tables[name].column("split"), "train")).as_py() or 0)
-        funnel.validation = funnel.sampled - funnel.train
-        fmts = rows.get("format") or ["text"] * len(rows["id"])
-        for split, fmt in zip(rows["split"], fmts):
-            by_format = funnel.rows_out.setdefault(split, {})
-            by_format[fmt] = by_format.get(fmt, 0) + 1
-        into = rendered.setdefault(kind, {col: [] for col in COLUMNS[kind]})
-        for col in COLUMNS[kind]:
-            into[col].extend(rows[col])
-
     with atomic_dir(target) as tmp:
-        outputs = _write(manifest, tmp, converted, tables, rendered)
-        report = build_report(manifest.name, manifest.seed, manifest.dedup.key,
-                              [f.name for f in manifest.formats],
-                              [funnels[c.source.name] for c in converted], outputs)
+        writer = RowWriter(
+            tmp, SCHEMAS, kinds, splits, manifest.output.jsonl, manifest.output.json_list
+        )
+        bar = tqdm(
+            total=sum(t.num_rows for t in tables.values()),
+            desc="render",
+            unit="item",
+            disable=not progress,
+        )
+        for i, c in enumerate(converted):
+            name, kind = c.source.name, c.plugin.kind
+            table, funnel = tables[name], funnels[name]
+            plans = format_plans(manifest, i, formats)
+            for start in range(0, table.num_rows, RENDER_BATCH):
+                batch = table.slice(start, RENDER_BATCH)
+                rows = render_source(batch, kind, plans, last_only, manifest.seed)
+                writer.write(kind, rows)
+                for split, fmt in zip(rows["split"], rows.get("format") or repeat("text")):
+                    by_format = funnel.rows_out.setdefault(split, {})
+                    by_format[fmt] = by_format.get(fmt, 0) + 1
+                bar.update(batch.num_rows)
+            funnel.train = int(pc.sum(pc.equal(table.column("split"), "train")).as_py() or 0)
+            funnel.validation = funnel.sampled - funnel.train
+        bar.close()
+        outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
+        outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
+        report = build_report(
+            manifest.name,
+            manifest.seed,
+            manifest.dedup.key,
+            [f.name for f in manifest.formats],
+            [funnels[c.source.name] for c in converted],
+            outputs,
+        )
         write_report(report, tmp)
     return BuildResult(output_dir=target, report=report)
 
 
-def _write(manifest: Manifest, folder: Path, converted: list[Converted],
-           tables: dict[str, pa.Table], rendered: dict[str, dict[str, list]]) -> dict[str, int]:
-    outputs: dict[str, int] = {}
+def _write_records(folder: Path, converted: list[Converted], tables: dict[str, pa.Table]) -> int:
     records = pa.concat_tables([tables[c.source.name] for c in priority(converted)])
     write_table(records, folder / "records.parquet")
-    outputs["records.parquet"] = records.num_rows
-    splits = ["train", "validation"] if manifest.split.validation else ["train"]
-    for kind, columns in rendered.items():
-        table = pa.table(columns, schema=SCHEMAS[kind])
-        split_column = np.asarray(columns["split"], dtype=object)
-        for split in splits:
-            part = table.filter(pa.array(split_column == split)).drop_columns(["split"])
-            path = folder / kind / f"{split}.parquet"
-            write_table(part, path, jsonl=manifest.output.jsonl, json_list=manifest.output.json_list)
-            outputs[f"{kind}/{split}.parquet"] = part.num_rows
-    rejected = [{"source": c.source.name, "where": r.where, "reason": r.reason,
-                 "detail": r.detail, "row": r.row} for c in converted for r in c.rejections]
+    return records.num_rows
+
+
+def _write_rejected(folder: Path, converted: list[Converted]) -> int:
+    rejected = [
+        {
+            "source": c.source.name,
+            "where": r.where,
+            "reason": r.reason,
+            "detail": r.detail,
+            "row": r.row,
+        }
+        for c in converted
+        for r in c.rejections
+    ]
     write_jsonl(rejected, folder / "rejected.jsonl")
-    outputs["rejected.jsonl"] = len(rejected)
-    return outputs
+    return len(rejected)

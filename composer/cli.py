@@ -49,8 +49,13 @@ def cli() -> None:
 
 @cli.command()
 @manifest_argument
-@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False),
-              help="Output folder (default: the manifest's output.dir).")
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder (default: the manifest's output.dir).",
+)
 @click.option("--seed", type=int, help="Override the manifest's seed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 @user_errors
@@ -90,8 +95,7 @@ def validate(manifest: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(loaded.model_dump(mode="json"), indent=2))
     else:
-        click.echo(f"{manifest}: ok ({len(loaded.sources)} sources, "
-                   f"{len(loaded.formats)} formats)")
+        click.echo(f"{manifest}: ok ({len(loaded.sources)} sources, {len(loaded.formats)} formats)")
 
 
 @cli.command()
@@ -101,17 +105,28 @@ def sources(as_json: bool) -> None:
     """List the source plugins: name, kind, default confidence, upstream."""
     from composer.plugins import registry
 
-    rows = [{"name": p.name, "kind": p.kind, "confidence": p.confidence,
-             "upstream": p.hub or "-", "revision": p.revision or "-", "origin": p.origin,
-             "options": sorted(p.options), "description": p.description}
-            for p in registry().values()]
+    rows = [
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "confidence": p.confidence,
+            "upstream": p.hub or "-",
+            "revision": p.revision or "-",
+            "origin": p.origin,
+            "options": sorted(p.options),
+            "description": p.description,
+        }
+        for p in registry().values()
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:
-        click.echo(f"{r['name']:<{width}}  {r['kind']:<4}  conf {r['confidence']:g}  "
-                   f"{r['upstream']}  ({r['origin']})  {r['description']}")
+        click.echo(
+            f"{r['name']:<{width}}  {r['kind']:<4}  conf {r['confidence']:g}  "
+            f"{r['upstream']}  ({r['origin']})  {r['description']}"
+        )
 
 
 @cli.command()

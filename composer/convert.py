@@ -56,31 +56,35 @@ def read_upstream(manifest: Manifest, source: Source, plugin: Plugin) -> Upstrea
     return read_hub(hub, config, split, revision, source.data_files)
 
 
-def column_renames(names: list[str], source: Source, plugin: Plugin, label: str
-                   ) -> dict[str, str]:
+def column_renames(names: list[str], source: Source, plugin: Plugin, label: str) -> dict[str, str]:
     """Upstream column -> the name the plugin reads, from `columns: {plugin_name: upstream}`.
 
     Checks up front that every mapped and every required column exists.
     """
     for wanted, upstream in source.columns.items():
         if upstream not in names:
-            raise InputError(f"{label}: columns.{wanted}: no column {upstream!r} in the data"
-                             f"{did_you_mean(upstream, names)}; columns: {', '.join(names)}")
+            raise InputError(
+                f"{label}: columns.{wanted}: no column {upstream!r} in the data"
+                f"{did_you_mean(upstream, names)}; columns: {', '.join(names)}"
+            )
     renames = {upstream: wanted for wanted, upstream in source.columns.items()}
     visible = [renames.get(n, n) for n in names if n in renames or n not in renames.values()]
     missing = [c for c in plugin.columns if c not in visible]
     if missing:
         hint = did_you_mean(missing[0], names)
-        raise InputError(f"{label}: plugin {plugin.name!r} needs column {missing[0]!r}, which the "
-                         f"data does not have{hint}; columns: {', '.join(names)}. Map it with "
-                         f"`columns: {{{missing[0]}: <column>}}`")
+        raise InputError(
+            f"{label}: plugin {plugin.name!r} needs column {missing[0]!r}, which the "
+            f"data does not have{hint}; columns: {', '.join(names)}. Map it with "
+            f"`columns: {{{missing[0]}: <column>}}`"
+        )
     return renames
 
 
 def _renamed(batch: dict[str, list], renames: dict[str, str]) -> dict[str, list]:
     # A column the mapping replaces is dropped, so the mapped one is the one read.
-    return {renames.get(k, k): v for k, v in batch.items()
-            if k in renames or k not in renames.values()}
+    return {
+        renames.get(k, k): v for k, v in batch.items() if k in renames or k not in renames.values()
+    }
 
 
 def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugin) -> Converted:
@@ -96,14 +100,18 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
         try:
             out = plugin.convert(batch, **source.options)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"{label}: plugin {plugin.name!r} failed on rows {start}-"
-                             f"{start + size - 1} ({upstream.where(start)}): "
-                             f"{type(exc).__name__}: {exc}") from exc
+            raise InputError(
+                f"{label}: plugin {plugin.name!r} failed on rows {start}-"
+                f"{start + size - 1} ({upstream.where(start)}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         _collect(out, batch, start, source, plugin, upstream, columns, rejections)
     if rejections and source.on_invalid == "fail":
         first = rejections[0]
-        raise InputError(f"{label}: {first.where}: {first.reason}: {first.detail} "
-                         f"({len(rejections)} invalid rows; on_invalid: fail)")
+        raise InputError(
+            f"{label}: {first.where}: {first.reason}: {first.detail} "
+            f"({len(rejections)} invalid rows; on_invalid: fail)"
+        )
     mode = manifest.dedup.key
     columns["id"] = [
         make_id(f"{source.name}\x00{i}" if mode == "none" else dedup_key(plugin.kind, mode, c, t))
@@ -111,14 +119,28 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
     ]
     records = pa.Table.from_pydict(columns, schema=SCHEMA)
     confidence = plugin.confidence if source.confidence is None else source.confidence
-    return Converted(source=source, plugin=plugin, confidence=confidence, order=index,
-                     records=records, rows_read=rows + len(upstream.bad_rows),
-                     rejections=rejections, revision=upstream.revision)
+    return Converted(
+        source=source,
+        plugin=plugin,
+        confidence=confidence,
+        order=index,
+        records=records,
+        rows_read=rows + len(upstream.bad_rows),
+        rejections=rejections,
+        revision=upstream.revision,
+    )
 
 
-def _collect(out: dict[str, list], batch: dict[str, list], start: int, source: Source,
-             plugin: Plugin, upstream: Upstream, columns: dict[str, list],
-             rejections: list[Rejection]) -> None:
+def _collect(
+    out: dict[str, list],
+    batch: dict[str, list],
+    start: int,
+    source: Source,
+    plugin: Plugin,
+    upstream: Upstream,
+    columns: dict[str, list],
+    rejections: list[Rejection],
+) -> None:
     """Validate one converted batch and append its valid rows to `columns`."""
     key = "text" if plugin.kind == "text" else "conversations"
     n = len(out[key])
@@ -130,12 +152,14 @@ def _collect(out: dict[str, list], batch: dict[str, list], start: int, source: S
     chosen, rejected, texts = (out.get(k) or empty for k in ("chosen", "rejected", "text"))
     for i in range(n):
         row = start + rows[i]
-        problem = (("invalid row", errors[i]) if errors[i] else
-                   record_problem(plugin.kind, convs[i], chosen[i], rejected[i], texts[i]))
+        problem = (
+            ("invalid row", errors[i])
+            if errors[i]
+            else record_problem(plugin.kind, convs[i], chosen[i], rejected[i], texts[i])
+        )
         if problem:
             upstream_row = {k: v[rows[i]] for k, v in batch.items()}
-            rejections.append(Rejection(upstream.where(row), problem[0], problem[1],
-                                        upstream_row))
+            rejections.append(Rejection(upstream.where(row), problem[0], problem[1], upstream_row))
             continue
         meta = {"row": row, **(metas[i] or {})}
         if upstream.file_index and len(upstream.files) > 1:
@@ -163,4 +187,3 @@ def dedup_key(kind: str, mode: str, turns: list[dict] | None, text: str | None) 
         return humans[0] if len(humans) == 1 else json.dumps(humans, ensure_ascii=False)
     pairs = [[t["from"], t["value"]] for t in turns]
     return json.dumps(pairs, ensure_ascii=False)
-

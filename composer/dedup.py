@@ -34,8 +34,7 @@ def dedup(sources: list[Converted]) -> DedupResult:
         group = [s for s in priority(sources) if s.plugin.kind == kind]
         if not group:
             continue
-        ids = np.concatenate([s.records.column("id").to_numpy(zero_copy_only=False)
-                              for s in group])
+        ids = np.concatenate([s.records.column("id").to_numpy(zero_copy_only=False) for s in group])
         owner = np.repeat(np.arange(len(group)), [s.records.num_rows for s in group])
         codes, _ = pd.factorize(ids)
         first = np.full(codes.max() + 1 if len(codes) else 0, len(codes), dtype=np.int64)

@@ -25,8 +25,10 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 def _key(seed: int, purpose: tuple) -> tuple[np.uint64, np.uint64]:
     digest = hashlib.blake2b(repr((seed, *purpose)).encode(), digest_size=16).digest()
-    return (np.uint64(int.from_bytes(digest[:8], "little")),
-            np.uint64(int.from_bytes(digest[8:], "little")))
+    return (
+        np.uint64(int.from_bytes(digest[:8], "little")),
+        np.uint64(int.from_bytes(digest[8:], "little")),
+    )
 
 
 def uniforms(seed: int, ids: Sequence[str], *purpose: object) -> np.ndarray:

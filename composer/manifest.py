@@ -216,9 +216,14 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         plugin = plugins.get(source.plugin_name)
         if plugin is None:
             key = "plugin" if source.plugin else "name"
-            problems.append(((*loc, key), f"unknown plugin {source.plugin_name!r}"
-                             f"{did_you_mean(source.plugin_name, plugins)}; "
-                             "`composer sources` lists them"))
+            problems.append(
+                (
+                    (*loc, key),
+                    f"unknown plugin {source.plugin_name!r}"
+                    f"{did_you_mean(source.plugin_name, plugins)}; "
+                    "`composer sources` lists them",
+                )
+            )
         if source.path and source.hub:
             problems.append((loc, "give either path or hub, not both"))
         elif source.path:
@@ -226,17 +231,28 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                 if not os.path.exists(f):
                     problems.append(((*loc, "path"), f"no such file: {f}"))
                 elif file_type(f) is None:
-                    problems.append(((*loc, "path"), f"unsupported file type: {f} (use .jsonl, "
-                                     ".json, .csv, .parquet, .arrow or a save_to_disk folder)"))
+                    problems.append(
+                        (
+                            (*loc, "path"),
+                            f"unsupported file type: {f} (use .jsonl, "
+                            ".json, .csv, .parquet, .arrow or a save_to_disk folder)",
+                        )
+                    )
         elif not source.hub and plugin is not None and not plugin.hub:
-            problems.append((loc, f"plugin {plugin.name!r} has no default upstream: "
-                             "give path or hub"))
+            problems.append(
+                (loc, f"plugin {plugin.name!r} has no default upstream: give path or hub")
+            )
         if plugin is not None:
             for key in source.options:
                 if key not in plugin.options:
-                    problems.append(((*loc, "options", key), f"unknown option for plugin "
-                                     f"{plugin.name!r}{did_you_mean(key, plugin.options)}; "
-                                     f"options: {', '.join(plugin.options) or 'none'}"))
+                    problems.append(
+                        (
+                            (*loc, "options", key),
+                            f"unknown option for plugin "
+                            f"{plugin.name!r}{did_you_mean(key, plugin.options)}; "
+                            f"options: {', '.join(plugin.options) or 'none'}",
+                        )
+                    )
     formats = available_formats(manifest.template_dirs())
     names: set[str] = set()
     for i, fmt in enumerate(manifest.formats):
@@ -246,12 +262,18 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         names.add(fmt.name)
         if template not in formats and not template.endswith(".jinja"):
             key = "template" if fmt.template else "name"
-            problems.append((("formats", i, key), f"unknown format {template!r}"
-                             f"{did_you_mean(template, formats)}; available: "
-                             f"{', '.join(sorted(formats))}"))
+            problems.append(
+                (
+                    ("formats", i, key),
+                    f"unknown format {template!r}"
+                    f"{did_you_mean(template, formats)}; available: "
+                    f"{', '.join(sorted(formats))}",
+                )
+            )
         elif template.endswith(".jinja") and not manifest.resolve(template).is_file():
-            problems.append((("formats", i, "template"), f"no such template file: "
-                             f"{manifest.resolve(template)}"))
+            problems.append(
+                (("formats", i, "template"), f"no such template file: {manifest.resolve(template)}")
+            )
     for d in manifest.template_dirs():
         if not d.is_dir():
             problems.append((("templates_dir",), f"no such folder: {d}"))
@@ -261,8 +283,13 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
 # ---------------------------------------------------------------- error messages
 
 _TYPE_NAMES = {
-    "float": "a number", "int": "an integer", "string": "a string", "bool": "true or false",
-    "dict": "a mapping", "list": "a list", "model": "a mapping",
+    "float": "a number",
+    "int": "an integer",
+    "string": "a string",
+    "bool": "true or false",
+    "dict": "a mapping",
+    "list": "a list",
+    "model": "a mapping",
 }
 
 
@@ -300,8 +327,9 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
         annotation = field.annotation
         for candidate in (annotation, *getattr(annotation, "__args__", ())):
             inner = getattr(candidate, "__args__", (candidate,))
-            found = next((c for c in inner if isinstance(c, type) and issubclass(c, BaseModel)),
-                         None)
+            found = next(
+                (c for c in inner if isinstance(c, type) and issubclass(c, BaseModel)), None
+            )
             if found:
                 model = found
                 break

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from composer.errors import UserError
@@ -26,10 +27,13 @@ MARKER = "report.json"
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a fresh folder; on success it replaces `target` in one rename."""
     target = Path(target)
-    if target.exists() and (not target.is_dir() or (any(target.iterdir())
-                                                    and not (target / MARKER).exists())):
-        raise UserError(f"{target}: exists and is not a composer output folder; "
-                        "choose another output.dir (or -o) or remove it")
+    if target.exists() and (
+        not target.is_dir() or (any(target.iterdir()) and not (target / MARKER).exists())
+    ):
+        raise UserError(
+            f"{target}: exists and is not a composer output folder; "
+            "choose another output.dir (or -o) or remove it"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -44,20 +48,86 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_table(table: pa.Table, path: Path, jsonl: bool = False, json_list: bool = False) -> None:
+def write_table(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
-    if jsonl or json_list:
-        rows = table.to_pylist()
-        if jsonl:
-            with open(path.with_suffix(".jsonl"), "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        if json_list:
-            with open(path.with_suffix(".json"), "w", encoding="utf-8") as f:
-                json.dump(rows, f, ensure_ascii=False, indent=1)
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False, sort_keys=True, default=str) + "\n"
-                     for r in rows)
+        f.writelines(
+            json.dumps(r, ensure_ascii=False, sort_keys=True, default=str) + "\n" for r in rows
+        )
+
+
+class _Sink:
+    """One output file set (kind/split): parquet always, jsonl and a JSON list on request."""
+
+    def __init__(self, path: Path, schema: pa.Schema, jsonl: bool, json_list: bool):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.rows = 0
+        self.parquet = pq.ParquetWriter(path, schema, compression="zstd")
+        # Held open across batches and closed in close(): a with-block cannot span them.
+        self.jsonl = open(path.with_suffix(".jsonl"), "w", encoding="utf-8") if jsonl else None  # noqa: SIM115
+        self.json = open(path.with_suffix(".json"), "w", encoding="utf-8") if json_list else None  # noqa: SIM115
+        if self.json:
+            self.json.write("[")
+
+    def write(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        self.parquet.write_table(table)
+        if self.jsonl or self.json:
+            lines = [json.dumps(r, ensure_ascii=False) for r in table.to_pylist()]
+            if self.jsonl:
+                self.jsonl.writelines(line + "\n" for line in lines)
+            if self.json:
+                self.json.write(("," if self.rows else "") + "\n" + ",\n".join(lines))
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self.parquet.close()
+        if self.jsonl:
+            self.jsonl.close()
+        if self.json:
+            self.json.write("\n]\n")
+            self.json.close()
+
+
+class RowWriter:
+    """Streams rendered rows into OUT/<kind>/<split>.parquet, one batch at a time."""
+
+    def __init__(
+        self,
+        folder: Path,
+        schemas: dict[str, pa.Schema],
+        kinds: list[str],
+        splits: list[str],
+        jsonl: bool = False,
+        json_list: bool = False,
+    ):
+        self.splits = splits
+        self.sinks = {
+            (kind, split): _Sink(
+                folder / kind / f"{split}.parquet",
+                schemas[kind].remove(schemas[kind].get_field_index("split")),
+                jsonl,
+                json_list,
+            )
+            for kind in kinds
+            for split in splits
+        }
+        self.schemas = schemas
+
+    def write(self, kind: str, columns: dict[str, list]) -> None:
+        table = pa.table(columns, schema=self.schemas[kind])
+        split = table.column("split")
+        for name in self.splits:
+            part = table.filter(pc.equal(split, name)).drop_columns(["split"])
+            self.sinks[kind, name].write(part)
+
+    def close(self) -> dict[str, int]:
+        """Close every file; the row count of each, by its path under the output folder."""
+        for sink in self.sinks.values():
+            sink.close()
+        return {f"{kind}/{split}.parquet": sink.rows for (kind, split), sink in self.sinks.items()}

@@ -91,8 +91,9 @@ def _read_jsonl(path: str, data: bytes) -> tuple[pa.Table, Any, list[int], list[
     lines = data.split(b"\n")
     numbers = [i + 1 for i, line in enumerate(lines) if line.strip()]
     try:
-        table = pa_json.read_json(pa.BufferReader(data),
-                                  read_options=pa_json.ReadOptions(block_size=1 << 26))
+        table = pa_json.read_json(
+            pa.BufferReader(data), read_options=pa_json.ReadOptions(block_size=1 << 26)
+        )
         # pyarrow reads date-like strings as timestamps: re-read those files as plain JSON.
         if table.num_rows == len(numbers) and not _has_timestamp(table.schema):
             return table, None, numbers, []
@@ -107,8 +108,12 @@ def _read_jsonl(path: str, data: bytes) -> tuple[pa.Table, Any, list[int], list[
             bad.append(BadRow(f"{os.path.basename(path)}:line {number}", f"invalid JSON: {exc}"))
             continue
         if not isinstance(row, dict):
-            bad.append(BadRow(f"{os.path.basename(path)}:line {number}",
-                              f"expected a JSON object, got {type(row).__name__}"))
+            bad.append(
+                BadRow(
+                    f"{os.path.basename(path)}:line {number}",
+                    f"expected a JSON object, got {type(row).__name__}",
+                )
+            )
             continue
         rows.append(row)
         good.append(number)
@@ -150,8 +155,9 @@ def _read_json(path: str, data: bytes) -> tuple[pa.Table, Any]:
     try:
         rows = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
-                         ) from exc
+        raise InputError(
+            f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
+        ) from exc
     if isinstance(rows, dict):  # {"data": [...]} style files
         lists = [v for v in rows.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -177,8 +183,9 @@ def _read_disk(path: str, split: str | None) -> tuple[pa.Table, Any]:
     loaded = datasets.load_from_disk(path)
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
-            raise InputError(f"{path}: no split {split!r} in this saved dataset "
-                             f"(splits: {', '.join(loaded)})")
+            raise InputError(
+                f"{path}: no split {split!r} in this saved dataset (splits: {', '.join(loaded)})"
+            )
         loaded = loaded[split]
     return loaded.data.table, json_features(loaded.features)
 
@@ -186,13 +193,15 @@ def _read_disk(path: str, split: str | None) -> tuple[pa.Table, Any]:
 def _read_csv(data: bytes) -> pa.Table:
     """Every column as text: an answer "4" or "NA" must not become a number or a null."""
     names = pa_csv.open_csv(pa.BufferReader(data)).schema.names
-    options = pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                    strings_can_be_null=False, null_values=[])
+    options = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, null_values=[]
+    )
     return pa_csv.read_csv(pa.BufferReader(data), convert_options=options)
 
 
-def read_file(path: str, kind: str, split: str | None
-              ) -> tuple[pa.Table, Any, list[int], list[BadRow]]:
+def read_file(
+    path: str, kind: str, split: str | None
+) -> tuple[pa.Table, Any, list[int], list[BadRow]]:
     """One file as (table, features to decode or None, line or row number per row, bad rows)."""
     features = None
     if kind == "disk":
@@ -221,8 +230,10 @@ def read_local(files: list[str], split: str | None = None) -> Upstream:
         if not os.path.exists(path):
             raise InputError(f"{path}: no such file or folder")
         if kind is None:
-            raise InputError(f"{path}: unsupported file type; use {', '.join(SUFFIXES)} "
-                             f"(optionally {', '.join(COMPRESSIONS)}) or a save_to_disk folder")
+            raise InputError(
+                f"{path}: unsupported file type; use {', '.join(SUFFIXES)} "
+                f"(optionally {', '.join(COMPRESSIONS)}) or a save_to_disk folder"
+            )
         try:
             table, file_features, numbers, bad_rows = read_file(path, kind, split)
             features = features or file_features
@@ -235,25 +246,38 @@ def read_local(files: list[str], split: str | None = None) -> Upstream:
         lines.extend(numbers)
         bad.extend(bad_rows)
     try:
-        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        table = (
+            pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        )
     except pa.ArrowException as exc:
         raise InputError(f"{', '.join(files)}: files do not share one schema ({exc})") from exc
-    return Upstream(table=table, files=files, bad_rows=bad, file_index=file_index, line=lines,
-                    features=features)
+    return Upstream(
+        table=table, files=files, bad_rows=bad, file_index=file_index, line=lines, features=features
+    )
 
 
-def read_hub(hub: str, config: str | None, split: str, revision: str | None,
-             data_files: Any = None) -> Upstream:
+def read_hub(
+    hub: str, config: str | None, split: str, revision: str | None, data_files: Any = None
+) -> Upstream:
     """Load a hub dataset (or a local dataset folder in hub layout) with `datasets`."""
     import datasets
 
     try:
-        dataset = datasets.load_dataset(hub, config, split=split, revision=revision,
-                                        data_files=data_files)
+        dataset = datasets.load_dataset(
+            hub, config, split=split, revision=revision, data_files=data_files
+        )
     except Exception as exc:  # datasets raises many types; all mean "cannot load this"
-        what = ", ".join(f"{k}={v}" for k, v in
-                         (("config", config), ("split", split), ("revision", revision)) if v)
-        raise InputError(f"cannot load hub dataset {hub!r} ({what}): "
-                         f"{type(exc).__name__}: {exc}".strip()) from exc
-    return Upstream(table=dataset.data.table, files=[hub], revision=revision,
-                    features=json_features(dataset.features))
+        what = ", ".join(
+            f"{k}={v}"
+            for k, v in (("config", config), ("split", split), ("revision", revision))
+            if v
+        )
+        raise InputError(
+            f"cannot load hub dataset {hub!r} ({what}): {type(exc).__name__}: {exc}".strip()
+        ) from exc
+    return Upstream(
+        table=dataset.data.table,
+        files=[hub],
+        revision=revision,
+        features=json_features(dataset.features),
+    )

@@ -40,19 +40,26 @@ def row_id(record: str, fmt: str, turn: int) -> str:
 
 
 def _messages(turns: list[dict]) -> list[dict]:
-    return [{"role": ROLE_OF.get(t["from"], t["from"]), "content": t["value"], "from": t["from"]}
-            for t in turns]
+    return [
+        {"role": ROLE_OF.get(t["from"], t["from"]), "content": t["value"], "from": t["from"]}
+        for t in turns
+    ]
 
 
-def render_source(table: pa.Table, kind: str, plans: list[FormatPlan], last_turn_only: bool,
-                  seed: int) -> dict[str, list]:
+def render_source(
+    table: pa.Table, kind: str, plans: list[FormatPlan], last_turn_only: bool, seed: int
+) -> dict[str, list]:
     """All rendered rows of one source's records (which carry a `split` column)."""
     ids = table.column("id").to_pylist()
     sources = table.column("source").to_pylist()
     splits = table.column("split").to_pylist()
     if kind == "text":
-        return {"id": ids, "source": sources, "split": splits,
-                "text": table.column("text").to_pylist()}
+        return {
+            "id": ids,
+            "source": sources,
+            "split": splits,
+            "text": table.column("text").to_pylist(),
+        }
     columns = SFT_COLUMNS if kind == "sft" else DPO_COLUMNS
     out: dict[str, list] = {c: [] for c in columns}
     conversations = table.column("conversations").to_pylist()
@@ -60,9 +67,12 @@ def render_source(table: pa.Table, kind: str, plans: list[FormatPlan], last_turn
     rejected = table.column("rejected").to_pylist()
     own = [t[0]["value"] if t[0]["from"] == "system" else None for t in conversations]
     per_plan = [
-        (plan.format, plan.format.name,
-         uniforms(seed, ids, plan.format.name, "coverage") < plan.coverage,
-         plan.system.choose(ids, own))
+        (
+            plan.format,
+            plan.format.name,
+            uniforms(seed, ids, plan.format.name, "coverage") < plan.coverage,
+            plan.system.choose(ids, own),
+        )
         for plan in plans
     ]
     for i, turns in enumerate(conversations):
@@ -79,13 +89,30 @@ def render_source(table: pa.Table, kind: str, plans: list[FormatPlan], last_turn
             head = [{"role": "system", "content": system, "from": "system"}] if system else []
             if kind == "dpo":
                 prompt, (good, bad) = fmt.render_completions(head + body, [chosen[i], rejected[i]])
-                _append(out, row_id(rid, name, 0), sources[i], name, splits[i],
-                        prompt=prompt, chosen=good, rejected=bad)
+                _append(
+                    out,
+                    row_id(rid, name, 0),
+                    sources[i],
+                    name,
+                    splits[i],
+                    prompt=prompt,
+                    chosen=good,
+                    rejected=bad,
+                )
                 continue
             for turn, k in enumerate(answers, start=first_turn):
                 prompt, answer = fmt.render(head + body[:k], body[k]["content"])
-                _append(out, row_id(rid, name, turn), sources[i], name, splits[i],
-                        conversation_id=rid, turn=turn, input=prompt, output=answer)
+                _append(
+                    out,
+                    row_id(rid, name, turn),
+                    sources[i],
+                    name,
+                    splits[i],
+                    conversation_id=rid,
+                    turn=turn,
+                    input=prompt,
+                    output=answer,
+                )
     return out
 
 

@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Any
 
 EXAMPLES = 5
-STAGES = ("rows_read", "rejected", "records", "duplicates", "after_dedup", "sampled", "train",
-          "validation")
+STAGES = (
+    "rows_read",
+    "rejected",
+    "records",
+    "duplicates",
+    "after_dedup",
+    "sampled",
+    "train",
+    "validation",
+)
 
 
 @dataclass
@@ -41,8 +49,14 @@ class Funnel:
     rows_out: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> format -> n
 
 
-def build_report(name: str, seed: int, dedup_key: str, formats: list[str],
-                 funnels: list[Funnel], outputs: dict[str, int]) -> dict[str, Any]:
+def build_report(
+    name: str,
+    seed: int,
+    dedup_key: str,
+    formats: list[str],
+    funnels: list[Funnel],
+    outputs: dict[str, int],
+) -> dict[str, Any]:
     totals: dict[str, Any] = {k: sum(getattr(f, k) for f in funnels) for k in STAGES}
     rows_out: Counter = Counter()
     for f in funnels:
@@ -69,28 +83,54 @@ def write_report(report: dict[str, Any], folder: Path) -> None:
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |"
-              for row in rows]
+    lines += [
+        "| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |"
+        for row in rows
+    ]
     return lines
 
 
 def markdown(report: dict[str, Any]) -> str:
     sources, totals = report["sources"], report["totals"]
-    lines = [f"# {report['name']}: build report", "",
-             f"Seed {report['seed']}, dedup key `{report['dedup_key']}`, formats: "
-             f"{', '.join(report['formats'])}.", "", "## Funnel", "",
-             "Each source's rows: read, rejected as invalid, records made, lost as duplicates, "
-             "left after dedup, after sampling, and the train/validation split.", ""]
-    header = ["source", "kind", "conf.", "read", "rejected", "records", "duplicates",
-              "after dedup", "sampled", "train", "validation"]
-    rows = [[s["name"], s["kind"], f"{s['confidence']:g}", *(s[k] for k in STAGES)]
-            for s in sources]
+    lines = [
+        f"# {report['name']}: build report",
+        "",
+        f"Seed {report['seed']}, dedup key `{report['dedup_key']}`, formats: "
+        f"{', '.join(report['formats'])}.",
+        "",
+        "## Funnel",
+        "",
+        "Each source's rows: read, rejected as invalid, records made, lost as duplicates, "
+        "left after dedup, after sampling, and the train/validation split.",
+        "",
+    ]
+    header = [
+        "source",
+        "kind",
+        "conf.",
+        "read",
+        "rejected",
+        "records",
+        "duplicates",
+        "after dedup",
+        "sampled",
+        "train",
+        "validation",
+    ]
+    rows = [
+        [s["name"], s["kind"], f"{s['confidence']:g}", *(s[k] for k in STAGES)] for s in sources
+    ]
     rows.append(["**total**", "", "", *(totals[k] for k in STAGES)])
     lines += [*_table(header, rows), ""]
     dups = [(s["name"], w, n) for s in sources for w, n in s["lost_to"].items()]
     if dups:
-        lines += ["## Duplicates", "", "Rows each source lost to a higher-priority source "
-                  "(or to itself, for repeats inside one source).", ""]
+        lines += [
+            "## Duplicates",
+            "",
+            "Rows each source lost to a higher-priority source "
+            "(or to itself, for repeats inside one source).",
+            "",
+        ]
         lines += [*_table(["source", "lost to", "rows"], [list(d) for d in dups]), ""]
     rejected = [s for s in sources if s["rejected"]]
     if rejected:
@@ -98,14 +138,18 @@ def markdown(report: dict[str, Any]) -> str:
         for s in rejected:
             reasons = ", ".join(f"{r}: {n:,}" for r, n in s["rejected_by_reason"].items())
             lines += [f"**{s['name']}** ({s['rejected']:,}): {reasons}", ""]
-            lines += [f"- `{e['where']}` {e['reason']}: {e['detail']}"
-                      for e in s["rejected_examples"]]
+            lines += [
+                f"- `{e['where']}` {e['reason']}: {e['detail']}" for e in s["rejected_examples"]
+            ]
             lines.append("")
     short = [s for s in sources if s["sample_requested"]]
     if short:
         lines += ["## Sampling", ""]
-        lines += [f"- {s['name']}: asked for {s['sample_requested']:,} rows, "
-                  f"{s['after_dedup']:,} available" for s in short]
+        lines += [
+            f"- {s['name']}: asked for {s['sample_requested']:,} rows, "
+            f"{s['after_dedup']:,} available"
+            for s in short
+        ]
         lines.append("")
     lines += ["## Rendered rows", ""]
     splits = sorted({sp for s in sources for sp in s["rows_out"]})
@@ -114,8 +158,9 @@ def markdown(report: dict[str, Any]) -> str:
         for split in splits:
             by_format = s["rows_out"].get(split, {})
             if by_format:
-                fmt_rows.append([s["name"], split, *(by_format.get(f, 0)
-                                                     for f in report["formats"] + ["text"])])
+                fmt_rows.append(
+                    [s["name"], split, *(by_format.get(f, 0) for f in report["formats"] + ["text"])]
+                )
     lines += [*_table(["source", "split", *report["formats"], "text"], fmt_rows), ""]
     lines += ["## Files", ""]
     lines += [f"- `{path}`: {n:,} rows" for path, n in report["outputs"].items()]

@@ -29,7 +29,7 @@ def validation_quota(sizes: dict[str, int], validation: float | int) -> dict[str
 
 
 def assign_split(table: pa.Table, quota: int, seed: int) -> pa.Array:
-    """'train' or 'validation' for each row: the `quota` ids with the lowest draws go to validation."""
+    """'train' or 'validation' per row: the `quota` ids with the lowest draws are validation."""
     codes, unique = pd.factorize(table.column("id").to_numpy(zero_copy_only=False))
     order = np.argsort(uniforms(seed, list(unique), "split"), kind="stable")
     chosen = np.zeros(len(unique), dtype=bool)

@@ -64,8 +64,9 @@ class SystemPromptChooser:
     format: str
 
     @classmethod
-    def build(cls, policy: SystemPrompt, seed: int, format_name: str,
-              format_default: str | None) -> SystemPromptChooser:
+    def build(
+        cls, policy: SystemPrompt, seed: int, format_name: str, format_default: str | None
+    ) -> SystemPromptChooser:
         if policy.pool is not None:
             pool = POOLS[policy.pool] if isinstance(policy.pool, str) else policy.pool
         elif policy.default is not None:
@@ -82,7 +83,10 @@ class SystemPromptChooser:
         if not self.candidates:
             return list(own) if keep else [None] * len(own)
         gets = uniforms(self.seed, record_ids, self.format, "system") < self.probability
-        picks = (uniforms(self.seed, record_ids, self.format, "system-pool")
-                 * len(self.candidates)).astype(int)
-        return [o if keep and o is not None else self.candidates[p] if g else None
-                for o, g, p in zip(own, gets, picks)]
+        picks = (
+            uniforms(self.seed, record_ids, self.format, "system-pool") * len(self.candidates)
+        ).astype(int)
+        return [
+            o if keep and o is not None else self.candidates[p] if g else None
+            for o, g, p in zip(own, gets, picks)
+        ]

@@ -22,8 +22,10 @@ def hh_turns(transcript: str) -> list[dict] | None:
     parts = _HH_TURN.split("\n\n" + transcript.lstrip("\n") if transcript else "")
     if len(parts) < 3 or parts[0].strip():
         return None
-    return [turn("human" if role == "Human" else "gpt", text.strip())
-            for role, text in zip(parts[1::2], parts[2::2])]
+    return [
+        turn("human" if role == "Human" else "gpt", text.strip())
+        for role, text in zip(parts[1::2], parts[2::2])
+    ]
 
 
 def _answer(value):
@@ -35,7 +37,9 @@ def _answer(value):
 
 def _prompt_turns(prompt) -> list[dict]:
     if isinstance(prompt, list):
-        return [turn(m.get("role"), text_of(m.get("content"))) for m in prompt if isinstance(m, dict)]
+        return [
+            turn(m.get("role"), text_of(m.get("content"))) for m in prompt if isinstance(m, dict)
+        ]
     return [turn("human", prompt)]
 
 
@@ -65,8 +69,9 @@ def convert(batch: dict[str, list], shape: str = "auto") -> dict[str, list]:
     for i in range(n):
         error = None
         if shape == "hh":
-            context, chosen, rejected, error = _from_transcripts(batch["chosen"][i],
-                                                                 batch["rejected"][i])
+            context, chosen, rejected, error = _from_transcripts(
+                batch["chosen"][i], batch["rejected"][i]
+            )
         else:
             context = _prompt_turns(batch[shape][i])
             chosen, rejected = _answer(batch["chosen"][i]), _answer(batch["rejected"][i])

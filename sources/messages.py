@@ -10,8 +10,10 @@ columns = ("messages",)
 
 
 def _turn(message: dict) -> dict:
-    if message.get("role") == "assistant" and message.get("tool_calls") and not message.get(
-        "content"
+    if (
+        message.get("role") == "assistant"
+        and message.get("tool_calls")
+        and not message.get("content")
     ):
         calls = json.dumps(message["tool_calls"], ensure_ascii=False, sort_keys=True)
         return turn("function_call", calls)

@@ -37,14 +37,15 @@ def convert(batch: dict[str, list], best_only: bool = False) -> dict[str, list]:
             path = stack.pop()
             kids = children.get(batch["message_id"][path[-1]], [])
             if kids:
-                stack.extend(path + [k] for k in reversed(kids))
+                stack.extend([*path, k] for k in reversed(kids))
                 continue
             # A path that ends with the user's message has no answer to learn from: cut it.
             while path and batch["role"][path[-1]] != "assistant":
                 path = path[:-1]
             if path:
                 out["conversations"].append(
-                    [turn(batch["role"][i], batch["text"][i]) for i in path])
+                    [turn(batch["role"][i], batch["text"][i]) for i in path]
+                )
                 out["row"].append(path[-1])
                 out["meta"].append({"message_ids": [batch["message_id"][i] for i in path]})
     return out

@@ -11,7 +11,10 @@ def convert(batch: dict[str, list], system_column: str | None = None) -> dict[st
     systems = batch[system_column] if system_column else [None] * len(batch["conversations"])
     out = []
     for turns, system in zip(batch["conversations"], systems):
-        turns = [turn(first_set(t, "from", "role"), first_set(t, "value", "content"))
-                 for t in turns or [] if isinstance(t, dict)]
+        turns = [
+            turn(first_set(t, "from", "role"), first_set(t, "value", "content"))
+            for t in turns or []
+            if isinstance(t, dict)
+        ]
         out.append(with_system(system, turns))
     return {"conversations": out}

@@ -24,29 +24,6 @@ from composer.plugins import get_plugin
 from composer.readers import BadRow, file_type, read_hub, read_local, resolve_files
 from composer.records import record_problem
 
-
-@pytest.fixture(autouse=True)
-def offline_hf(tmp_path, monkeypatch):
-    """Keep `datasets` off the network and out of the user's cache.
-
-    `datasets` and `huggingface_hub` read these variables once, at import, so their module
-    constants are patched as well as the environment.
-    """
-    import datasets.config
-    import huggingface_hub.constants
-
-    cache = tmp_path / "hf-cache"
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(cache))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "datasets"))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache / "datasets")
-    monkeypatch.setattr(datasets.config, "HF_MODULES_CACHE", cache / "modules")
-
-
 # ---------------------------------------------------------------- writers and helpers
 
 

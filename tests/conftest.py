@@ -1,0 +1,28 @@
+"""Fixtures every test module gets: no network, and no cache outside a temporary folder."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def offline_hf(tmp_path_factory, monkeypatch):
+    """Keep `datasets` and `huggingface_hub` off the network and out of the user's cache.
+
+    Both libraries read these variables once, at import, so their module constants are
+    patched as well as the environment. The cache is a folder of its own, not under the
+    test's tmp_path, so that tests can list their tmp_path without seeing it.
+    """
+    import datasets.config
+    import huggingface_hub.constants
+
+    cache = tmp_path_factory.mktemp("hf-cache")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(cache))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "datasets"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache / "datasets")
+    monkeypatch.setattr(datasets.config, "HF_MODULES_CACHE", cache / "modules")
