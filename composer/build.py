@@ -18,14 +18,15 @@ from tqdm.auto import tqdm
 
 from composer.convert import Converted, convert_source
 from composer.dedup import dedup, priority
+from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats
-from composer.manifest import Manifest, load_manifest
+from composer.manifest import Manifest, check, key_path, load_manifest
 from composer.output import RowWriter, atomic_dir, write_jsonl, write_table
 from composer.plugins import registry
 from composer.render import SCHEMAS, FormatPlan, render_source
 from composer.report import EXAMPLES, Funnel, build_report, write_report
 from composer.sample import sample
-from composer.split import assign_split, validation_quota
+from composer.split import split_sources
 from composer.system_prompt import SystemPromptChooser
 
 RENDER_BATCH = 20_000  # records rendered and written at a time: bounds memory on big builds
@@ -42,8 +43,13 @@ class BuildResult:
 
 
 def prepare(manifest: Manifest | str | os.PathLike, seed: int | None = None) -> Manifest:
+    """A checked manifest: loaded from a file, or a Manifest built in code and checked here."""
     if not isinstance(manifest, Manifest):
         manifest = load_manifest(manifest)
+    else:
+        problems = check(manifest)
+        if problems:
+            raise ManifestError(manifest.path, [f"{key_path(loc)}: {m}" for loc, m in problems])
     return manifest.model_copy(update={"seed": seed}) if seed is not None else manifest
 
 
@@ -52,7 +58,12 @@ def load_formats(manifest: Manifest) -> list[PromptFormat]:
     formats = []
     for spec in manifest.formats:
         template = spec.template or spec.name
-        path = manifest.resolve(template) if template.endswith(".jinja") else found[template]
+        if template.endswith(".jinja"):
+            path = manifest.resolve(template)
+        elif template in found:
+            path = found[template]
+        else:
+            raise UserError(f"unknown format {template!r}{did_you_mean(template, found)}")
         formats.append(PromptFormat.load(spec.name, path, spec.vars))
     return formats
 
@@ -64,9 +75,9 @@ def format_plans(
     plans = []
     for spec, fmt in zip(manifest.formats, formats):
         policy = source.system_prompt or spec.system_prompt or manifest.system_prompt
-        # A format's own default system prompt (vicuna's, say) stands in for the manifest's
-        # default, unless the manifest gave this format a policy of its own.
-        own_default = None if policy is spec.system_prompt else fmt.default_system
+        # A format's own default system prompt (vicuna's, say) stands in for the manifest-wide
+        # default, not for one that a source or the format's own entry sets.
+        own_default = fmt.default_system if policy is manifest.system_prompt else None
         chooser = SystemPromptChooser.build(policy, manifest.seed, spec.name, own_default)
         plans.append(FormatPlan(fmt, spec.coverage, chooser))
     return plans
@@ -131,10 +142,7 @@ def build(
             lost_to=dict(sorted(deduped.lost_to[name].items())),
         )
 
-    sizes = {n: len(pc.unique(t.column("id"))) for n, t in tables.items()}
-    quota = validation_quota(sizes, manifest.split.validation)
-    for name, table in tables.items():
-        tables[name] = table.append_column("split", assign_split(table, quota[name], manifest.seed))
+    tables = split_sources(tables, manifest.split.validation, manifest.seed)
 
     splits = ["train", "validation"] if manifest.split.validation else ["train"]
     kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]

@@ -29,7 +29,14 @@ class InputError(UserError):
 
 
 class TemplateError(UserError):
-    """A prompt-format template that cannot be loaded or rendered."""
+    """A prompt-format template that cannot be loaded or rendered.
+
+    `key` names the manifest key at fault within the format's entry (`vars`), if one is.
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

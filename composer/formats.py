@@ -20,9 +20,11 @@ conversation; a template for which it is not falls back to two renders per row.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jinja2
@@ -95,7 +97,8 @@ class PromptFormat:
         if unknown:
             raise TemplateError(
                 f"{path}: unknown template vars {sorted(unknown)}; this template "
-                f"takes {sorted(settings.get('vars') or {}) or 'none'}"
+                f"takes {sorted(settings.get('vars') or {}) or 'none'}",
+                key="vars",
             )
         fmt = cls(
             name=name,
@@ -108,7 +111,7 @@ class PromptFormat:
         fmt.lead = fmt._probe_lead()
         return fmt
 
-    def _render(self, messages: list[dict], add_generation_prompt: bool) -> str:
+    def _render(self, messages: Sequence[Mapping], add_generation_prompt: bool) -> str:
         # Template.render would merge the globals into a new dict on every call; building the
         # context from one flat dict is a quarter faster, and rendering is the hot loop.
         if self._globals is None:
@@ -119,10 +122,13 @@ class PromptFormat:
         )
         try:
             return "".join(self.template.root_render_func(context))
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{self.path}: cannot render format {self.name!r}: {exc}") from exc
+        except Exception as exc:  # a template can fail any way Python can (1 // 0, say)
+            raise TemplateError(
+                f"{self.path}: cannot render format {self.name!r}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _probe_lead(self) -> str | None:
+        """The text between the generation prompt and the answer, if it is always the same."""
         shapes = [
             [("human", "U1")],
             [("system", "S"), ("human", "U1")],
@@ -133,7 +139,7 @@ class PromptFormat:
         for shape in shapes:
             context = messages_for(shape)
             prompt = self._render(context, True)
-            full = self._render([*context, _msg("gpt", ANSWER)], False)
+            full = self._render((*context, _msg("gpt", ANSWER)), False)
             if not full.startswith(prompt) or full.count(ANSWER) != 1:
                 raise TemplateError(
                     f"{self.path}: format {self.name!r} is not usable for training: rendering a "
@@ -141,40 +147,61 @@ class PromptFormat:
                     "conversation with add_generation_prompt, and show the answer once"
                 )
             leads.add(full[len(prompt) : full.index(ANSWER)])
-        return leads.pop() if len(leads) == 1 else None
+        if len(leads) != 1:
+            return None
+        self.lead = leads.pop()
+        # A template that changes the answer (`| trim`, say) cannot take it pasted in.
+        tricky = " An {{ answer }} with spaces \n"
+        for shape in shapes:
+            context = messages_for(shape)
+            if self._fast(context, tricky) != self._exact(context, tricky):
+                return None
+        return self.lead
 
-    def render(self, context: list[dict], answer: str) -> tuple[str, str]:
-        """(input, output) for the answer to `context` (messages ending with the user's)."""
-        if self.lead is None:
-            prompt = self._render(context, True)
-            full = self._render([*context, _msg("gpt", answer)], False)
-            if not full.startswith(prompt):
-                raise TemplateError(
-                    f"{self.path}: format {self.name!r}: the rendering with the "
-                    "answer does not start with the generation prompt"
-                )
-            return prompt, full[len(prompt) :]
-        full = self._render([*context, _msg("gpt", ANSWER)], False)
+    def _exact(self, context: Sequence[Mapping], answer: str) -> tuple[str, str]:
+        """Two renders: with the generation prompt, and with the answer."""
+        prompt = self._render(context, True)
+        full = self._render((*context, _msg("gpt", answer)), False)
+        if not full.startswith(prompt):
+            raise TemplateError(
+                f"{self.path}: format {self.name!r}: the rendering with the "
+                "answer does not start with the generation prompt"
+            )
+        return prompt, full[len(prompt) :]
+
+    def _fast(self, context: Sequence[Mapping], answer: str) -> tuple[str, str] | None:
+        """One render, a marker in place of the answer; None if the marker is not found once."""
+        full = self._render((*context, _msg("gpt", ANSWER)), False)
         before, _, after = full.partition(ANSWER)
+        if ANSWER in after or not before.endswith(self.lead):
+            return None
         return before[: len(before) - len(self.lead)], f"{self.lead}{answer}{after}"
 
-    def render_completions(self, context: list[dict], answers: list[str]) -> tuple[str, list[str]]:
+    def render(self, context: Sequence[Mapping], answer: str) -> tuple[str, str]:
+        """(input, output) for the answer to `context` (messages ending with the user's)."""
+        if self.lead is not None:
+            fast = self._fast(context, answer)
+            if fast is not None:
+                return fast
+        return self._exact(context, answer)
+
+    def render_completions(
+        self, context: Sequence[Mapping], answers: list[str]
+    ) -> tuple[str, list[str]]:
         """The prompt and one output per answer (a DPO pair's chosen and rejected)."""
         prompt, first = self.render(context, answers[0])
-        if self.lead is not None:
+        if self.lead is not None and first.startswith(self.lead + answers[0]):
             suffix = first[len(self.lead) + len(answers[0]) :]
             return prompt, [first, *(f"{self.lead}{a}{suffix}" for a in answers[1:])]
         return prompt, [first, *(self.render(context, a)[1] for a in answers[1:])]
 
 
-def _msg(sharegpt_role: str, value: str) -> dict[str, str]:
-    return {
-        "role": ROLE_OF.get(sharegpt_role, sharegpt_role),
-        "content": value,
-        "from": sharegpt_role,
-    }
+def _msg(sharegpt_role: str, value: str) -> Mapping[str, str]:
+    """A template message. Read-only, so that no template can change what others render."""
+    role = ROLE_OF.get(sharegpt_role, sharegpt_role)
+    return MappingProxyType({"role": role, "content": value, "from": sharegpt_role})
 
 
-def messages_for(turns: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """ShareGPT (from, value) pairs as template messages."""
-    return [_msg(role, value) for role, value in turns]
+def messages_for(turns: Sequence[tuple[str, str]]) -> tuple[Mapping[str, str], ...]:
+    """ShareGPT (from, value) pairs as template messages (a tuple: read-only too)."""
+    return tuple(_msg(role, value) for role, value in turns)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from composer.errors import ManifestError, UserError, did_you_mean
+from composer.errors import ManifestError, TemplateError, UserError, did_you_mean
 
 DEFAULT_FORMATS = ("alpaca", "vicuna", "chatml", "llama2")
 
@@ -201,9 +201,10 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
 
 def check(manifest: Manifest) -> list[tuple[tuple, str]]:
     """Checks across keys that a schema cannot express: names, files, plugins, formats."""
-    from composer.formats import available_formats
+    from composer.formats import PromptFormat, available_formats
     from composer.plugins import registry
     from composer.readers import file_type, resolve_files
+    from composer.system_prompt import POOLS
 
     problems: list[tuple[tuple, str]] = []
     plugins = registry()
@@ -273,6 +274,29 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         elif template.endswith(".jinja") and not manifest.resolve(template).is_file():
             problems.append(
                 (("formats", i, "template"), f"no such template file: {manifest.resolve(template)}")
+            )
+        else:  # load it now, so that a template that cannot render fails validation
+            path = manifest.resolve(template) if template.endswith(".jinja") else formats[template]
+            try:
+                PromptFormat.load(fmt.name, path, fmt.vars)
+            except TemplateError as exc:
+                problems.append((("formats", i, exc.key) if exc.key else ("formats", i), str(exc)))
+    policies = [(("system_prompt",), manifest.system_prompt)]
+    policies += [
+        (("sources", i, "system_prompt"), s.system_prompt) for i, s in enumerate(manifest.sources)
+    ]
+    policies += [
+        (("formats", i, "system_prompt"), f.system_prompt) for i, f in enumerate(manifest.formats)
+    ]
+    for loc, policy in policies:
+        if policy is not None and isinstance(policy.pool, str) and policy.pool not in POOLS:
+            problems.append(
+                (
+                    (*loc, "pool"),
+                    f"unknown pool {policy.pool!r}"
+                    f"{did_you_mean(policy.pool, POOLS)}; built-in pools: "
+                    f"{', '.join(POOLS)} (or give a list of prompts)",
+                )
             )
     for d in manifest.template_dirs():
         if not d.is_dir():

@@ -23,28 +23,55 @@ from composer.errors import UserError
 MARKER = "report.json"
 
 
+def is_composer_output(folder: Path) -> bool:
+    """A folder composer wrote: its report.json parses and has the report's keys."""
+    try:
+        report = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"name", "dedup_key", "sources", "outputs"} <= set(report)
+
+
+def _recover(target: Path) -> None:
+    """Undo what a killed build left beside `target`: temp folders, a moved-away output."""
+    for leftover in sorted(target.parent.glob(f".{target.name}.tmp-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for old in sorted(target.parent.glob(f".{target.name}.old-*")):
+        if not target.exists() and is_composer_output(old / "output"):
+            os.rename(old / "output", target)  # killed between the renames: put it back
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a fresh folder; on success it replaces `target` in one rename."""
+    """Yield a fresh folder; on success it replaces `target` by renames, never half-written."""
     target = Path(target)
     if target.exists() and (
-        not target.is_dir() or (any(target.iterdir()) and not (target / MARKER).exists())
+        not target.is_dir() or (any(target.iterdir()) and not is_composer_output(target))
     ):
         raise UserError(
             f"{target}: exists and is not a composer output folder; "
             "choose another output.dir (or -o) or remove it"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
+    _recover(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
     try:
         yield tmp
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        if target.exists():
+            os.rename(target, old / "output")
+        os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.rename(target, old)
-    os.rename(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -48,7 +48,7 @@ class Upstream:
 
     def where(self, row: int) -> str:
         if not self.file_index:
-            return f"row {row}"
+            return f"row {row + 1}"
         name = os.path.basename(self.files[self.file_index[row]])
         label = "line" if file_type(name) == "jsonl" else "row"
         return f"{name}:{label} {self.line[row]}"
@@ -218,7 +218,7 @@ def read_file(
             table, features = _read_json(path, data)
         else:
             table = _read_csv(data)
-    return table, features, list(range(table.num_rows)), []
+    return table, features, list(range(1, table.num_rows + 1)), []
 
 
 def read_local(files: list[str], split: str | None = None) -> Upstream:

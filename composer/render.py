@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from composer.draws import uniforms
-from composer.formats import ROLE_OF, PromptFormat
+from composer.formats import PromptFormat, messages_for
 from composer.records import GPT_SIDE, make_id
 from composer.system_prompt import SystemPromptChooser
 
@@ -39,11 +39,8 @@ def row_id(record: str, fmt: str, turn: int) -> str:
     return make_id(f"{record}/{fmt}/{turn}")
 
 
-def _messages(turns: list[dict]) -> list[dict]:
-    return [
-        {"role": ROLE_OF.get(t["from"], t["from"]), "content": t["value"], "from": t["from"]}
-        for t in turns
-    ]
+def _messages(turns: list[dict]) -> tuple:
+    return messages_for([(t["from"], t["value"]) for t in turns])
 
 
 def render_source(
@@ -86,7 +83,7 @@ def render_source(
             if not covered[i]:
                 continue
             system = systems[i]
-            head = [{"role": "system", "content": system, "from": "system"}] if system else []
+            head = messages_for([("system", system)]) if system else ()
             if kind == "dpo":
                 prompt, (good, bad) = fmt.render_completions(head + body, [chosen[i], rejected[i]])
                 _append(

@@ -24,7 +24,7 @@ class Sampled:
 def sample(table: pa.Table, spec: Sample | None, seed: int, source: str) -> Sampled:
     n = table.num_rows
     if spec is None or n == 0:
-        return Sampled(table, None)
+        return Sampled(table, spec.count or None if spec else None)
     rng = generator(seed, "sample", source)
     if spec.factor is not None:
         whole, part = divmod(spec.factor, 1)

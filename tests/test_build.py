@@ -324,11 +324,6 @@ def test_sample_count_larger_than_available(tmp_path):
     assert "- a: asked for 50 rows, 20 available" in md
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sample.py returns requested=None when no rows survive "
-    "dedup, so a count asked of an emptied source is not reported",
-)
 def test_sample_count_of_a_source_emptied_by_dedup_is_reported(tmp_path):
     sources = [
         alpaca_source(tmp_path, "winner", 5, prefix="same", confidence=2),
@@ -575,11 +570,6 @@ def test_an_empty_folder_is_a_fine_target(tmp_path):
     assert pq.read_metadata(target / "records.parquet").num_rows == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="output.py atomic_dir takes any folder holding a file "
-    "named report.json for a composer output, and deletes it wholesale",
-)
 def test_a_foreign_report_json_does_not_make_a_folder_ours(tmp_path):
     path = write_manifest(tmp_path, [alpaca_source(tmp_path, "a", 5)])
     target = tmp_path / "project"
@@ -591,11 +581,6 @@ def test_a_foreign_report_json_does_not_make_a_folder_ours(tmp_path):
     assert (target / "thesis.tex").read_text(encoding="utf-8") == "precious"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="output.py atomic_dir builds in tempfile.mkdtemp, which "
-    "is mode 0700, and renames it into place: the output folder ignores umask",
-)
 def test_output_folder_gets_ordinary_permissions(tmp_path):
     path = write_manifest(tmp_path, [alpaca_source(tmp_path, "a", 5)])
     reference = tmp_path / "made_by_mkdir"
@@ -604,12 +589,6 @@ def test_output_folder_gets_ordinary_permissions(tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="output.py atomic_dir moves the old output to "
-    "'.NAME.old-<pid>', a fixed name: a leftover from a killed build with the same "
-    "pid makes os.rename fail (OSError, not a UserError) and the temp folder stays",
-)
 def test_a_leftover_from_a_killed_build_does_not_break_the_next(tmp_path):
     out, _ = good_output(tmp_path)
     leftover = out.parent / f".{out.name}.old-{os.getpid()}"

@@ -265,12 +265,6 @@ def test_sandbox_blocks_unsafe_attributes(tmp_path, expression):
         PromptFormat.load("evil", path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="formats.py uses SandboxedEnvironment, which lets a "
-    "template mutate the messages it is given (ImmutableSandboxedEnvironment, as "
-    "transformers uses for chat templates, refuses)",
-)
 @pytest.mark.parametrize(
     "statement",
     [
@@ -279,18 +273,14 @@ def test_sandbox_blocks_unsafe_attributes(tmp_path, expression):
     ],
 )
 def test_sandbox_refuses_to_mutate_the_messages(tmp_path, statement):
+    """Messages reach templates as a tuple of read-only mappings: no method can change them."""
     path = write_template(
         tmp_path, "evil", statement + "{% for m in messages %}{{ m.content }}{% endfor %}"
     )
-    with pytest.raises(TemplateError, match="unsafe"):
+    with pytest.raises(TemplateError, match="has no attribute"):
         PromptFormat.load("evil", path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="formats.py _render wraps only jinja2.TemplateError: a "
-    "Python error raised in a template escapes as an internal error",
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -373,12 +363,6 @@ def test_constant_lead_is_found_once(tmp_path):
     assert fmt.render(messages_for(SHAPES["two"]), "A") == ("<user>U1  A1|<user>U2", "  A|")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="formats.py render: the one-render fast path pastes the "
-    "answer in raw, so a template that filters content (Meta's Llama 3 template "
-    "uses `| trim`) gets an output the template would not render",
-)
 def test_template_that_filters_content_renders_the_answer_as_the_template_does(tmp_path):
     path = write_template(
         tmp_path,
@@ -398,11 +382,6 @@ def test_template_that_filters_content_renders_the_answer_as_the_template_does(t
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="formats.py render partitions on the ANSWER sentinel, "
-    "so content that contains it is split in the wrong place",
-)
 def test_content_containing_the_answer_sentinel(tmp_path):
     fmt = builtin("chatml")
     context = messages_for([("human", f"quote {ANSWER} end")])
@@ -511,22 +490,12 @@ def test_unknown_template_vars_in_a_manifest_fail_the_build(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manifest.check does not load templates, so `composer "
-    "validate` passes a manifest whose build fails on unknown template vars",
-)
 def test_unknown_template_vars_are_reported_by_validate(tmp_path):
     manifest = write_project(tmp_path, "[{name: chatml, vars: {im_begin: x}}]")
     with pytest.raises(UserError, match=r"formats\[0\]\.vars.*im_begin"):
         composer.load_manifest(manifest)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="build.load_formats indexes the found formats directly: "
-    "a Manifest built in code with an unknown format raises KeyError",
-)
 def test_unknown_format_in_a_manifest_object_is_a_user_error():
     manifest = Manifest.model_validate(
         {

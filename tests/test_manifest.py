@@ -48,7 +48,7 @@ def problems(path: Path) -> list[str]:
 
 
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return CliRunner().invoke(cli, list(args), prog_name="composer", catch_exceptions=False)
 
 
 def assert_user_error(result: Result, message: str) -> None:

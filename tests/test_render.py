@@ -467,12 +467,6 @@ def test_seed_comes_from_the_manifest():
 # ---------------------------------------------------------------- templates must not leak
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="formats.py renders in a SandboxedEnvironment, which lets "
-    "one format's template change the message dicts render_source shares with "
-    "the other formats and turns (use ImmutableSandboxedEnvironment)",
-)
 def test_a_template_cannot_change_what_other_formats_render(tmp_path):
     path = tmp_path / "meddler.jinja"
     # Renders faithfully, then overwrites the first message it was given.

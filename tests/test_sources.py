@@ -845,7 +845,7 @@ def test_read_hub_local_folder(hub_folder):
     upstream = read_hub(str(hub_folder), None, "train", None)
     assert upstream.table.column("text").to_pylist() == ["alpha", "beta"]
     assert upstream.files == [str(hub_folder)]
-    assert upstream.where(1) == "row 1"
+    assert upstream.where(1) == "row 2"
 
 
 def test_read_hub_local_folder_other_split(hub_folder):

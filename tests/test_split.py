@@ -402,12 +402,6 @@ def test_adding_a_source_does_not_move_other_ids_across(tmp_path):
     assert chat(first) == chat(second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="build.py splits each source on its own: an instruction "
-    "kept in an SFT and in a DPO source (same uuid5 id) can be SFT train and DPO "
-    "validation",
-)
 def test_an_instruction_in_sft_and_dpo_sources_is_on_one_side(tmp_path):
     sft = [{"instruction": f"P{i}", "output": "answer"} for i in range(30)]
     pairs = [{"prompt": f"P{i}", "chosen": "good", "rejected": "bad"} for i in range(10)]

@@ -1,0 +1,570 @@
+"""The `composer` command, driven in-process with click's CliRunner.
+
+Basics (version, help, sources, validate/preview/build on the demo manifest), then the
+row-level errors of a build on small files each test writes: invalid rows are rejected with
+a reason and counted (`on_invalid: skip`), or stop the build with exit code 2 naming
+file:line (`on_invalid: fail`), and an output folder is never left half-written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import textwrap
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+
+from composer import __version__
+from composer.cli import cli
+from composer.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "manifests" / "demo.yaml"
+GENERIC_PLUGINS = ["alpaca", "dpo", "messages", "oasst", "sharegpt", "text"]
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), prog_name="composer", catch_exceptions=False)
+
+
+def assert_user_error(result: Result, message: str) -> None:
+    """Exit code 2, exactly `Error: <message>` on stderr, nothing on stdout, no traceback."""
+    assert "Traceback" not in result.output
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {message}\n"
+    assert result.stdout == ""
+
+
+def write_jsonl(path: Path, rows: list[dict | str]) -> Path:
+    """One JSON line per row; a str row is written as it is (to break a line on purpose)."""
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def write_manifest(folder: Path, text: str) -> Path:
+    path = folder / "manifest.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative path, with its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Hidden temporary folders an interrupted build would leave beside its output."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def one_source(folder: Path, plugin: str = "alpaca", on_invalid: str = "skip") -> Path:
+    """A manifest with one source `a` read from a.jsonl by `plugin`, rendered in chatml."""
+    return write_manifest(folder, f"""\
+        name: rows
+        sources:
+          - name: a
+            plugin: {plugin}
+            path: a.jsonl
+            on_invalid: {on_invalid}
+        formats: [chatml]
+        """)
+
+
+def turns(*pairs: tuple[str, str]) -> dict:
+    return {"conversations": [{"from": r, "value": v} for r, v in pairs]}
+
+
+GOOD = {"instruction": "Say hi.", "output": "Hi!"}
+BROKEN = '{"instruction": "Broken", "output": '  # a JSON line cut short
+
+
+def json_error(line: str) -> str:
+    """The detail a build gives for a JSON line that does not parse."""
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc}"
+    raise AssertionError(f"{line!r} is valid JSON")
+
+
+# ---------------------------------------------------------------- basics
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"composer, version {__version__}\n"
+
+
+@pytest.mark.parametrize("command", [None, *sorted(cli.commands)])
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_on_every_command(command, flag):
+    args = [command, flag] if command else [flag]
+    result = invoke(*args)
+    assert result.exit_code == 0
+    usage = f"Usage: composer {command} " if command else "Usage: composer "
+    assert result.stdout.startswith(usage)
+    target = cli.commands[command] if command else cli
+    assert target.help.strip().splitlines()[0] in result.stdout
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_has_help_text(command):
+    help_text = cli.commands[command].help
+    assert help_text and len(help_text.strip()) > 20
+
+
+def test_the_four_documented_commands_exist():
+    assert {"build", "validate", "sources", "preview"} <= set(cli.commands)
+
+
+def test_no_command_shows_usage():
+    result = invoke()
+    assert result.exit_code in (0, 2)  # click 8.2+ exits 2 for a group without a command
+    assert "Usage: composer" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sources_lists_the_generic_plugins():
+    result = invoke("sources")
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert set(GENERIC_PLUGINS) <= set(names)
+    assert len(names) == len(set(names))
+    line = next(x for x in result.stdout.splitlines() if x.startswith("oasst "))
+    assert "OpenAssistant/oasst1" in line and "(built-in)" in line
+
+
+def test_sources_json():
+    result = invoke("sources", "--json")
+    assert result.exit_code == 0
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert set(GENERIC_PLUGINS) <= set(rows)
+    assert {name: rows[name]["kind"] for name in GENERIC_PLUGINS} == {
+        "alpaca": "sft",
+        "dpo": "dpo",
+        "messages": "sft",
+        "oasst": "sft",
+        "sharegpt": "sft",
+        "text": "text",
+    }
+    assert rows["text"]["options"] == ["max_chunk_size"]
+    assert all(r["description"] for r in rows.values())
+
+
+def test_validate_demo():
+    result = invoke("validate", str(DEMO))
+    assert result.exit_code == 0
+    assert result.stdout == f"{DEMO}: ok (6 sources, 4 formats)\n"
+    assert result.stderr == ""
+
+
+def test_validate_demo_json():
+    result = invoke("validate", str(DEMO), "--json")
+    assert result.exit_code == 0
+    resolved = json.loads(result.stdout)
+    assert resolved["name"] == "demo"
+    assert [s["name"] for s in resolved["sources"]] == [
+        "sharegpt", "alpaca", "chat", "hh", "dpo_pairs", "stories"]
+    assert [f["name"] for f in resolved["formats"]] == ["alpaca", "vicuna", "chatml", "llama2"]
+
+
+def test_preview_demo_in_chatml():
+    result = invoke("preview", str(DEMO), "-n", "1", "-f", "chatml")
+    assert result.exit_code == 0
+    headers = [line for line in result.stdout.splitlines() if line.startswith("=== ")]
+    # One item per source; text sources have no format, every other row is chatml.
+    assert [h.split(" · ")[0] for h in headers] == [
+        "=== sharegpt", "=== alpaca", "=== chat", "=== hh", "=== dpo_pairs", "=== stories"]
+    assert {h.split(" · ")[1] for h in headers} == {"chatml", "text"}
+    assert "<|im_start|>user\n" in result.stdout
+    assert "<|im_start|>assistant\n" in result.stdout
+    for part in ("--- input", "--- output", "--- prompt", "--- chosen", "--- rejected",
+                 "--- text"):
+        assert part in result.stdout
+    for other in ("### Instruction:", "[INST]", "ASSISTANT:"):
+        assert other not in result.stdout
+
+
+def test_build_demo_writes_the_layout(tmp_path):
+    out = tmp_path / "demo"
+    result = invoke("build", str(DEMO), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # progress and the summary go to stderr
+    assert "Built demo in " in result.stderr
+    files = set(snapshot(out))
+    assert files == {
+        "records.parquet",
+        "sft/train.parquet",
+        "sft/validation.parquet",
+        "dpo/train.parquet",
+        "dpo/validation.parquet",
+        "text/train.parquet",
+        "text/validation.parquet",
+        "report.json",
+        "report.md",
+        "rejected.jsonl",
+    }
+    report = json.loads((out / "report.json").read_text())
+    for path, rows in report["outputs"].items():
+        if path.endswith(".parquet"):
+            assert pq.read_metadata(out / path).num_rows == rows, path
+    assert len((out / "rejected.jsonl").read_text().splitlines()) == report["totals"]["rejected"]
+    assert report["totals"]["rejected"] > 0  # the demo has broken rows on purpose
+    assert set(pq.read_schema(out / "sft/train.parquet").names) >= {
+        "id", "source", "format", "input", "output"}
+    assert set(pq.read_schema(out / "dpo/train.parquet").names) >= {
+        "id", "source", "format", "prompt", "chosen", "rejected"}
+    assert set(pq.read_schema(out / "text/train.parquet").names) >= {"id", "source", "text"}
+    assert not leftovers(tmp_path)
+    assert not (REPO / "manifests" / "out").exists()
+
+
+def test_build_seed_override_and_quiet(tmp_path):
+    result = invoke("build", str(DEMO), "-o", str(tmp_path / "demo"), "--seed", "7", "-q")
+    assert result.exit_code == 0
+    assert result.output == ""
+    assert json.loads((tmp_path / "demo" / "report.json").read_text())["seed"] == 7
+
+
+# ---------------------------------------------------------------- invalid rows, skipped
+
+
+def test_invalid_rows_are_rejected_counted_and_kept_aside(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [
+        GOOD,                                            # line 1
+        BROKEN,                                          # line 2: broken JSON line
+        {"instruction": "No answer", "output": None},    # line 3: null output
+        {"instruction": "No output field"},              # line 4: missing field
+        {"instruction": "Count to 3.", "output": "1 2 3"},
+    ])
+    write_jsonl(tmp_path / "chat.jsonl", [
+        turns(("human", "Q1"), ("gpt", "A1")),
+        turns(("gpt", "A first"), ("human", "Q")),      # line 2: wrong role order
+        turns(("human", "Q3"), ("gpt", "   ")),         # line 3: empty turn
+        turns(("human", "Q4"), ("gpt", "")),            # line 4: empty turn
+    ])
+    path = write_manifest(tmp_path, """\
+        name: rows
+        sources:
+          - name: a
+            plugin: alpaca
+            path: a.jsonl
+          - name: chat
+            plugin: sharegpt
+            path: chat.jsonl
+        formats: [chatml]
+        output: {dir: out}
+        """)
+    result = invoke("build", str(path), "-q")
+    assert result.exit_code == 0, result.output
+
+    out = tmp_path / "out"
+    report = json.loads((out / "report.json").read_text())
+    a, chat = report["sources"]
+    broken_detail = json_error(BROKEN)
+    assert (a["rows_read"], a["rejected"], a["records"]) == (5, 3, 2)
+    assert a["rejected_by_reason"] == {"empty turn": 2, "unreadable row": 1}
+    assert a["rejected_examples"] == [
+        {"where": "a.jsonl:line 2", "reason": "unreadable row", "detail": broken_detail},
+        {"where": "a.jsonl:line 3", "reason": "empty turn",
+         "detail": "turn 1 (gpt) has an empty value"},
+        {"where": "a.jsonl:line 4", "reason": "empty turn",
+         "detail": "turn 1 (gpt) has an empty value"},
+    ]
+    assert (chat["rows_read"], chat["rejected"], chat["records"]) == (4, 3, 1)
+    assert chat["rejected_by_reason"] == {"empty turn": 2, "wrong role order": 1}
+    assert [(e["where"], e["reason"], e["detail"]) for e in chat["rejected_examples"]] == [
+        ("chat.jsonl:line 2", "wrong role order", "turn 0 should be human, got gpt"),
+        ("chat.jsonl:line 3", "empty turn", "turn 1 (gpt) has an empty value"),
+        ("chat.jsonl:line 4", "empty turn", "turn 1 (gpt) has an empty value"),
+    ]
+    assert (report["totals"]["rows_read"], report["totals"]["rejected"]) == (9, 6)
+
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    assert [(r["source"], r["where"], r["reason"]) for r in rejected] == [
+        ("a", "a.jsonl:line 2", "unreadable row"),
+        ("a", "a.jsonl:line 3", "empty turn"),
+        ("a", "a.jsonl:line 4", "empty turn"),
+        ("chat", "chat.jsonl:line 2", "wrong role order"),
+        ("chat", "chat.jsonl:line 3", "empty turn"),
+        ("chat", "chat.jsonl:line 4", "empty turn"),
+    ]
+    assert rejected[0]["row"] is None  # an unreadable line has no row to keep
+    assert rejected[2]["row"]["instruction"] == "No output field"
+    assert rejected[3]["row"] == turns(("gpt", "A first"), ("human", "Q"))
+
+    markdown = (out / "report.md").read_text()
+    assert "## Rejected rows" in markdown
+    assert "`chat.jsonl:line 2` wrong role order: turn 0 should be human, got gpt" in markdown
+
+    sft = pq.read_table(out / "sft" / "train.parquet")
+    assert sorted(sft.column("source").to_pylist()) == ["a", "a", "chat"]
+
+
+def test_text_rows_without_text_are_rejected(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"text": "A story."}, {"text": "  "}, {"text": None}])
+    path = write_manifest(tmp_path, """\
+        name: rows
+        sources:
+          - {name: a, plugin: text, path: a.jsonl}
+        """)
+    result = invoke("build", str(path), "-q", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0
+    [source] = json.loads((tmp_path / "out" / "report.json").read_text())["sources"]
+    assert source["rejected_by_reason"] == {"empty text": 2}
+    assert [e["where"] for e in source["rejected_examples"]] == ["a.jsonl:line 2",
+                                                                "a.jsonl:line 3"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("c.csv", "instruction,output\nFirst,\nSecond,ok\n", "c.csv:row 1"),
+        ("c.json", '[{"instruction": "x", "output": ""}]', "c.json:row 1"),
+    ],
+)
+def test_rejected_rows_of_other_files_are_numbered_from_one(tmp_path, name, content, expected):
+    (tmp_path / name).write_text(content)
+    path = write_manifest(tmp_path, f"name: rows\nsources:\n  - {{name: a, plugin: alpaca, "
+                                    f"path: {name}}}\nformats: [chatml]\n")
+    assert invoke("build", str(path), "-o", str(tmp_path / "out"), "-q").exit_code == 0
+    [rejected] = (tmp_path / "out" / "rejected.jsonl").read_text().splitlines()
+    assert json.loads(rejected)["where"] == expected
+
+
+# ---------------------------------------------------------------- invalid rows, on_invalid: fail
+
+FAIL_CASES = {
+    "broken JSON line": (
+        "alpaca", [GOOD, BROKEN, GOOD],
+        f"a.jsonl:line 2: unreadable row: {json_error(BROKEN)}",
+    ),
+    "missing field": (
+        "alpaca", [GOOD, GOOD, {"instruction": "No output"}],
+        "a.jsonl:line 3: empty turn: turn 1 (gpt) has an empty value",
+    ),
+    "null field": (
+        "alpaca", [{"instruction": "Null output", "output": None}],
+        "a.jsonl:line 1: empty turn: turn 1 (gpt) has an empty value",
+    ),
+    "wrong role order": (
+        "sharegpt", [turns(("human", "Q"), ("gpt", "A")),
+                            turns(("human", "Q"), ("human", "Again?"), ("gpt", "A"))],
+        "a.jsonl:line 2: wrong role order: turn 1 should be gpt, got human",
+    ),
+    "system turn after the start": (
+        "sharegpt", [turns(("human", "Q"), ("system", "S"), ("gpt", "A"))],
+        "a.jsonl:line 1: wrong role order: turn 1 is a system turn; only turn 0 may be",
+    ),
+    "empty turn": (
+        "sharegpt", [turns(("human", ""), ("gpt", "A"))],
+        "a.jsonl:line 1: empty turn: turn 0 (human) has an empty value",
+    ),
+    "empty DPO answer": (
+        "dpo", [{"prompt": "Q", "chosen": "Good.", "rejected": "Bad."},
+                {"prompt": "Q2", "chosen": "Good.", "rejected": " "}],
+        "a.jsonl:line 2: empty rejected: the rejected answer is empty",
+    ),
+    "HH transcripts without a shared context": (
+        "dpo", [{"chosen": "\n\nHuman: Hi\n\nAssistant: Hello",
+                 "rejected": "\n\nHuman: Bye\n\nAssistant: Go"}],
+        "a.jsonl:line 1: invalid row: chosen and rejected transcripts do not share one context",
+    ),
+    "no answer": (
+        "sharegpt", [turns(("human", "Q"))],
+        "a.jsonl:line 1: no answer: the conversation ends with a human turn",
+    ),
+}
+
+
+@pytest.mark.parametrize(("plugin", "rows", "first"), list(FAIL_CASES.values()),
+                         ids=list(FAIL_CASES))
+def test_on_invalid_fail_stops_the_build_naming_file_and_line(tmp_path, plugin, rows, first):
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    path = one_source(tmp_path, plugin, on_invalid="fail")
+    out = tmp_path / "out"
+    result = invoke("build", str(path), "-o", str(out), "-q")
+    assert_user_error(result, f"sources[0] (a): {first} (1 invalid rows; on_invalid: fail)")
+    assert not out.exists()
+    assert not leftovers(tmp_path)
+
+
+def test_on_invalid_fail_counts_every_invalid_row(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [BROKEN, GOOD, {"instruction": "x", "output": ""}, BROKEN])
+    result = invoke("build", str(one_source(tmp_path, on_invalid="fail")), "-o", str(tmp_path / "out"), "-q")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: sources[0] (a): a.jsonl:line 1: unreadable row: ")
+    assert result.stderr.endswith(" (3 invalid rows; on_invalid: fail)\n")
+
+
+def test_on_invalid_fail_leaves_an_earlier_output_byte_identical(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [GOOD, {"instruction": "Other", "output": "Yes."}])
+    out = tmp_path / "out"
+    assert invoke("build", str(one_source(tmp_path)), "-o", str(out), "-q").exit_code == 0
+    before = snapshot(out)
+    assert "report.json" in before and "sft/train.parquet" in before
+
+    write_jsonl(tmp_path / "a.jsonl", [GOOD, BROKEN])
+    result = invoke("build", str(one_source(tmp_path, on_invalid="fail")), "-o", str(out), "-q")
+    assert result.exit_code == 2
+    assert "a.jsonl:line 2: unreadable row" in result.stderr
+    assert snapshot(out) == before
+    assert not leftovers(tmp_path)
+
+
+def test_a_failure_while_writing_leaves_the_earlier_output(tmp_path, monkeypatch):
+    """The output folder is replaced in one rename, only once everything is written."""
+    # `composer.build` is also the name of the library function; fetch the module itself.
+    build_module = importlib.import_module("composer.build")
+    write_jsonl(tmp_path / "a.jsonl", [GOOD])
+    out = tmp_path / "out"
+    path = one_source(tmp_path)
+    assert invoke("build", str(path), "-o", str(out), "-q").exit_code == 0
+    before = snapshot(out)
+
+    def fail(*args, **kwargs):
+        raise UserError("disk full (simulated)")
+
+    monkeypatch.setattr(build_module, "write_report", fail)
+    assert_user_error(invoke("build", str(path), "-o", str(out), "-q"), "disk full (simulated)")
+    assert snapshot(out) == before
+    assert not leftovers(tmp_path)
+
+
+def test_a_folder_that_is_not_a_composer_output_is_not_replaced(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [GOOD])
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    result = invoke("build", str(one_source(tmp_path)), "-o", str(out), "-q")
+    assert_user_error(result, f"{out}: exists and is not a composer output folder; "
+                              "choose another output.dir (or -o) or remove it")
+    assert snapshot(out) == {"notes.txt": b"keep me"}
+    assert not leftovers(tmp_path)
+
+
+# ---------------------------------------------------------------- whole-source input errors
+
+
+def test_missing_required_column_names_it_and_lists_the_columns(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"prompt": "Say hi.", "response": "Hi!"}])
+    result = invoke("build", str(one_source(tmp_path)), "-o", str(tmp_path / "out"), "-q")
+    assert_user_error(
+        result,
+        "sources[0] (a): plugin 'alpaca' needs column 'instruction', which the data does not "
+        "have; columns: prompt, response. Map it with `columns: {instruction: <column>}`",
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_required_column_with_did_you_mean(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"instructoin": "Say hi.", "output": "Hi!"}])
+    result = invoke("build", str(one_source(tmp_path)), "-o", str(tmp_path / "out"), "-q")
+    assert_user_error(
+        result,
+        "sources[0] (a): plugin 'alpaca' needs column 'instruction', which the data does not "
+        "have (did you mean 'instructoin'?); columns: instructoin, output. Map it with "
+        "`columns: {instruction: <column>}`",
+    )
+
+
+def test_columns_mapping_to_a_column_the_data_lacks(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"prompt": "Say hi.", "output": "Hi!"}])
+    path = write_manifest(tmp_path, """\
+        name: rows
+        sources:
+          - name: a
+            plugin: alpaca
+            path: a.jsonl
+            columns: {instruction: promt}
+        """)
+    assert_user_error(
+        invoke("build", str(path), "-o", str(tmp_path / "out"), "-q"),
+        "sources[0] (a): columns.instruction: no column 'promt' in the data "
+        "(did you mean 'prompt'?); columns: prompt, output",
+    )
+
+
+def test_columns_mapping_fixes_a_missing_column(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"prompt": "Say hi.", "response": "Hi!"}])
+    path = write_manifest(tmp_path, """\
+        name: rows
+        sources:
+          - name: a
+            plugin: alpaca
+            path: a.jsonl
+            columns: {instruction: prompt, output: response}
+        formats: [chatml]
+        """)
+    result = invoke("build", str(path), "-o", str(tmp_path / "out"), "-q")
+    assert result.exit_code == 0, result.output
+    [row] = pq.read_table(tmp_path / "out" / "sft" / "train.parquet").to_pylist()
+    assert "Say hi." in row["input"] and row["output"].startswith("Hi!")
+
+
+def test_a_json_file_that_does_not_parse_names_file_and_line(tmp_path):
+    data = tmp_path / "a.json"
+    data.write_text('[\n  {"instruction": "a", "output": "b"},\n  {"instruction": \n]\n')
+    path = write_manifest(tmp_path, """\
+        name: rows
+        sources:
+          - {name: a, plugin: alpaca, path: a.json}
+        """)
+    result = invoke("build", str(path), "-o", str(tmp_path / "out"), "-q")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {data}:4: invalid JSON: ")
+    assert "Traceback" not in result.output
+
+
+def test_hub_source_offline_is_a_user_error(tmp_path):
+    """The conftest keeps the hub offline: a hub source fails fast, with exit code 2."""
+    path = write_manifest(tmp_path, """\
+        name: rows
+        sources:
+          - {name: a, plugin: alpaca, hub: nobody/no-such-dataset}
+        """)
+    result = invoke("build", str(path), "-o", str(tmp_path / "out"), "-q")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "Error: cannot load hub dataset 'nobody/no-such-dataset' (split=train): ")
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- known bugs
+
+
+@pytest.mark.xfail(strict=True, reason="build.load_sources leaves its tqdm bar open when a "
+                   "source fails, so `Error: ...` is printed on the same line as the bar "
+                   "(`load:   0%|...| 0/1 [...]Error: sources[0] ...`); close bars in a `with`")
+def test_an_error_gets_a_line_of_its_own_after_the_progress_bars(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [GOOD, BROKEN])
+    result = invoke("build", str(one_source(tmp_path, on_invalid="fail")), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    message = f"Error: sources[0] (a): a.jsonl:line 2: unreadable row: {json_error(BROKEN)} "
+    assert f"{message}(1 invalid rows; on_invalid: fail)" in result.stderr.splitlines()
+
+
+@pytest.mark.xfail(strict=True, reason="cli.preview / preview.preview_rows ignore a `-f` name "
+                   "that is not among the manifest's formats: exit 0 and only the text rows")
+def test_preview_with_an_unknown_format_is_an_error():
+    result = invoke("preview", str(DEMO), "-f", "chatmll")
+    assert result.exit_code == 2
+    assert "chatmll" in result.stderr and "did you mean 'chatml'" in result.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="cli.preview takes any int for -n/--rows: a negative "
+                   "count prints nothing and exits 0 (use click.IntRange(min=1))")
+def test_preview_rejects_a_negative_row_count():
+    result = invoke("preview", str(DEMO), "-n", "-1")
+    assert result.exit_code == 2
+    assert "Invalid value for '-n'" in result.stderr
+
