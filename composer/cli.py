@@ -131,7 +131,14 @@ def sources(as_json: bool) -> None:
 
 @cli.command()
 @manifest_argument
-@click.option("-n", "--rows", default=1, show_default=True, help="Items per source.")
+@click.option(
+    "-n",
+    "--rows",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Items per source.",
+)
 @click.option("-f", "--format", "only", multiple=True, help="Only these formats.")
 @user_errors
 def preview(manifest: str, rows: int, only: tuple[str, ...]) -> None:

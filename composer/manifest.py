@@ -177,8 +177,8 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read manifest: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
@@ -190,11 +190,12 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        raise ManifestError(path, [_describe(e, lines) for e in exc.errors()]) from None
+        raise ManifestError(path, describe_errors(exc.errors(), data, lines)) from None
     manifest.base_dir = Path(path).resolve().parent
     manifest.path = path
     problems = check(manifest)
     if problems:
+        problems.sort(key=lambda p: _line(p[0], lines))
         raise ManifestError(path, [_with_line(loc, msg, lines) for loc, msg in problems])
     return manifest
 
@@ -317,26 +318,84 @@ _TYPE_NAMES = {
 }
 
 
-def _describe(error: dict, lines: dict[tuple, int]) -> str:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[0].isupper()))
+def _data_loc(loc: tuple, data: Any) -> tuple:
+    """The part of a pydantic error location that is a path in the manifest's data.
+
+    What follows is pydantic's own (the member of a union that was tried, say).
+    """
+    out, node = [], data
+    for part in loc:
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_list or (isinstance(node, dict) and part in node)):
+            break
+        node = node[part]
+        out.append(part)
+    return tuple(out)
+
+
+def _expected(kind: str) -> str | None:
+    name = kind.removesuffix("_type").removesuffix("_parsing")
+    return _TYPE_NAMES.get(name) if name != kind else None
+
+
+def describe_errors(errors: list[dict], data: Any, lines: dict[tuple, int]) -> list[str]:
+    """One `line N: key.path: message` per wrong key (a union's members merged into one)."""
+    by_loc: dict[tuple, list[dict]] = {}
+    for error in errors:
+        loc = _data_loc(error["loc"], data)
+        if error["type"] == "missing":
+            loc = (*loc, error["loc"][-1])
+        by_loc.setdefault(loc, []).append(error)
+    problems = []
+    for loc, group in by_loc.items():
+        expected = [e for e in (_expected(g["type"]) for g in group) if e]
+        if len(group) > 1 and len(expected) == len(group):
+            if "a number" in expected:  # an int is a number too
+                expected = [e for e in expected if e != "an integer"]
+            wanted = " or ".join(dict.fromkeys(expected))
+            message = f"expected {wanted}, got {group[0].get('input')!r}"
+        else:
+            message = _message(group[0], loc)
+        problems.append((_line(loc, lines), _with_line(loc, message, lines)))
+    return [text for _, text in sorted(problems, key=lambda p: p[0])]
+
+
+def _message(error: dict, loc: tuple) -> str:
     kind, value = error["type"], error.get("input")
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
-        hint = did_you_mean(str(loc[-1]), parent.model_fields) if parent else ""
-        message = f"unknown key{hint}"
-    elif kind == "missing":
-        message = "required key is missing"
-    elif kind == "literal_error":
+        hint = did_you_mean(str(loc[-1]), parent.model_fields) if parent and loc else ""
+        return f"unknown key{hint}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
         expected = error["ctx"]["expected"]
         choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
-        message = f"expected one of {expected}, got {value!r}{did_you_mean(str(value), choices)}"
-    elif kind.endswith(("_type", "_parsing")) and kind.split("_")[0] in _TYPE_NAMES:
-        message = f"expected {_TYPE_NAMES[kind.split('_')[0]]}, got {value!r}"
-    else:
-        message = error["msg"].removeprefix("Value error, ")
-    if kind.startswith(("greater", "less")) or kind == "too_short":
-        message = f"{message}, got {value!r}" if kind != "too_short" else message
-    return _with_line(loc, message, lines)
+        return f"expected one of {expected}, got {value!r}{did_you_mean(str(value), choices)}"
+    if _expected(kind):
+        return f"expected {_expected(kind)}, got {value!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind.startswith(("greater", "less")):
+        message = f"{message}, got {value!r}"
+    return message
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML keeps the last, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is given twice (first on line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
@@ -365,15 +424,19 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 def key_path(loc: tuple) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+        name = str(part) or "''"
+        out += f"[{part}]" if isinstance(part, int) else f".{name}" if out else name
     return out or "(top level)"
 
 
+def _line(loc: tuple, lines: dict[tuple, int]) -> int:
+    """The line of the deepest part of `loc` that the YAML has (0 if none)."""
+    return next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 0)
+
+
 def _with_line(loc: tuple, message: str, lines: dict[tuple, int]) -> str:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return f"line {lines[loc[:n]]}: {key_path(loc)}: {message}"
-    return f"{key_path(loc)}: {message}"
+    line = _line(loc, lines)
+    return f"line {line}: {key_path(loc)}: {message}" if line else f"{key_path(loc)}: {message}"
 
 
 def _key_lines(node: yaml.Node | None, loc: tuple = ()) -> dict[tuple, int]:

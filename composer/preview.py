@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from composer.build import format_plans, load_formats, load_sources, prepare
+from composer.errors import UserError, did_you_mean
 from composer.render import render_source
 
 
@@ -17,6 +18,13 @@ def preview_rows(
     """(source, format, row) for the first `items` records of every source."""
     manifest = prepare(manifest_path)
     formats = load_formats(manifest)
+    unknown = [name for name in only if name not in {f.name for f in formats}]
+    if unknown:
+        raise UserError(
+            f"format {unknown[0]!r} is not in this manifest's formats"
+            f"{did_you_mean(unknown[0], [f.name for f in formats])}; "
+            f"formats: {', '.join(f.name for f in formats)}"
+        )
     for i, converted in enumerate(load_sources(manifest)):
         head = converted.records.slice(0, items)
         head = head.append_column("split", pa.array(["preview"] * head.num_rows))

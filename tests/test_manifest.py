@@ -493,9 +493,9 @@ def test_valid_manifest_loads_with_defaults(tmp_path):
     [source] = manifest.sources
     assert (source.name, source.plugin_name, source.on_invalid) == ("a", "alpaca", "skip")
     assert source.sample is None and source.confidence is None
-    assert_ok = invoke("validate", str(path))
-    assert assert_ok.exit_code == 0
-    assert assert_ok.stdout == f"{path}: ok (1 sources, 4 formats)\n"
+    result = invoke("validate", str(path))
+    assert result.exit_code == 0
+    assert result.stdout == f"{path}: ok (1 sources, 4 formats)\n"
 
 
 def test_plugin_defaults_to_the_source_name(tmp_path):
