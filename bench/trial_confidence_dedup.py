@@ -23,6 +23,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
 def key(text: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_OID, text))
 
@@ -36,8 +41,8 @@ def main() -> int:
     data, work = Path(args.data), Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
 
-    train = [json.loads(line) for line in open(data / "gsm8k_train.jsonl", encoding="utf-8")]
-    test = [json.loads(line) for line in open(data / "gsm8k_test.jsonl", encoding="utf-8")]
+    train = read_jsonl(data / "gsm8k_train.jsonl")
+    test = read_jsonl(data / "gsm8k_test.jsonl")
     short = test + train[::2]
     with open(work / "gsm8k_short.jsonl", "w", encoding="utf-8") as f:
         for row in short:

@@ -85,12 +85,11 @@ def format_plans(
 
 def load_sources(manifest: Manifest, progress: bool = False) -> list[Converted]:
     plugins = registry()
-    return [
-        convert_source(manifest, i, source, plugins[source.plugin_name])
-        for i, source in enumerate(
-            tqdm(manifest.sources, desc="load", unit="source", disable=not progress)
-        )
-    ]
+    converted = []
+    with tqdm(manifest.sources, desc="load", unit="source", disable=not progress) as bar:
+        for i, source in enumerate(bar):
+            converted.append(convert_source(manifest, i, source, plugins[source.plugin_name]))
+    return converted
 
 
 def _upstream(c: Converted) -> str:
@@ -146,17 +145,38 @@ def build(
 
     splits = ["train", "validation"] if manifest.split.validation else ["train"]
     kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]
-    last_only = manifest.render.turns == "last"
     with atomic_dir(target) as tmp:
         writer = RowWriter(
             tmp, SCHEMAS, kinds, splits, manifest.output.jsonl, manifest.output.json_list
         )
-        bar = tqdm(
-            total=sum(t.num_rows for t in tables.values()),
-            desc="render",
-            unit="item",
-            disable=not progress,
+        _render_all(manifest, converted, tables, funnels, formats, writer, progress)
+        outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
+        outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
+        report = build_report(
+            manifest.name,
+            manifest.seed,
+            manifest.dedup.key,
+            [f.name for f in manifest.formats],
+            [funnels[c.source.name] for c in converted],
+            outputs,
         )
+        write_report(report, tmp)
+    return BuildResult(output_dir=target, report=report)
+
+
+def _render_all(
+    manifest: Manifest,
+    converted: list[Converted],
+    tables: dict[str, pa.Table],
+    funnels: dict[str, Funnel],
+    formats: list[PromptFormat],
+    writer: RowWriter,
+    progress: bool,
+) -> None:
+    """Render every source in batches into `writer`, counting rows per split and format."""
+    last_only = manifest.render.turns == "last"
+    total = sum(t.num_rows for t in tables.values())
+    with tqdm(total=total, desc="render", unit="item", disable=not progress) as bar:
         for i, c in enumerate(converted):
             name, kind = c.source.name, c.plugin.kind
             table, funnel = tables[name], funnels[name]
@@ -171,19 +191,6 @@ def build(
                 bar.update(batch.num_rows)
             funnel.train = int(pc.sum(pc.equal(table.column("split"), "train")).as_py() or 0)
             funnel.validation = funnel.sampled - funnel.train
-        bar.close()
-        outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
-        outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
-        report = build_report(
-            manifest.name,
-            manifest.seed,
-            manifest.dedup.key,
-            [f.name for f in manifest.formats],
-            [funnels[c.source.name] for c in converted],
-            outputs,
-        )
-        write_report(report, tmp)
-    return BuildResult(output_dir=target, report=report)
 
 
 def _write_records(folder: Path, converted: list[Converted], tables: dict[str, pa.Table]) -> int:

@@ -110,8 +110,8 @@ def sources(as_json: bool) -> None:
             "name": p.name,
             "kind": p.kind,
             "confidence": p.confidence,
-            "upstream": p.hub or "-",
-            "revision": p.revision or "-",
+            "upstream": p.hub,
+            "revision": p.revision,
             "origin": p.origin,
             "options": sorted(p.options),
             "description": p.description,
@@ -125,7 +125,7 @@ def sources(as_json: bool) -> None:
     for r in rows:
         click.echo(
             f"{r['name']:<{width}}  {r['kind']:<4}  conf {r['confidence']:g}  "
-            f"{r['upstream']}  ({r['origin']})  {r['description']}"
+            f"{r['upstream'] or '-'}  ({r['origin']})  {r['description']}"
         )
 
 

@@ -110,7 +110,7 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
         first = rejections[0]
         raise InputError(
             f"{label}: {first.where}: {first.reason}: {first.detail} "
-            f"({len(rejections)} invalid rows; on_invalid: fail)"
+            f"({len(rejections)} invalid row{'s' if len(rejections) > 1 else ''}; on_invalid: fail)"
         )
     mode = manifest.dedup.key
     columns["id"] = [

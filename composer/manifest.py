@@ -6,6 +6,7 @@ unknown keys and names, before any data is read.
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -229,7 +230,14 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         if source.path and source.hub:
             problems.append((loc, "give either path or hub, not both"))
         elif source.path:
-            for f in resolve_files(source.path, manifest.base_dir) or [str(source.path)]:
+            files = resolve_files(source.path, manifest.base_dir)
+            patterns = [source.path] if isinstance(source.path, str) else source.path
+            for pattern in patterns:
+                if glob.has_magic(pattern) and not resolve_files(pattern, manifest.base_dir):
+                    problems.append(((*loc, "path"), f"no files match {pattern!r}"))
+            for f in files:
+                if glob.has_magic(f):
+                    continue
                 if not os.path.exists(f):
                     problems.append(((*loc, "path"), f"no such file: {f}"))
                 elif file_type(f) is None:
@@ -356,7 +364,7 @@ def describe_errors(errors: list[dict], data: Any, lines: dict[tuple, int]) -> l
             message = f"expected {wanted}, got {group[0].get('input')!r}"
         else:
             message = _message(group[0], loc)
-        problems.append((_line(loc, lines), _with_line(loc, message, lines)))
+        problems.append((_line(loc, lines), _with_line(loc, message, lines, data)))
     return [text for _, text in sorted(problems, key=lambda p: p[0])]
 
 
@@ -374,10 +382,18 @@ def _message(error: dict, loc: tuple) -> str:
         return f"expected one of {expected}, got {value!r}{did_you_mean(str(value), choices)}"
     if _expected(kind):
         return f"expected {_expected(kind)}, got {value!r}"
-    message = error["msg"].removeprefix("Value error, ")
-    if kind.startswith(("greater", "less")):
-        message = f"{message}, got {value!r}"
-    return message
+    bounds = {
+        "greater_than_equal": ">=",
+        "greater_than": ">",
+        "less_than_equal": "<=",
+        "less_than": "<",
+    }
+    if kind in bounds:
+        limit = next(iter(error["ctx"].values()))
+        return f"expected a number {bounds[kind]} {limit:g}, got {value!r}"
+    if kind == "too_short":
+        return "needs at least one entry"
+    return error["msg"].removeprefix("Value error, ")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -396,6 +412,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
+
+
+_KEYS = _UniqueKeyLoader("")  # builds key objects from YAML nodes for _key_lines
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
@@ -421,12 +440,19 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def key_path(loc: tuple) -> str:
-    out = ""
+def key_path(loc: tuple, data: Any = None) -> str:
+    """`sources[2].confidence`. With the data at hand, an integer key of a mapping stays a key."""
+    out, node = "", data
     for part in loc:
         name = str(part) or "''"
-        out += f"[{part}]" if isinstance(part, int) else f".{name}" if out else name
+        index = isinstance(part, int) and not isinstance(node, dict)
+        out += f"[{part}]" if index else f".{name}" if out else name
+        node = node[part] if isinstance(node, dict | list) and _has(node, part) else None
     return out or "(top level)"
+
+
+def _has(node: dict | list, part: Any) -> bool:
+    return part in node if isinstance(node, dict) else isinstance(part, int) and part < len(node)
 
 
 def _line(loc: tuple, lines: dict[tuple, int]) -> int:
@@ -434,9 +460,9 @@ def _line(loc: tuple, lines: dict[tuple, int]) -> int:
     return next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 0)
 
 
-def _with_line(loc: tuple, message: str, lines: dict[tuple, int]) -> str:
-    line = _line(loc, lines)
-    return f"line {line}: {key_path(loc)}: {message}" if line else f"{key_path(loc)}: {message}"
+def _with_line(loc: tuple, message: str, lines: dict[tuple, int], data: Any = None) -> str:
+    line, path = _line(loc, lines), key_path(loc, data)
+    return f"line {line}: {path}: {message}" if line else f"{path}: {message}"
 
 
 def _key_lines(node: yaml.Node | None, loc: tuple = ()) -> dict[tuple, int]:
@@ -447,7 +473,8 @@ def _key_lines(node: yaml.Node | None, loc: tuple = ()) -> dict[tuple, int]:
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            child = (*loc, key.value)
+            # The key as the data has it (`1:` is the integer 1), so that lookups match.
+            child = (*loc, _KEYS.construct_object(key, deep=True))
             lines.update(_key_lines(value, child))
             lines[child] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):

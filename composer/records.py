@@ -48,6 +48,8 @@ def conversation_problem(turns: Any, kind: str) -> tuple[str, str] | None:
         role, value = turn["from"], turn.get("value")
         if role not in ROLES:
             return "unknown role", f"turn {i} has role {role!r}; expected one of {', '.join(ROLES)}"
+        if value is None:
+            return "missing value", f"turn {i} ({role}) has no value (a missing or null field)"
         if not isinstance(value, str) or not value.strip():
             return "empty turn", f"turn {i} ({role}) has an empty value"
         if role == "system":

@@ -516,7 +516,7 @@ def test_alpaca_input_separator_option():
 
 def test_alpaca_missing_output_is_rejected():
     batch = {"instruction": ["Q", "Q"], "input": [None, None], "output": ["", None]}
-    assert [reason("sft", r) for r in convert("alpaca", batch)] == ["empty turn", "empty turn"]
+    assert [reason("sft", r) for r in convert("alpaca", batch)] == ["empty turn", "missing value"]
 
 
 def test_alpaca_csv_with_numeric_answers(tmp_path):
