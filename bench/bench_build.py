@@ -4,7 +4,8 @@
 
 Writes two synthetic jsonl sources (alpaca and sharegpt, half the rows each; `--shared` of
 the instructions in both, none by default so that 200,000 rows render to 800,000), builds
-them with `composer.build`, and prints the wall time and peak memory. The target (issue 2) is under a minute on a 2-core machine.
+them with `composer.build`, and prints the wall time and peak memory. The target (issue 2)
+is under a minute on a 2-core machine.
 """
 
 from __future__ import annotations
