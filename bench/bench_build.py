@@ -58,8 +58,12 @@ def write_sources(folder: Path, rows: int, shared_fraction: float, seed: int = 0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--shared", type=float, default=0.0,
-                        help="fraction of the second source's instructions taken from the first")
+    parser.add_argument(
+        "--shared",
+        type=float,
+        default=0.0,
+        help="fraction of the second source's instructions taken from the first",
+    )
     parser.add_argument("--workdir", default="/tmp/composer-bench")
     args = parser.parse_args()
     folder = Path(args.workdir)

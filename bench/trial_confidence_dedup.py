@@ -47,8 +47,10 @@ def main() -> int:
     with open(work / "gsm8k_short.jsonl", "w", encoding="utf-8") as f:
         for row in short:
             answer = row["answer"].rsplit("####", 1)[-1].strip()
-            turns = [{"from": "human", "value": row["question"]},
-                     {"from": "gpt", "value": f"The answer is {answer}."}]
+            turns = [
+                {"from": "human", "value": row["question"]},
+                {"from": "gpt", "value": f"The answer is {answer}."},
+            ]
             f.write(json.dumps({"conversations": turns}, ensure_ascii=False) + "\n")
     (work / "trial.yaml").write_text(
         "name: trial\n"
@@ -75,24 +77,29 @@ def main() -> int:
     for row in rows:
         kept_from.setdefault(row["conversation_id"], set()).add(row["source"])
     checks = {
-        "every shared instruction kept from the confidence-3 source":
-            all(kept_from.get(k) == {"gsm8k_short"} for k in shared),
-        "kept rows per source equal the independent count":
-            all(funnel[n]["after_dedup"] == expected[n] for n in expected),
-        "nothing else lost (read = rejected + kept + duplicates of known keys)":
-            all(funnel[n]["rows_read"] == funnel[n]["rejected"] + funnel[n]["records"]
-                and funnel[n]["records"] - funnel[n]["duplicates"] == expected[n]
-                for n in expected),
+        "every shared instruction kept from the confidence-3 source": all(
+            kept_from.get(k) == {"gsm8k_short"} for k in shared
+        ),
+        "kept rows per source equal the independent count": all(
+            funnel[n]["after_dedup"] == expected[n] for n in expected
+        ),
+        "nothing else lost (read = rejected + kept + duplicates of known keys)": all(
+            funnel[n]["rows_read"] == funnel[n]["rejected"] + funnel[n]["records"]
+            and funnel[n]["records"] - funnel[n]["duplicates"] == expected[n]
+            for n in expected
+        ),
         "lost_to names the winner": funnel["gsm8k"]["lost_to"].get("gsm8k_short", 0)
-            == len([r for r in train if key(r["question"]) in short_keys]),
-        "no other source row missing from the output":
-            set(kept_from) == short_keys | train_keys,
+        == len([r for r in train if key(r["question"]) in short_keys]),
+        "no other source row missing from the output": set(kept_from) == short_keys | train_keys,
     }
     print(f"gsm8k (conf 1): {len(train):,} rows, {len(train_keys):,} distinct questions")
     print(f"gsm8k_short (conf 3): {len(short):,} rows, {len(short_keys):,} distinct questions")
-    print(f"shared: {len(shared):,}; report: "
-          + ", ".join(f"{n} kept {funnel[n]['after_dedup']:,} lost {funnel[n]['lost_to']}"
-                      for n in expected))
+    print(
+        f"shared: {len(shared):,}; report: "
+        + ", ".join(
+            f"{n} kept {funnel[n]['after_dedup']:,} lost {funnel[n]['lost_to']}" for n in expected
+        )
+    )
     for name, ok in checks.items():
         print(f"  {'ok ' if ok else 'FAIL'} {name}")
     return 0 if all(checks.values()) else 1
