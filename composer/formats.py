@@ -29,6 +29,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
 from composer.errors import TemplateError
@@ -43,9 +44,24 @@ ROLE_OF = {
     "observation": "user",
 }
 
-_env = SandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-)
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with a fast path for `loop.index`, `loop.last` and the like.
+
+    The sandbox checks every attribute lookup; the loop variable's public attributes are
+    safe, and looking them up is most of a chat template's work.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is LoopContext and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+_env = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
 def builtin_dir() -> Path:
