@@ -15,46 +15,21 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
-from click.testing import CliRunner
 
 import composer
-from composer.cli import cli
 from composer.errors import InputError, TemplateError, UserError
 from composer.report import STAGES
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "manifests" / "demo.yaml"
-
+from tests.helpers import (
+    DEMO,
+    ROOT,
+    invoke,
+    read_parquet,
+    snapshot,
+    write_jsonl,
+    write_manifest,
+)
 
 # ---------------------------------------------------------------- helpers
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> str:
-    path.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
-    )
-    return path.name
-
-
-def write_manifest(
-    folder: Path, sources: list[dict], name: str = "manifest.yaml", **manifest
-) -> Path:
-    data = {"name": "t", "seed": 42, "sources": sources, "formats": ["chatml"], **manifest}
-    path = folder / name
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def read(path: Path) -> list[dict]:
-    return pq.read_table(path).to_pylist()
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under folder (relative path -> bytes)."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
 
 
 def alpaca_source(folder: Path, name: str, n: int, prefix: str | None = None, **extra) -> dict:
@@ -185,7 +160,9 @@ def check_funnel(report: dict, out: Path) -> None:
             assert outputs.get(rel, 0) == expected, rel
             if rel not in outputs:
                 continue
-            counted = Counter((r["source"], r.get("format", "text")) for r in read(out / rel))
+            counted = Counter(
+                (r["source"], r.get("format", "text")) for r in read_parquet(out / rel)
+            )
             assert all(kind_of[name] == kind for name, _ in counted)
             assert counted == Counter(
                 {
@@ -196,7 +173,7 @@ def check_funnel(report: dict, out: Path) -> None:
                 }
             )
     # records.parquet holds each source's sampled rows, split as the funnel says
-    records = Counter((r["source"], r["split"]) for r in read(out / "records.parquet"))
+    records = Counter((r["source"], r["split"]) for r in read_parquet(out / "records.parquet"))
     for s in sources:
         assert records[(s["name"], "train")] == s["train"]
         assert records[(s["name"], "validation")] == s["validation"]
@@ -284,7 +261,9 @@ def test_full_mixture_funnel_adds_up(tmp_path):
     assert s["stories"]["records"] > s["stories"]["rows_read"]
     # multi-turn chats give one row per answer in each format
     chat_rows = sum(s["chat"]["rows_out"][split]["chatml"] for split in s["chat"]["rows_out"])
-    records = [r for r in read(result.output_dir / "records.parquet") if r["source"] == "chat"]
+    records = [
+        r for r in read_parquet(result.output_dir / "records.parquet") if r["source"] == "chat"
+    ]
     assert chat_rows == sum(sum(t["from"] == "gpt" for t in r["conversations"]) for r in records)
 
 
@@ -292,7 +271,7 @@ def test_full_mixture_funnel_adds_up(tmp_path):
 
 
 def sampled_rows(out: Path, source: str) -> list[dict]:
-    return [r for r in read(out / "records.parquet") if r["source"] == source]
+    return [r for r in read_parquet(out / "records.parquet") if r["source"] == source]
 
 
 def test_sample_fraction_keeps_upstream_order(tmp_path):
@@ -353,7 +332,7 @@ def test_sample_factor_upsamples(tmp_path, spec):
     assert all(len(v) == 1 for v in by_id.values())
     s = result.report["sources"][0]
     assert s["train"] + s["validation"] == 25
-    sft = read(result.output_dir / "sft" / "train.parquet") + read(
+    sft = read_parquet(result.output_dir / "sft" / "train.parquet") + read_parquet(
         result.output_dir / "sft" / "validation.parquet"
     )
     assert len(sft) == 25
@@ -424,7 +403,7 @@ def test_jsonl_and_json_copies_equal_the_parquet(tmp_path):
     parquets = sorted(p for p in out.rglob("*.parquet") if p.parent != out)
     assert len(parquets) == 6
     for p in parquets:
-        rows = read(p)
+        rows = read_parquet(p)
         lines = p.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()
         assert [json.loads(line) for line in lines] == rows, p
         as_list = json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))
@@ -469,7 +448,10 @@ def test_rendered_rows_have_the_documented_columns(tmp_path):
 def good_output(tmp_path: Path) -> tuple[Path, dict]:
     """Build a good output in its own parent folder; return it and a byte snapshot."""
     good = write_manifest(
-        tmp_path, [alpaca_source(tmp_path, "a", 12)], name="good.yaml", split={"validation": 0.25}
+        tmp_path,
+        [alpaca_source(tmp_path, "a", 12)],
+        filename="good.yaml",
+        split={"validation": 0.25},
     )
     parent = tmp_path / "outputs"
     parent.mkdir()
@@ -477,21 +459,21 @@ def good_output(tmp_path: Path) -> tuple[Path, dict]:
     return out, snapshot(out)
 
 
+def strict_manifest(folder: Path, rows: list[dict]) -> Path:
+    """bad.yaml: one alpaca source `strict` with `on_invalid: fail`, read from strict.jsonl."""
+    source = {
+        "name": "strict",
+        "plugin": "alpaca",
+        "on_invalid": "fail",
+        "path": write_jsonl(folder / "strict.jsonl", rows),
+    }
+    return write_manifest(folder, [source], filename="bad.yaml")
+
+
 def test_failed_build_leaves_the_previous_output_untouched(tmp_path):
     out, before = good_output(tmp_path)
     rows = [{"instruction": "fine", "output": "ok"}, {"instruction": "bad", "output": ""}]
-    bad = write_manifest(
-        tmp_path,
-        [
-            {
-                "name": "strict",
-                "plugin": "alpaca",
-                "on_invalid": "fail",
-                "path": write_jsonl(tmp_path / "strict.jsonl", rows),
-            }
-        ],
-        name="bad.yaml",
-    )
+    bad = strict_manifest(tmp_path, rows)
     with pytest.raises(InputError, match=r"on_invalid: fail"):
         composer.build(bad, output_dir=out)
     assert snapshot(out) == before
@@ -518,7 +500,7 @@ def test_template_error_leaves_the_previous_output_untouched(tmp_path):
     bad = write_manifest(
         tmp_path,
         sources,
-        name="bad.yaml",
+        filename="bad.yaml",
         formats=["fragile", "chatml"],
         templates_dir="templates",
         output={"jsonl": True, "json": True},
@@ -534,7 +516,7 @@ def test_successful_rebuild_replaces_the_whole_folder(tmp_path):
     out = composer.build(path, output_dir=tmp_path / "outputs" / "result").output_dir
     assert (out / "sft" / "train.jsonl").exists()
     (out / "stale.txt").write_text("from before", encoding="utf-8")
-    small = write_manifest(tmp_path, [alpaca_source(tmp_path, "only", 4)], name="small.yaml")
+    small = write_manifest(tmp_path, [alpaca_source(tmp_path, "only", 4)], filename="small.yaml")
     composer.build(small, output_dir=out)
     assert not (out / "stale.txt").exists()
     assert not (out / "sft" / "train.jsonl").exists() and not (out / "dpo").exists()
@@ -605,19 +587,8 @@ def test_a_leftover_from_a_killed_build_does_not_break_the_next(tmp_path):
 def test_cli_build_errors_exit_2_and_keep_the_output(tmp_path):
     out, before = good_output(tmp_path)
     rows = [{"instruction": "bad", "output": ""}]
-    bad = write_manifest(
-        tmp_path,
-        [
-            {
-                "name": "strict",
-                "plugin": "alpaca",
-                "on_invalid": "fail",
-                "path": write_jsonl(tmp_path / "strict.jsonl", rows),
-            }
-        ],
-        name="bad.yaml",
-    )
-    result = CliRunner().invoke(cli, ["build", str(bad), "-o", str(out), "-q"])
+    bad = strict_manifest(tmp_path, rows)
+    result = invoke("build", str(bad), "-o", str(out), "-q")
     assert result.exit_code == 2
     assert result.output.startswith("Error: sources[0] (strict): strict.jsonl:line 1: empty turn")
     assert "Traceback" not in result.output

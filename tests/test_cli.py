@@ -10,53 +10,23 @@ from __future__ import annotations
 
 import importlib
 import json
-import textwrap
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
 
 from composer import __version__
 from composer.cli import cli
+from tests.helpers import (
+    DEMO,
+    assert_user_error,
+    invoke,
+    snapshot,
+    write_jsonl,
+    write_manifest_text,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "manifests" / "demo.yaml"
 GENERIC_PLUGINS = ["alpaca", "dpo", "messages", "oasst", "sharegpt", "text"]
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), prog_name="composer", catch_exceptions=False)
-
-
-def assert_user_error(result: Result, message: str) -> None:
-    """Exit code 2, exactly `Error: <message>` on stderr, nothing on stdout, no traceback."""
-    assert "Traceback" not in result.output
-    assert result.exit_code == 2, result.output
-    assert result.stderr == f"Error: {message}\n"
-    assert result.stdout == ""
-
-
-def write_jsonl(path: Path, rows: list[dict | str]) -> Path:
-    """One JSON line per row; a str row is written as it is (to break a line on purpose)."""
-    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
-
-def write_manifest(folder: Path, text: str) -> Path:
-    path = folder / "manifest.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder`, by relative path, with its bytes."""
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -66,7 +36,9 @@ def leftovers(folder: Path) -> list[str]:
 
 def one_source(folder: Path, plugin: str = "alpaca", on_invalid: str = "skip") -> Path:
     """A manifest with one source `a` read from a.jsonl by `plugin`, rendered in chatml."""
-    return write_manifest(folder, f"""\
+    return write_manifest_text(
+        folder,
+        f"""\
         name: rows
         sources:
           - name: a
@@ -74,7 +46,8 @@ def one_source(folder: Path, plugin: str = "alpaca", on_invalid: str = "skip") -
             path: a.jsonl
             on_invalid: {on_invalid}
         formats: [chatml]
-        """)
+        """,
+    )
 
 
 def turns(*pairs: tuple[str, str]) -> dict:
@@ -172,7 +145,13 @@ def test_validate_demo_json():
     resolved = json.loads(result.stdout)
     assert resolved["name"] == "demo"
     assert [s["name"] for s in resolved["sources"]] == [
-        "sharegpt", "alpaca", "chat", "hh", "dpo_pairs", "stories"]
+        "sharegpt",
+        "alpaca",
+        "chat",
+        "hh",
+        "dpo_pairs",
+        "stories",
+    ]
     assert [f["name"] for f in resolved["formats"]] == ["alpaca", "vicuna", "chatml", "llama2"]
 
 
@@ -182,12 +161,17 @@ def test_preview_demo_in_chatml():
     headers = [line for line in result.stdout.splitlines() if line.startswith("=== ")]
     # One item per source; text sources have no format, every other row is chatml.
     assert [h.split(" · ")[0] for h in headers] == [
-        "=== sharegpt", "=== alpaca", "=== chat", "=== hh", "=== dpo_pairs", "=== stories"]
+        "=== sharegpt",
+        "=== alpaca",
+        "=== chat",
+        "=== hh",
+        "=== dpo_pairs",
+        "=== stories",
+    ]
     assert {h.split(" · ")[1] for h in headers} == {"chatml", "text"}
     assert "<|im_start|>user\n" in result.stdout
     assert "<|im_start|>assistant\n" in result.stdout
-    for part in ("--- input", "--- output", "--- prompt", "--- chosen", "--- rejected",
-                 "--- text"):
+    for part in ("--- input", "--- output", "--- prompt", "--- chosen", "--- rejected", "--- text"):
         assert part in result.stdout
     for other in ("### Instruction:", "[INST]", "ASSISTANT:"):
         assert other not in result.stdout
@@ -207,7 +191,8 @@ def test_preview_needs_a_positive_row_count(rows):
     result = invoke("preview", str(DEMO), "-n", rows)
     assert result.exit_code == 2
     assert f"Error: Invalid value for '-n' / '--rows': {rows} is not in the range x>=1." in (
-        result.stderr.splitlines())
+        result.stderr.splitlines()
+    )
 
 
 def test_build_demo_writes_the_layout(tmp_path):
@@ -236,9 +221,20 @@ def test_build_demo_writes_the_layout(tmp_path):
     assert len((out / "rejected.jsonl").read_text().splitlines()) == report["totals"]["rejected"]
     assert report["totals"]["rejected"] > 0  # the demo has broken rows on purpose
     assert set(pq.read_schema(out / "sft/train.parquet").names) >= {
-        "id", "source", "format", "input", "output"}
+        "id",
+        "source",
+        "format",
+        "input",
+        "output",
+    }
     assert set(pq.read_schema(out / "dpo/train.parquet").names) >= {
-        "id", "source", "format", "prompt", "chosen", "rejected"}
+        "id",
+        "source",
+        "format",
+        "prompt",
+        "chosen",
+        "rejected",
+    }
     assert set(pq.read_schema(out / "text/train.parquet").names) >= {"id", "source", "text"}
     assert not leftovers(tmp_path)
 
@@ -257,20 +253,28 @@ NO_VALUE = "turn 1 (gpt) has no value (a missing or null field)"
 
 
 def test_invalid_rows_are_rejected_counted_and_kept_aside(tmp_path):
-    write_jsonl(tmp_path / "a.jsonl", [
-        GOOD,                                            # line 1
-        BROKEN,                                          # line 2: broken JSON line
-        {"instruction": "No answer", "output": None},    # line 3: null output
-        {"instruction": "No output field"},              # line 4: missing field
-        {"instruction": "Count to 3.", "output": "1 2 3"},
-    ])
-    write_jsonl(tmp_path / "chat.jsonl", [
-        turns(("human", "Q1"), ("gpt", "A1")),
-        turns(("gpt", "A first"), ("human", "Q")),      # line 2: wrong role order
-        turns(("human", "Q3"), ("gpt", "   ")),         # line 3: empty turn
-        turns(("human", "Q4"), ("gpt", "")),            # line 4: empty turn
-    ])
-    path = write_manifest(tmp_path, """\
+    write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            GOOD,  # line 1
+            BROKEN,  # line 2: broken JSON line
+            {"instruction": "No answer", "output": None},  # line 3: null output
+            {"instruction": "No output field"},  # line 4: missing field
+            {"instruction": "Count to 3.", "output": "1 2 3"},
+        ],
+    )
+    write_jsonl(
+        tmp_path / "chat.jsonl",
+        [
+            turns(("human", "Q1"), ("gpt", "A1")),
+            turns(("gpt", "A first"), ("human", "Q")),  # line 2: wrong role order
+            turns(("human", "Q3"), ("gpt", "   ")),  # line 3: empty turn
+            turns(("human", "Q4"), ("gpt", "")),  # line 4: empty turn
+        ],
+    )
+    path = write_manifest_text(
+        tmp_path,
+        """\
         name: rows
         sources:
           - name: a
@@ -281,7 +285,8 @@ def test_invalid_rows_are_rejected_counted_and_kept_aside(tmp_path):
             path: chat.jsonl
         formats: [chatml]
         output: {dir: out}
-        """)
+        """,
+    )
     result = invoke("build", str(path), "-q")
     assert result.exit_code == 0, result.output
 
@@ -328,17 +333,19 @@ def test_invalid_rows_are_rejected_counted_and_kept_aside(tmp_path):
 
 def test_text_rows_without_text_are_rejected(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", [{"text": "A story."}, {"text": "  "}, {"text": None}])
-    path = write_manifest(tmp_path, """\
+    path = write_manifest_text(
+        tmp_path,
+        """\
         name: rows
         sources:
           - {name: a, plugin: text, path: a.jsonl}
-        """)
+        """,
+    )
     result = invoke("build", str(path), "-q", "-o", str(tmp_path / "out"))
     assert result.exit_code == 0
     [source] = json.loads((tmp_path / "out" / "report.json").read_text())["sources"]
     assert source["rejected_by_reason"] == {"empty text": 2}
-    assert [e["where"] for e in source["rejected_examples"]] == ["a.jsonl:line 2",
-                                                                "a.jsonl:line 3"]
+    assert [e["where"] for e in source["rejected_examples"]] == ["a.jsonl:line 2", "a.jsonl:line 3"]
 
 
 @pytest.mark.parametrize(
@@ -350,8 +357,10 @@ def test_text_rows_without_text_are_rejected(tmp_path):
 )
 def test_rejected_rows_of_other_files_are_numbered_from_one(tmp_path, name, content, expected):
     (tmp_path / name).write_text(content)
-    path = write_manifest(tmp_path, f"name: rows\nsources:\n  - {{name: a, plugin: alpaca, "
-                                    f"path: {name}}}\nformats: [chatml]\n")
+    path = write_manifest_text(
+        tmp_path,
+        f"name: rows\nsources:\n  - {{name: a, plugin: alpaca, path: {name}}}\nformats: [chatml]\n",
+    )
     assert invoke("build", str(path), "-o", str(tmp_path / "out"), "-q").exit_code == 0
     [rejected] = (tmp_path / "out" / "rejected.jsonl").read_text().splitlines()
     assert json.loads(rejected)["where"] == expected
@@ -361,49 +370,67 @@ def test_rejected_rows_of_other_files_are_numbered_from_one(tmp_path, name, cont
 
 FAIL_CASES = {
     "broken JSON line": (
-        "alpaca", [GOOD, BROKEN, GOOD],
+        "alpaca",
+        [GOOD, BROKEN, GOOD],
         f"a.jsonl:line 2: unreadable row: {json_error(BROKEN)}",
     ),
     "missing field": (
-        "alpaca", [GOOD, GOOD, {"instruction": "No output"}],
+        "alpaca",
+        [GOOD, GOOD, {"instruction": "No output"}],
         "a.jsonl:line 3: missing value: turn 1 (gpt) has no value (a missing or null field)",
     ),
     "null field": (
-        "alpaca", [{"instruction": "Null output", "output": None}],
+        "alpaca",
+        [{"instruction": "Null output", "output": None}],
         "a.jsonl:line 1: missing value: turn 1 (gpt) has no value (a missing or null field)",
     ),
     "wrong role order": (
-        "sharegpt", [turns(("human", "Q"), ("gpt", "A")),
-                     turns(("human", "Q"), ("human", "Again?"), ("gpt", "A"))],
+        "sharegpt",
+        [
+            turns(("human", "Q"), ("gpt", "A")),
+            turns(("human", "Q"), ("human", "Again?"), ("gpt", "A")),
+        ],
         "a.jsonl:line 2: wrong role order: turn 1 should be gpt, got human",
     ),
     "system turn after the start": (
-        "sharegpt", [turns(("human", "Q"), ("system", "S"), ("gpt", "A"))],
+        "sharegpt",
+        [turns(("human", "Q"), ("system", "S"), ("gpt", "A"))],
         "a.jsonl:line 1: wrong role order: turn 1 is a system turn; only turn 0 may be",
     ),
     "empty turn": (
-        "sharegpt", [turns(("human", ""), ("gpt", "A"))],
+        "sharegpt",
+        [turns(("human", ""), ("gpt", "A"))],
         "a.jsonl:line 1: empty turn: turn 0 (human) has an empty value",
     ),
     "empty DPO answer": (
-        "dpo", [{"prompt": "Q", "chosen": "Good.", "rejected": "Bad."},
-                {"prompt": "Q2", "chosen": "Good.", "rejected": " "}],
+        "dpo",
+        [
+            {"prompt": "Q", "chosen": "Good.", "rejected": "Bad."},
+            {"prompt": "Q2", "chosen": "Good.", "rejected": " "},
+        ],
         "a.jsonl:line 2: empty rejected: the rejected answer is empty",
     ),
     "HH transcripts without a shared context": (
-        "dpo", [{"chosen": "\n\nHuman: Hi\n\nAssistant: Hello",
-                 "rejected": "\n\nHuman: Bye\n\nAssistant: Go"}],
+        "dpo",
+        [
+            {
+                "chosen": "\n\nHuman: Hi\n\nAssistant: Hello",
+                "rejected": "\n\nHuman: Bye\n\nAssistant: Go",
+            }
+        ],
         "a.jsonl:line 1: invalid row: chosen and rejected transcripts do not share one context",
     ),
     "no answer": (
-        "sharegpt", [turns(("human", "Q"))],
+        "sharegpt",
+        [turns(("human", "Q"))],
         "a.jsonl:line 1: no answer: the conversation ends with a human turn",
     ),
 }
 
 
-@pytest.mark.parametrize(("plugin", "rows", "first"), list(FAIL_CASES.values()),
-                         ids=list(FAIL_CASES))
+@pytest.mark.parametrize(
+    ("plugin", "rows", "first"), list(FAIL_CASES.values()), ids=list(FAIL_CASES)
+)
 def test_on_invalid_fail_stops_the_build_naming_file_and_line(tmp_path, plugin, rows, first):
     write_jsonl(tmp_path / "a.jsonl", rows)
     path = one_source(tmp_path, plugin, on_invalid="fail")
@@ -464,8 +491,11 @@ def test_a_folder_that_is_not_a_composer_output_is_not_replaced(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     result = invoke("build", str(one_source(tmp_path)), "-o", str(out), "-q")
-    assert_user_error(result, f"{out}: exists and is not a composer output folder; "
-                              "choose another output.dir (or -o) or remove it")
+    assert_user_error(
+        result,
+        f"{out}: exists and is not a composer output folder; "
+        "choose another output.dir (or -o) or remove it",
+    )
     assert snapshot(out) == {"notes.txt": b"keep me"}
     assert not leftovers(tmp_path)
 
@@ -497,14 +527,17 @@ def test_missing_required_column_with_did_you_mean(tmp_path):
 
 def test_columns_mapping_to_a_column_the_data_lacks(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", [{"prompt": "Say hi.", "output": "Hi!"}])
-    path = write_manifest(tmp_path, """\
+    path = write_manifest_text(
+        tmp_path,
+        """\
         name: rows
         sources:
           - name: a
             plugin: alpaca
             path: a.jsonl
             columns: {instruction: promt}
-        """)
+        """,
+    )
     assert_user_error(
         invoke("build", str(path), "-o", str(tmp_path / "out"), "-q"),
         "sources[0] (a): columns.instruction: no column 'promt' in the data "
@@ -514,7 +547,9 @@ def test_columns_mapping_to_a_column_the_data_lacks(tmp_path):
 
 def test_columns_mapping_fixes_a_missing_column(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", [{"prompt": "Say hi.", "response": "Hi!"}])
-    path = write_manifest(tmp_path, """\
+    path = write_manifest_text(
+        tmp_path,
+        """\
         name: rows
         sources:
           - name: a
@@ -522,7 +557,8 @@ def test_columns_mapping_fixes_a_missing_column(tmp_path):
             path: a.jsonl
             columns: {instruction: prompt, output: response}
         formats: [chatml]
-        """)
+        """,
+    )
     result = invoke("build", str(path), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == 0, result.output
     [row] = pq.read_table(tmp_path / "out" / "sft" / "train.parquet").to_pylist()
@@ -532,11 +568,14 @@ def test_columns_mapping_fixes_a_missing_column(tmp_path):
 def test_a_json_file_that_does_not_parse_names_file_and_line(tmp_path):
     data = tmp_path / "a.json"
     data.write_text('[\n  {"instruction": "a", "output": "b"},\n  {"instruction": \n]\n')
-    path = write_manifest(tmp_path, """\
+    path = write_manifest_text(
+        tmp_path,
+        """\
         name: rows
         sources:
           - {name: a, plugin: alpaca, path: a.json}
-        """)
+        """,
+    )
     result = invoke("build", str(path), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: {data}:4: invalid JSON: ")
@@ -545,15 +584,19 @@ def test_a_json_file_that_does_not_parse_names_file_and_line(tmp_path):
 
 def test_hub_source_offline_is_a_user_error(tmp_path):
     """The conftest keeps the hub offline: a hub source fails fast, with exit code 2."""
-    path = write_manifest(tmp_path, """\
+    path = write_manifest_text(
+        tmp_path,
+        """\
         name: rows
         sources:
           - {name: a, plugin: alpaca, hub: nobody/no-such-dataset}
-        """)
+        """,
+    )
     result = invoke("build", str(path), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == 2
     assert result.stderr.startswith(
-        "Error: cannot load hub dataset 'nobody/no-such-dataset' (split=train): ")
+        "Error: cannot load hub dataset 'nobody/no-such-dataset' (split=train): "
+    )
     assert not (tmp_path / "out").exists()
 
 

@@ -16,25 +16,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import composer
 from composer.records import make_id
+from tests.helpers import uuid5, write_jsonl, write_manifest
 
 # ---------------------------------------------------------------- fixtures written by the tests
-
-
-def uuid5(text: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_OID, text))
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> str:
-    path.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
-    )
-    return path.name
 
 
 def write_json(path: Path, rows: list[dict]) -> str:
@@ -52,11 +41,8 @@ def sharegpt(conversations: list[list[tuple[str, str]]]) -> list[dict]:
 
 def build(folder: Path, sources: list[dict], **manifest) -> tuple[dict, Path]:
     """Write a manifest beside the data files, build it into folder/out, return the report."""
-    data = {"name": "t", "seed": 42, "sources": sources, "formats": ["chatml"], **manifest}
-    path = folder / "manifest.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     out = folder / "out"
-    result = composer.build(path, output_dir=out)
+    result = composer.build(write_manifest(folder, sources, **manifest), output_dir=out)
     assert result.output_dir == out.resolve()
     return result.report, out
 

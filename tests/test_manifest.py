@@ -8,16 +8,14 @@ the small data files they point at are written by each test into its tmp_path.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from composer import Manifest, UserError, load_manifest
-from composer.cli import cli
 from composer.errors import ManifestError
 from composer.formats import available_formats
+from tests.helpers import assert_user_error, invoke, write_manifest_text
 
 ROW = '{"instruction": "Say hi.", "output": "Hi!"}\n'
 
@@ -31,12 +29,10 @@ sources:
 """
 
 
-def write_manifest(folder: Path, text: str, name: str = "manifest.yaml") -> Path:
+def write_manifest(folder: Path, text: str) -> Path:
     """Write the manifest (dedented) and the one data file the cases point at, a.jsonl."""
     (folder / "a.jsonl").write_text(ROW, encoding="utf-8")
-    path = folder / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
+    return write_manifest_text(folder, text)
 
 
 def problems(path: Path) -> list[str]:
@@ -45,18 +41,6 @@ def problems(path: Path) -> list[str]:
         load_manifest(path)
     assert info.value.path == str(path)
     return info.value.problems
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), prog_name="composer", catch_exceptions=False)
-
-
-def assert_user_error(result: Result, message: str) -> None:
-    """Exit code 2, exactly `Error: <message>` on stderr, nothing on stdout, no traceback."""
-    assert "Traceback" not in result.output
-    assert result.exit_code == 2, result.output
-    assert result.stderr == f"Error: {message}\n"
-    assert result.stdout == ""
 
 
 def manifest_error(path: Path, lines: list[str]) -> str:
@@ -154,13 +138,17 @@ CASES = {
     # ---------------------------------------------------------------- literals
     "dedup.key with did-you-mean": (
         BASE + "dedup: {key: instructoin}\n",
-        ["line 6: dedup.key: expected one of 'instruction', 'user_turns', 'conversation' or "
-         "'none', got 'instructoin' (did you mean 'instruction'?)"],
+        [
+            "line 6: dedup.key: expected one of 'instruction', 'user_turns', 'conversation' or "
+            "'none', got 'instructoin' (did you mean 'instruction'?)"
+        ],
     ),
     "on_invalid with did-you-mean": (
         BASE + "    on_invalid: skp\n",
-        ["line 6: sources[0].on_invalid: expected one of 'skip' or 'fail', got 'skp' "
-         "(did you mean 'skip'?)"],
+        [
+            "line 6: sources[0].on_invalid: expected one of 'skip' or 'fail', got 'skp' "
+            "(did you mean 'skip'?)"
+        ],
     ),
     "render.turns": (
         BASE + "render: {turns: first}\n",
@@ -261,18 +249,24 @@ CASES = {
     # ---------------------------------------------------------------- plugins
     "unknown plugin with did-you-mean": (
         BASE.replace("plugin: alpaca", "plugin: alpca"),
-        ["line 4: sources[0].plugin: unknown plugin 'alpca' (did you mean 'alpaca'?); "
-         "`composer sources` lists them"],
+        [
+            "line 4: sources[0].plugin: unknown plugin 'alpca' (did you mean 'alpaca'?); "
+            "`composer sources` lists them"
+        ],
     ),
     "unknown plugin taken from the source name": (
         "name: t\nsources:\n  - name: sharegtp\n    path: a.jsonl\n",
-        ["line 3: sources[0].name: unknown plugin 'sharegtp' (did you mean 'sharegpt'?); "
-         "`composer sources` lists them"],
+        [
+            "line 3: sources[0].name: unknown plugin 'sharegtp' (did you mean 'sharegpt'?); "
+            "`composer sources` lists them"
+        ],
     ),
     "unknown plugin option with did-you-mean": (
         BASE + "    options: {input_separatr: ' '}\n",
-        ["line 6: sources[0].options.input_separatr: unknown option for plugin 'alpaca' "
-         "(did you mean 'input_separator'?); options: input_separator"],
+        [
+            "line 6: sources[0].options.input_separatr: unknown option for plugin 'alpaca' "
+            "(did you mean 'input_separator'?); options: input_separator"
+        ],
     ),
     "option for a plugin that takes none": (
         BASE.replace("alpaca", "messages") + "    options: {shape: hh}\n",
@@ -281,13 +275,17 @@ CASES = {
     # ---------------------------------------------------------------- formats
     "unknown format with did-you-mean": (
         BASE + "formats: [chatmll, alpaca]\n",
-        [f"line 6: formats[0].name: unknown format 'chatmll' (did you mean 'chatml'?); "
-         f"available: {FORMATS}"],
+        [
+            f"line 6: formats[0].name: unknown format 'chatmll' (did you mean 'chatml'?); "
+            f"available: {FORMATS}"
+        ],
     ),
     "unknown template with did-you-mean": (
         BASE + "formats: [{name: mine, template: lama2}]\n",
-        [f"line 6: formats[0].template: unknown format 'lama2' (did you mean 'llama2'?); "
-         f"available: {FORMATS}"],
+        [
+            f"line 6: formats[0].template: unknown format 'lama2' (did you mean 'llama2'?); "
+            f"available: {FORMATS}"
+        ],
     ),
     "template file that does not exist": (
         BASE + "formats: [{name: mine, template: mine.jinja}]\n",
@@ -330,7 +328,9 @@ def test_invalid_manifest(tmp_path, text, expected):
 
 
 def test_several_schema_problems_are_reported_at_once(tmp_path):
-    path = write_manifest(tmp_path, """\
+    path = write_manifest(
+        tmp_path,
+        """\
         name: t
         sorces: []
         sources:
@@ -345,7 +345,8 @@ def test_several_schema_problems_are_reported_at_once(tmp_path):
             sample: abc
         dedup: {key: instructoin}
         split: {validation: 1.5}
-        """)
+        """,
+    )
     expected = [
         "line 2: sorces: unknown key (did you mean 'sources'?)",
         "line 7: sources[0].confidance: unknown key (did you mean 'confidence'?)",
@@ -361,7 +362,9 @@ def test_several_schema_problems_are_reported_at_once(tmp_path):
 
 def test_several_cross_key_problems_are_reported_at_once(tmp_path):
     (tmp_path / "notes.txt").write_text("not data")
-    path = write_manifest(tmp_path, """\
+    path = write_manifest(
+        tmp_path,
+        """\
         name: t
         sources:
           - name: a
@@ -380,7 +383,8 @@ def test_several_cross_key_problems_are_reported_at_once(tmp_path):
             hub: org/data
         formats: [chatmll]
         templates_dir: nope
-        """)
+        """,
+    )
     d = tmp_path.resolve()
     expected = [
         "line 4: sources[0].plugin: unknown plugin 'alpca' (did you mean 'alpaca'?); "
@@ -436,8 +440,11 @@ def test_invalid_yaml_names_the_line(tmp_path, text, line, problem):
     assert_user_error(invoke("validate", str(path)), message)
 
 
-@pytest.mark.parametrize("text", ["- a\n- b\n", "just words\n", "", "# only a comment\n"],
-                         ids=["list", "scalar", "empty", "comment only"])
+@pytest.mark.parametrize(
+    "text",
+    ["- a\n- b\n", "just words\n", "", "# only a comment\n"],
+    ids=["list", "scalar", "empty", "comment only"],
+)
 def test_manifest_that_is_not_a_mapping(tmp_path, text):
     path = write_manifest(tmp_path, text)
     expected = ["expected a mapping of manifest keys at the top level"]
@@ -530,13 +537,21 @@ def test_format_names_and_mappings_mix(tmp_path):
     templates = tmp_path / "my_templates"
     templates.mkdir()
     (templates / "plain.jinja").write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
-    path = write_manifest(tmp_path, BASE + (
-        "templates_dir: my_templates\n"
-        "formats: [chatml, {name: short, template: alpaca, coverage: 0.5}, plain]\n"
-        "output: {dir: built, jsonl: true, json: true}\n"))
+    path = write_manifest(
+        tmp_path,
+        BASE
+        + (
+            "templates_dir: my_templates\n"
+            "formats: [chatml, {name: short, template: alpaca, coverage: 0.5}, plain]\n"
+            "output: {dir: built, jsonl: true, json: true}\n"
+        ),
+    )
     manifest = load_manifest(path)
     assert [(f.name, f.template, f.coverage) for f in manifest.formats] == [
-        ("chatml", None, 1.0), ("short", "alpaca", 0.5), ("plain", None, 1.0)]
+        ("chatml", None, 1.0),
+        ("short", "alpaca", 0.5),
+        ("plain", None, 1.0),
+    ]
     assert manifest.template_dirs() == [templates.resolve()]
     assert (manifest.output.jsonl, manifest.output.json_list) == (True, True)
     assert manifest.output_dir == tmp_path.resolve() / "built"
@@ -555,8 +570,9 @@ def test_validate_reads_no_data(tmp_path):
 
 def test_capitalised_key_gets_a_did_you_mean(tmp_path):
     """Regression: a key starting with a capital was taken for a pydantic model tag (crash)."""
-    path = write_manifest(tmp_path, BASE.replace("name: t", "name: t\nSeed: 3") +
-                          "    Confidence: 2\n")
+    path = write_manifest(
+        tmp_path, BASE.replace("name: t", "name: t\nSeed: 3") + "    Confidence: 2\n"
+    )
     expected = [
         "line 2: Seed: unknown key (did you mean 'seed'?)",
         "line 7: sources[0].Confidence: unknown key (did you mean 'confidence'?)",
@@ -576,12 +592,15 @@ def test_empty_key_is_an_unknown_key(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (BASE.replace("a.jsonl", "3"),
-         "line 5: sources[0].path: expected a string or a list, got 3"),
-        (BASE + "templates_dir: 3\n",
-         "line 6: templates_dir: expected a string or a list, got 3"),
-        (BASE + "split: {validation: true}\n",
-         "line 6: split.validation: expected a number, got True"),
+        (
+            BASE.replace("a.jsonl", "3"),
+            "line 5: sources[0].path: expected a string or a list, got 3",
+        ),
+        (BASE + "templates_dir: 3\n", "line 6: templates_dir: expected a string or a list, got 3"),
+        (
+            BASE + "split: {validation: true}\n",
+            "line 6: split.validation: expected a number, got True",
+        ),
     ],
     ids=["path", "templates_dir", "split.validation"],
 )
@@ -594,8 +613,9 @@ def test_wrong_type_for_a_union_key_is_one_line_on_the_key(tmp_path, text, expec
 
 def test_duplicate_yaml_key_is_an_error(tmp_path):
     """Regression: YAML keeps the last of two equal keys, silently dropping the first."""
-    path = write_manifest(tmp_path, BASE + "sources:\n  - name: b\n    plugin: alpaca\n"
-                          "    path: a.jsonl\n")
+    path = write_manifest(
+        tmp_path, BASE + "sources:\n  - name: b\n    plugin: alpaca\n    path: a.jsonl\n"
+    )
     message = f"{path}:6: invalid YAML: key 'sources' is given twice (first on line 2)"
     with pytest.raises(UserError) as info:
         load_manifest(path)

@@ -23,12 +23,9 @@ from composer.errors import InputError
 from composer.plugins import get_plugin
 from composer.readers import BadRow, file_type, read_hub, read_local, resolve_files
 from composer.records import record_problem
+from tests.helpers import write_jsonl
 
 # ---------------------------------------------------------------- writers and helpers
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
 
 
 def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
@@ -116,8 +113,13 @@ def reason(kind: str, record: dict) -> str | None:
     """Why the build would reject `record` (the plugin's own `error` first), or None."""
     if record.get("error"):
         return "error"
-    problem = record_problem(kind, record.get("conversations"), record.get("chosen"),
-                             record.get("rejected"), record.get("text"))
+    problem = record_problem(
+        kind,
+        record.get("conversations"),
+        record.get("chosen"),
+        record.get("rejected"),
+        record.get("text"),
+    )
     return problem and problem[0]
 
 
@@ -142,7 +144,11 @@ def conv(*turns: tuple[str, str]) -> list[dict]:
 def test_generic_plugins_are_registered(name, kind, options):
     plugin = get_plugin(name)
     assert (plugin.name, plugin.kind, plugin.options, plugin.origin) == (
-        name, kind, options, "built-in")
+        name,
+        kind,
+        options,
+        "built-in",
+    )
     assert plugin.columns, "a generic plugin names the columns it reads"
 
 
@@ -155,15 +161,22 @@ def test_oasst_reads_the_whole_dataset_as_one_batch():
 
 FLAT_ROWS = [
     {"instruction": "Name a colour, please.", "input": "", "output": "Blue, like the sky."},
-    {"instruction": 'Quote "this"', "input": "line one\nline two", "output": "\"this\", done"},
+    {"instruction": 'Quote "this"', "input": "line one\nline two", "output": '"this", done'},
     {"instruction": "한국어로 인사해 주세요.", "input": "상황: 아침", "output": "좋은 아침입니다!"},
     {"instruction": "用中文回答。", "input": "问题：天空是什么颜色？", "output": "天空是蓝色的。"},
 ]
 NESTED_ROWS = [
     {"id": "a", "conversations": conv(("human", "Hi"), ("gpt", "Hello!"))},
-    {"id": "b", "conversations": conv(("system", "Be brief."), ("human", "안녕?"),
-                                      ("gpt", "안녕하세요."), ("human", "你好"),
-                                      ("gpt", "你好！"))},
+    {
+        "id": "b",
+        "conversations": conv(
+            ("system", "Be brief."),
+            ("human", "안녕?"),
+            ("gpt", "안녕하세요."),
+            ("human", "你好"),
+            ("gpt", "你好！"),
+        ),
+    },
 ]
 
 
@@ -214,13 +227,16 @@ def test_nested_turns_survive_every_file_type(tmp_path, name):
 
 def test_broken_jsonl_line_becomes_a_bad_row_and_the_rest_is_read(tmp_path):
     path = tmp_path / "broken.jsonl"
-    path.write_text('{"text": "one"}\n'
-                    '{"text": "two"}\n'
-                    '{"text": "three\n'          # line 3: unterminated string
-                    " \t\n"                       # line 4: blank, skipped
-                    '{"text": "five"}\n'
-                    '["not", "an", "object"]\n'   # line 6
-                    '{"text": "seven"}\n', "utf-8")
+    path.write_text(
+        '{"text": "one"}\n'
+        '{"text": "two"}\n'
+        '{"text": "three\n'  # line 3: unterminated string
+        " \t\n"  # line 4: blank, skipped
+        '{"text": "five"}\n'
+        '["not", "an", "object"]\n'  # line 6
+        '{"text": "seven"}\n',
+        "utf-8",
+    )
     upstream = read_local([str(path)])
     assert upstream.table.column("text").to_pylist() == ["one", "two", "five", "seven"]
     assert [b.where for b in upstream.bad_rows] == ["broken.jsonl:line 3", "broken.jsonl:line 6"]
@@ -228,8 +244,11 @@ def test_broken_jsonl_line_becomes_a_bad_row_and_the_rest_is_read(tmp_path):
     assert "invalid JSON" in upstream.bad_rows[0].detail
     assert "expected a JSON object" in upstream.bad_rows[1].detail
     assert [upstream.where(i) for i in range(4)] == [
-        "broken.jsonl:line 1", "broken.jsonl:line 2", "broken.jsonl:line 5",
-        "broken.jsonl:line 7"]
+        "broken.jsonl:line 1",
+        "broken.jsonl:line 2",
+        "broken.jsonl:line 5",
+        "broken.jsonl:line 7",
+    ]
 
 
 def test_jsonl_with_crlf_and_whitespace_lines(tmp_path):
@@ -246,7 +265,11 @@ def test_where_names_the_file_and_line_across_files(tmp_path):
     upstream = read_local([str(first), str(tmp_path / "b.jsonl.gz")])
     assert upstream.table.column("text").to_pylist() == ["a1", "a2", "b1", "b2"]
     assert [upstream.where(i) for i in range(4)] == [
-        "a.jsonl:line 1", "a.jsonl:line 2", "b.jsonl.gz:line 2", "b.jsonl.gz:line 3"]
+        "a.jsonl:line 1",
+        "a.jsonl:line 2",
+        "b.jsonl.gz:line 2",
+        "b.jsonl.gz:line 3",
+    ]
 
 
 @pytest.mark.parametrize("name", ["data.csv", "data.parquet", "data.arrow", "data.json", "saved"])
@@ -270,12 +293,16 @@ def test_saved_dataset_dict_reads_the_requested_split(tmp_path):
     import datasets
 
     folder = tmp_path / "saved"
-    datasets.DatasetDict({
-        "train": datasets.Dataset.from_list([{"text": "train row"}]),
-        "test": datasets.Dataset.from_list([{"text": "test row"}, {"text": "another"}]),
-    }).save_to_disk(str(folder))
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list([{"text": "train row"}]),
+            "test": datasets.Dataset.from_list([{"text": "test row"}, {"text": "another"}]),
+        }
+    ).save_to_disk(str(folder))
     assert read_local([str(folder)], split="test").table.column("text").to_pylist() == [
-        "test row", "another"]
+        "test row",
+        "another",
+    ]
     with pytest.raises(InputError, match=r"no split 'validation'.*train, test"):
         read_local([str(folder)], split="validation")
 
@@ -285,9 +312,13 @@ def test_resolve_files_expands_globs_relative_to_the_base(tmp_path):
     for name in ("b.jsonl", "a.jsonl", "c.csv"):
         (tmp_path / "data" / name).write_text("")
     assert resolve_files("data/*.jsonl", tmp_path) == [
-        str(tmp_path / "data" / "a.jsonl"), str(tmp_path / "data" / "b.jsonl")]
+        str(tmp_path / "data" / "a.jsonl"),
+        str(tmp_path / "data" / "b.jsonl"),
+    ]
     assert resolve_files(["data/c.csv", "data/a.jsonl"], tmp_path) == [
-        str(tmp_path / "data" / "c.csv"), str(tmp_path / "data" / "a.jsonl")]
+        str(tmp_path / "data" / "c.csv"),
+        str(tmp_path / "data" / "a.jsonl"),
+    ]
 
 
 def test_a_missing_file_is_an_input_error_naming_it(tmp_path):
@@ -296,24 +327,33 @@ def test_a_missing_file_is_an_input_error_naming_it(tmp_path):
         read_local([str(missing)])
 
 
-def test_invalid_json_list_names_the_line(tmp_path):
-    path = tmp_path / "data.json"
-    path.write_text('[\n{"text": "ok"},\n{"text": oops}\n]\n')
-    with pytest.raises(InputError, match=r"data\.json:3: invalid JSON"):
-        read_local([str(path)])
-
-
-def test_json_that_is_not_a_list_of_rows_is_an_input_error(tmp_path):
-    path = tmp_path / "data.json"
-    path.write_text('{"train": [{"text": "a"}], "test": [{"text": "b"}]}')
-    with pytest.raises(InputError, match="expected a JSON list of rows"):
-        read_local([str(path)])
-
-
-def test_an_unsupported_suffix_is_an_input_error(tmp_path):
-    path = tmp_path / "notes.txt"
-    path.write_text("just some notes, not a table\n")
-    with pytest.raises(InputError, match=r"notes\.txt"):
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        pytest.param(
+            "data.json",
+            '[\n{"text": "ok"},\n{"text": oops}\n]\n',
+            r"data\.json:3: invalid JSON",
+            id="invalid JSON list names the line",
+        ),
+        pytest.param(
+            "data.json",
+            '{"train": [{"text": "a"}], "test": [{"text": "b"}]}',
+            "expected a JSON list of rows",
+            id="JSON that is not a list of rows",
+        ),
+        pytest.param(
+            "notes.txt",
+            "just some notes, not a table\n",
+            r"notes\.txt",
+            id="unsupported suffix",
+        ),
+    ],
+)
+def test_an_unreadable_file_is_an_input_error(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError, match=match):
         read_local([str(path)])
 
 
@@ -324,11 +364,16 @@ def test_where_says_line_for_compressed_ndjson(tmp_path):
 
 
 def test_csv_values_stay_strings(tmp_path):
-    rows = [{"question": "2+2?", "answer": "4", "flag": "true", "note": "NA"},
-            {"question": "3+3?", "answer": "6", "flag": "false", "note": ""}]
+    rows = [
+        {"question": "2+2?", "answer": "4", "flag": "true", "note": "NA"},
+        {"question": "3+3?", "answer": "6", "flag": "false", "note": ""},
+    ]
     assert read(write(tmp_path, "data.csv", rows)) == {
-        "question": ["2+2?", "3+3?"], "answer": ["4", "6"], "flag": ["true", "false"],
-        "note": ["NA", ""]}
+        "question": ["2+2?", "3+3?"],
+        "answer": ["4", "6"],
+        "flag": ["true", "false"],
+        "note": ["NA", ""],
+    }
 
 
 def test_jsonl_date_like_strings_stay_strings(tmp_path):
@@ -339,8 +384,12 @@ def test_jsonl_date_like_strings_stay_strings(tmp_path):
 def test_jsonl_with_string_and_list_content_is_readable(tmp_path):
     rows = [
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]},
-        {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
-                      {"role": "assistant", "content": "Yo"}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+                {"role": "assistant", "content": "Yo"},
+            ]
+        },
     ]
     records = convert("messages", read(write(tmp_path, "data.jsonl", rows)))
     assert [r["conversations"] for r in records] == [conv(("human", "Hi"), ("gpt", "Yo"))] * 2
@@ -352,48 +401,79 @@ def test_jsonl_with_string_and_list_content_is_readable(tmp_path):
 @pytest.mark.parametrize(
     ("alias", "role"),
     [
-        ("human", "human"), ("user", "human"), ("prompter", "human"),
-        ("gpt", "gpt"), ("assistant", "gpt"), ("model", "gpt"), ("bot", "gpt"),
-        ("chatgpt", "gpt"), ("bard", "gpt"), ("bing", "gpt"),
+        ("human", "human"),
+        ("user", "human"),
+        ("prompter", "human"),
+        ("gpt", "gpt"),
+        ("assistant", "gpt"),
+        ("model", "gpt"),
+        ("bot", "gpt"),
+        ("chatgpt", "gpt"),
+        ("bard", "gpt"),
+        ("bing", "gpt"),
     ],
 )
 def test_sharegpt_role_aliases(alias, role):
-    turns = [{"from": alias if role == "human" else "human", "value": "Q"},
-             {"from": alias if role == "gpt" else "gpt", "value": "A"}]
+    turns = [
+        {"from": alias if role == "human" else "human", "value": "Q"},
+        {"from": alias if role == "gpt" else "gpt", "value": "A"},
+    ]
     [record] = convert("sharegpt", {"conversations": [turns]})
     assert record["conversations"] == conv(("human", "Q"), ("gpt", "A"))
 
 
 def test_sharegpt_multi_turn_from_file_keeps_order_and_maps_roles(tmp_path):
-    rows = [{"conversations": [
-        {"from": "system", "value": "You are terse."},
-        {"from": "user", "value": "Q1"}, {"from": "assistant", "value": "A1"},
-        {"from": "user", "value": "Q2"}, {"from": "assistant", "value": "A2"},
-        {"from": "user", "value": "Q3"}, {"from": "assistant", "value": "A3"},
-    ]}]
+    rows = [
+        {
+            "conversations": [
+                {"from": "system", "value": "You are terse."},
+                {"from": "user", "value": "Q1"},
+                {"from": "assistant", "value": "A1"},
+                {"from": "user", "value": "Q2"},
+                {"from": "assistant", "value": "A2"},
+                {"from": "user", "value": "Q3"},
+                {"from": "assistant", "value": "A3"},
+            ]
+        }
+    ]
     [record] = convert("sharegpt", read(write(tmp_path, "data.jsonl", rows)))
     assert record["conversations"] == conv(
-        ("system", "You are terse."), ("human", "Q1"), ("gpt", "A1"), ("human", "Q2"),
-        ("gpt", "A2"), ("human", "Q3"), ("gpt", "A3"))
+        ("system", "You are terse."),
+        ("human", "Q1"),
+        ("gpt", "A1"),
+        ("human", "Q2"),
+        ("gpt", "A2"),
+        ("human", "Q3"),
+        ("gpt", "A3"),
+    )
     assert reason("sft", record) is None
 
 
 def test_sharegpt_role_content_keys(tmp_path):
-    rows = [{"conversations": [{"role": "user", "content": "Hi"},
-                               {"role": "assistant", "content": "Hello"}]}]
+    rows = [
+        {
+            "conversations": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+            ]
+        }
+    ]
     [record] = convert("sharegpt", read(write(tmp_path, "data.parquet", rows)))
     assert record["conversations"] == conv(("human", "Hi"), ("gpt", "Hello"))
 
 
 def test_sharegpt_system_column(tmp_path):
     rows = [
-        {"system_prompt": "Answer in French.",
-         "conversations": conv(("human", "Hello"), ("gpt", "Bonjour"))},
+        {
+            "system_prompt": "Answer in French.",
+            "conversations": conv(("human", "Hello"), ("gpt", "Bonjour")),
+        },
         {"system_prompt": "", "conversations": conv(("human", "Hi"), ("gpt", "Hey"))},
         {"system_prompt": None, "conversations": conv(("human", "Yo"), ("gpt", "Sup"))},
     ]
-    records = convert("sharegpt", read(write(tmp_path, "data.jsonl", rows)),
-                      system_column="system_prompt")
+    records = convert(
+        "sharegpt", read(write(tmp_path, "data.jsonl", rows)), system_column="system_prompt"
+    )
     assert [r["conversations"] for r in records] == [
         conv(("system", "Answer in French."), ("human", "Hello"), ("gpt", "Bonjour")),
         conv(("human", "Hi"), ("gpt", "Hey")),
@@ -420,28 +500,41 @@ def test_sharegpt_invalid_rows_are_rejected_not_fixed(turns, expected):
 
 
 def test_sharegpt_file_mixing_from_value_and_role_content(tmp_path):
-    rows = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "A"}]},
-            {"conversations": [{"role": "user", "content": "Hi"},
-                               {"role": "assistant", "content": "A"}]}]
+    rows = [
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "A"}]},
+        {
+            "conversations": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "A"},
+            ]
+        },
+    ]
     records = convert("sharegpt", read(write(tmp_path, "data.jsonl", rows)))
     assert [r["conversations"] for r in records] == [conv(("human", "Hi"), ("gpt", "A"))] * 2
 
 
 # ---------------------------------------------------------------- messages
 
-TOOL_CALLS = [{"id": "call_1", "type": "function",
-               "function": {"name": "get_weather", "arguments": '{"city": "Seoul"}'}}]
+TOOL_CALLS = [
+    {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Seoul"}'},
+    }
+]
 
 
 def test_messages_roles_content_parts_and_tools(tmp_path):
     rows = [
-        {"messages": [
-            {"role": "system", "content": "You can call tools."},
-            {"role": "user", "content": "Weather in Seoul?"},
-            {"role": "assistant", "content": None, "tool_calls": TOOL_CALLS},
-            {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 21}'},
-            {"role": "assistant", "content": "It is 21°C in Seoul."},
-        ]},
+        {
+            "messages": [
+                {"role": "system", "content": "You can call tools."},
+                {"role": "user", "content": "Weather in Seoul?"},
+                {"role": "assistant", "content": None, "tool_calls": TOOL_CALLS},
+                {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 21}'},
+                {"role": "assistant", "content": "It is 21°C in Seoul."},
+            ]
+        },
     ]
     [record] = convert("messages", read(write(tmp_path, "data.jsonl", rows)))
     roles = [t["from"] for t in record["conversations"]]
@@ -453,30 +546,43 @@ def test_messages_roles_content_parts_and_tools(tmp_path):
 
 
 def test_messages_content_as_a_list_of_parts(tmp_path):
-    rows = [{"messages": [
-        {"role": "user", "content": [
-            {"type": "text", "text": "Describe "},
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
-            {"type": "text", "text": "this picture."},
-        ]},
-        {"role": "assistant", "content": [{"type": "text", "text": "A cat on a mat."}]},
-    ]}]
+    rows = [
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Describe "},
+                        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                        {"type": "text", "text": "this picture."},
+                    ],
+                },
+                {"role": "assistant", "content": [{"type": "text", "text": "A cat on a mat."}]},
+            ]
+        }
+    ]
     [record] = convert("messages", read(write(tmp_path, "data.parquet", rows)))
-    assert record["conversations"] == conv(("human", "Describe this picture."),
-                                           ("gpt", "A cat on a mat."))
+    assert record["conversations"] == conv(
+        ("human", "Describe this picture."), ("gpt", "A cat on a mat.")
+    )
     assert reason("sft", record) is None
 
 
 def test_messages_multi_turn_order_and_empty_rows():
-    batch = {"messages": [
-        [{"role": "user", "content": f"Q{i}"} if i % 2 == 0 else
-         {"role": "assistant", "content": f"A{i}"} for i in range(6)],
-        [],
-        None,
-    ]}
+    batch = {
+        "messages": [
+            [
+                {"role": "user", "content": f"Q{i}"}
+                if i % 2 == 0
+                else {"role": "assistant", "content": f"A{i}"}
+                for i in range(6)
+            ],
+            [],
+            None,
+        ]
+    }
     records = convert("messages", batch)
-    assert [t["value"] for t in records[0]["conversations"]] == [
-        "Q0", "A1", "Q2", "A3", "Q4", "A5"]
+    assert [t["value"] for t in records[0]["conversations"]] == ["Q0", "A1", "Q2", "A3", "Q4", "A5"]
     assert [reason("sft", r) for r in records] == [None, "no turns", "no turns"]
 
 
@@ -485,12 +591,20 @@ def test_messages_multi_turn_order_and_empty_rows():
 
 def test_alpaca_joins_instruction_and_input(tmp_path):
     rows = [
-        {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour",
-         "system": ""},
+        {
+            "instruction": "Translate to French.",
+            "input": "Good morning",
+            "output": "Bonjour",
+            "system": "",
+        },
         {"instruction": "Say hi.", "input": "", "output": "Hi!", "system": ""},
         {"instruction": "Say bye.", "input": "   ", "output": "Bye!", "system": ""},
-        {"instruction": "Be polite.", "input": "", "output": "Please.",
-         "system": "You are a butler."},
+        {
+            "instruction": "Be polite.",
+            "input": "",
+            "output": "Please.",
+            "system": "You are a butler.",
+        },
     ]
     records = convert("alpaca", read(write(tmp_path, "data.csv", rows)))
     assert [r["conversations"] for r in records] == [
@@ -520,8 +634,10 @@ def test_alpaca_missing_output_is_rejected():
 
 
 def test_alpaca_csv_with_numeric_answers(tmp_path):
-    rows = [{"instruction": "What is 2+2?", "output": "4"},
-            {"instruction": "What is 3+3?", "output": "6"}]
+    rows = [
+        {"instruction": "What is 2+2?", "output": "4"},
+        {"instruction": "What is 3+3?", "output": "6"},
+    ]
     records = convert("alpaca", read(write(tmp_path, "data.csv", rows)))
     assert [reason("sft", r) for r in records] == [None, None]
 
@@ -530,8 +646,10 @@ def test_alpaca_csv_with_numeric_answers(tmp_path):
 
 
 def test_dpo_prompt_chosen_rejected_strings(tmp_path):
-    rows = [{"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"},
-            {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": ""}]
+    rows = [
+        {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"},
+        {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": ""},
+    ]
     records = convert("dpo", read(write(tmp_path, "data.jsonl", rows)))
     assert [(r["conversations"], r["chosen"], r["rejected"]) for r in records] == [
         (conv(("human", "What is 2+2?")), "4", "5"),
@@ -542,13 +660,19 @@ def test_dpo_prompt_chosen_rejected_strings(tmp_path):
 
 def test_dpo_prompt_with_message_list_answers(tmp_path):
     """UltraFeedback-binarized: chosen/rejected are the whole exchange; the last is the answer."""
-    rows = [{
-        "prompt": "Write a haiku.",
-        "chosen": [{"role": "user", "content": "Write a haiku."},
-                   {"role": "assistant", "content": "Autumn moonlight—"}],
-        "rejected": [{"role": "user", "content": "Write a haiku."},
-                     {"role": "assistant", "content": "No."}],
-    }]
+    rows = [
+        {
+            "prompt": "Write a haiku.",
+            "chosen": [
+                {"role": "user", "content": "Write a haiku."},
+                {"role": "assistant", "content": "Autumn moonlight—"},
+            ],
+            "rejected": [
+                {"role": "user", "content": "Write a haiku."},
+                {"role": "assistant", "content": "No."},
+            ],
+        }
+    ]
     [record] = convert("dpo", read(write(tmp_path, "data.parquet", rows)))
     assert record["conversations"] == conv(("human", "Write a haiku."))
     assert (record["chosen"], record["rejected"]) == ("Autumn moonlight—", "No.")
@@ -556,25 +680,36 @@ def test_dpo_prompt_with_message_list_answers(tmp_path):
 
 
 def test_dpo_trl_conversational_prompt(tmp_path):
-    rows = [{
-        "prompt": [{"role": "system", "content": "Be kind."},
-                   {"role": "user", "content": "Hi"},
-                   {"role": "assistant", "content": "Hello!"},
-                   {"role": "user", "content": "Rate my poem."}],
-        "chosen": [{"role": "assistant", "content": "It has lovely imagery."}],
-        "rejected": [{"role": "assistant", "content": "Bad."}],
-    }]
+    rows = [
+        {
+            "prompt": [
+                {"role": "system", "content": "Be kind."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello!"},
+                {"role": "user", "content": "Rate my poem."},
+            ],
+            "chosen": [{"role": "assistant", "content": "It has lovely imagery."}],
+            "rejected": [{"role": "assistant", "content": "Bad."}],
+        }
+    ]
     [record] = convert("dpo", read(write(tmp_path, "data.jsonl", rows)))
-    assert record["conversations"] == conv(("system", "Be kind."), ("human", "Hi"),
-                                           ("gpt", "Hello!"), ("human", "Rate my poem."))
+    assert record["conversations"] == conv(
+        ("system", "Be kind."), ("human", "Hi"), ("gpt", "Hello!"), ("human", "Rate my poem.")
+    )
     assert (record["chosen"], record["rejected"]) == ("It has lovely imagery.", "Bad.")
     assert reason("dpo", record) is None
 
 
 def test_dpo_system_question_chosen_rejected(tmp_path):
-    rows = [{"system": "You are an AI assistant.", "question": "Solve 2x=4.",
-             "chosen": "x = 2", "rejected": "x = 3"},
-            {"system": "", "question": "Say hi.", "chosen": "Hi!", "rejected": "..."}]
+    rows = [
+        {
+            "system": "You are an AI assistant.",
+            "question": "Solve 2x=4.",
+            "chosen": "x = 2",
+            "rejected": "x = 3",
+        },
+        {"system": "", "question": "Say hi.", "chosen": "Hi!", "rejected": "..."},
+    ]
     records = convert("dpo", read(write(tmp_path, "data.parquet", rows)))
     assert [r["conversations"] for r in records] == [
         conv(("system", "You are an AI assistant."), ("human", "Solve 2x=4.")),
@@ -584,25 +719,31 @@ def test_dpo_system_question_chosen_rejected(tmp_path):
     assert [reason("dpo", r) for r in records] == [None, None]
 
 
-HH_CONTEXT = ("\n\nHuman: Hi there\n\nAssistant: Hello! How can I help?"
-              "\n\nHuman: Tell me a joke.")
+HH_CONTEXT = "\n\nHuman: Hi there\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a joke."
 
 
 def test_dpo_hh_transcripts(tmp_path):
     rows = [
-        {"chosen": HH_CONTEXT + "\n\nAssistant: Why did the chicken cross the road?",
-         "rejected": HH_CONTEXT + "\n\nAssistant: No."},
-        {"chosen": "\n\nHuman: A?\n\nAssistant: Yes.",       # contexts differ
-         "rejected": "\n\nHuman: B?\n\nAssistant: No."},
+        {
+            "chosen": HH_CONTEXT + "\n\nAssistant: Why did the chicken cross the road?",
+            "rejected": HH_CONTEXT + "\n\nAssistant: No.",
+        },
+        {
+            "chosen": "\n\nHuman: A?\n\nAssistant: Yes.",  # contexts differ
+            "rejected": "\n\nHuman: B?\n\nAssistant: No.",
+        },
         {"chosen": "Just a string, no transcript.", "rejected": "Another one."},
         {"chosen": "\n\nHuman: Hello?", "rejected": "\n\nHuman: Hello?"},  # no answer
-        {"chosen": "Preamble.\n\nHuman: A?\n\nAssistant: Yes.",  # text before Human:
-         "rejected": "Preamble.\n\nHuman: A?\n\nAssistant: No."},
+        {
+            "chosen": "Preamble.\n\nHuman: A?\n\nAssistant: Yes.",  # text before Human:
+            "rejected": "Preamble.\n\nHuman: A?\n\nAssistant: No.",
+        },
     ]
     records = convert("dpo", read(write(tmp_path, "hh.jsonl", rows)))
     good = records[0]
-    assert good["conversations"] == conv(("human", "Hi there"), ("gpt", "Hello! How can I help?"),
-                                         ("human", "Tell me a joke."))
+    assert good["conversations"] == conv(
+        ("human", "Hi there"), ("gpt", "Hello! How can I help?"), ("human", "Tell me a joke.")
+    )
     assert (good["chosen"], good["rejected"]) == ("Why did the chicken cross the road?", "No.")
     assert [reason("dpo", r) for r in records] == [None, "error", "error", "error", "error"]
     assert "context" in records[1]["error"]
@@ -611,10 +752,18 @@ def test_dpo_hh_transcripts(tmp_path):
 
 
 def test_dpo_hh_transcript_without_leading_newlines():
-    [record] = convert("dpo", {"chosen": ["Human: Hi\n\nAssistant: Hello"],
-                               "rejected": ["Human: Hi\n\nAssistant: Go away"]})
+    [record] = convert(
+        "dpo",
+        {
+            "chosen": ["Human: Hi\n\nAssistant: Hello"],
+            "rejected": ["Human: Hi\n\nAssistant: Go away"],
+        },
+    )
     assert (record["conversations"], record["chosen"], record["rejected"]) == (
-        conv(("human", "Hi")), "Hello", "Go away")
+        conv(("human", "Hi")),
+        "Hello",
+        "Go away",
+    )
 
 
 def test_dpo_message_lists_without_prompt():
@@ -622,7 +771,10 @@ def test_dpo_message_lists_without_prompt():
     rejected = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Go away."}]
     [record] = convert("dpo", {"chosen": [chosen], "rejected": [rejected]})
     assert (record["conversations"], record["chosen"], record["rejected"]) == (
-        conv(("human", "Hi")), "Hello!", "Go away.")
+        conv(("human", "Hi")),
+        "Hello!",
+        "Go away.",
+    )
 
 
 # ---------------------------------------------------------------- oasst
@@ -631,26 +783,86 @@ def test_dpo_message_lists_without_prompt():
 # a second answer a1 (followed up, never answered) and a deleted answer a4 with a subtree;
 # r2 was never answered.
 OASST_ROWS = [
-    {"message_id": "a2", "parent_id": "r1", "role": "assistant", "text": "Best answer.",
-     "deleted": False, "rank": 0},
-    {"message_id": "r1", "parent_id": None, "role": "prompter", "text": "First question?",
-     "deleted": False, "rank": None},
-    {"message_id": "a1", "parent_id": "r1", "role": "assistant", "text": "Second answer.",
-     "deleted": False, "rank": 1},
-    {"message_id": "p2", "parent_id": "a1", "role": "prompter", "text": "Unanswered?",
-     "deleted": False, "rank": None},
-    {"message_id": "p3", "parent_id": "a2", "role": "prompter", "text": "Follow-up?",
-     "deleted": False, "rank": None},
-    {"message_id": "a3", "parent_id": "p3", "role": "assistant", "text": "Follow-up answer.",
-     "deleted": False, "rank": 0},
-    {"message_id": "a4", "parent_id": "r1", "role": "assistant", "text": "Deleted answer.",
-     "deleted": True, "rank": 2},
-    {"message_id": "p5", "parent_id": "a4", "role": "prompter", "text": "Under deleted?",
-     "deleted": False, "rank": None},
-    {"message_id": "a5", "parent_id": "p5", "role": "assistant", "text": "Also gone.",
-     "deleted": False, "rank": 0},
-    {"message_id": "r2", "parent_id": None, "role": "prompter", "text": "Nobody answered.",
-     "deleted": False, "rank": None},
+    {
+        "message_id": "a2",
+        "parent_id": "r1",
+        "role": "assistant",
+        "text": "Best answer.",
+        "deleted": False,
+        "rank": 0,
+    },
+    {
+        "message_id": "r1",
+        "parent_id": None,
+        "role": "prompter",
+        "text": "First question?",
+        "deleted": False,
+        "rank": None,
+    },
+    {
+        "message_id": "a1",
+        "parent_id": "r1",
+        "role": "assistant",
+        "text": "Second answer.",
+        "deleted": False,
+        "rank": 1,
+    },
+    {
+        "message_id": "p2",
+        "parent_id": "a1",
+        "role": "prompter",
+        "text": "Unanswered?",
+        "deleted": False,
+        "rank": None,
+    },
+    {
+        "message_id": "p3",
+        "parent_id": "a2",
+        "role": "prompter",
+        "text": "Follow-up?",
+        "deleted": False,
+        "rank": None,
+    },
+    {
+        "message_id": "a3",
+        "parent_id": "p3",
+        "role": "assistant",
+        "text": "Follow-up answer.",
+        "deleted": False,
+        "rank": 0,
+    },
+    {
+        "message_id": "a4",
+        "parent_id": "r1",
+        "role": "assistant",
+        "text": "Deleted answer.",
+        "deleted": True,
+        "rank": 2,
+    },
+    {
+        "message_id": "p5",
+        "parent_id": "a4",
+        "role": "prompter",
+        "text": "Under deleted?",
+        "deleted": False,
+        "rank": None,
+    },
+    {
+        "message_id": "a5",
+        "parent_id": "p5",
+        "role": "assistant",
+        "text": "Also gone.",
+        "deleted": False,
+        "rank": 0,
+    },
+    {
+        "message_id": "r2",
+        "parent_id": None,
+        "role": "prompter",
+        "text": "Nobody answered.",
+        "deleted": False,
+        "rank": None,
+    },
 ]
 
 
@@ -664,11 +876,15 @@ def test_oasst_one_conversation_per_root_to_leaf_path(tmp_path):
     assert oasst_paths(records) == [["r1", "a1"], ["r1", "a2", "p3", "a3"]]
     by_path = {tuple(r["meta"]["message_ids"]): r for r in records}
     assert by_path["r1", "a2", "p3", "a3"]["conversations"] == conv(
-        ("human", "First question?"), ("gpt", "Best answer."), ("human", "Follow-up?"),
-        ("gpt", "Follow-up answer."))
+        ("human", "First question?"),
+        ("gpt", "Best answer."),
+        ("human", "Follow-up?"),
+        ("gpt", "Follow-up answer."),
+    )
     # The path ending with the unanswered prompter message is cut back to its answer.
     assert by_path["r1", "a1"]["conversations"] == conv(
-        ("human", "First question?"), ("gpt", "Second answer."))
+        ("human", "First question?"), ("gpt", "Second answer.")
+    )
     for record in records:
         assert batch["message_id"][record["row"]] == record["meta"]["message_ids"][-1]
         assert reason("sft", record) is None
@@ -680,37 +896,74 @@ def test_oasst_best_only_follows_the_best_ranked_reply(tmp_path):
 
 
 def test_oasst_best_only_prefers_ranked_over_unranked():
-    batch = {"message_id": ["q", "x", "y"], "parent_id": [None, "q", "q"],
-             "role": ["prompter", "assistant", "assistant"], "text": ["Q", "X", "Y"],
-             "rank": [None, None, 3]}
+    batch = {
+        "message_id": ["q", "x", "y"],
+        "parent_id": [None, "q", "q"],
+        "role": ["prompter", "assistant", "assistant"],
+        "text": ["Q", "X", "Y"],
+        "rank": [None, None, 3],
+    }
     assert oasst_paths(convert("oasst", batch, best_only=True)) == [["q", "y"]]
 
 
 def test_oasst_without_deleted_or_rank_columns():
-    batch = {key: [row[key] for row in OASST_ROWS[:6]]
-             for key in ("message_id", "parent_id", "role", "text")}
+    batch = {
+        key: [row[key] for row in OASST_ROWS[:6]]
+        for key in ("message_id", "parent_id", "role", "text")
+    }
     assert oasst_paths(convert("oasst", batch)) == [["r1", "a1"], ["r1", "a2", "p3", "a3"]]
 
 
 # ---------------------------------------------------------------- text
 
-WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-         "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi",
-         "chi", "psi", "omega"]
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+]
 
 
 def sentences(n: int, start: int = 0) -> str:
-    return " ".join(f"{WORDS[(start + i) % len(WORDS)].capitalize()} "
-                    f"{WORDS[(start + 3 * i + 1) % len(WORDS)]} goes here." for i in range(n))
+    return " ".join(
+        f"{WORDS[(start + i) % len(WORDS)].capitalize()} "
+        f"{WORDS[(start + 3 * i + 1) % len(WORDS)]} goes here."
+        for i in range(n)
+    )
 
 
 def test_text_packs_whole_paragraphs(tmp_path):
-    paragraphs = ["First paragraph, short.", "Second paragraph, short.",
-                  "Third paragraph is a little longer than the others."]
+    paragraphs = [
+        "First paragraph, short.",
+        "Second paragraph, short.",
+        "Third paragraph is a little longer than the others.",
+    ]
     rows = [{"text": "\n\n".join(paragraphs)}]
     records = convert("text", read(write(tmp_path, "book.jsonl", rows)), max_chunk_size=60)
     assert [r["text"] for r in records] == [
-        "First paragraph, short.\n\nSecond paragraph, short.", paragraphs[2]]
+        "First paragraph, short.\n\nSecond paragraph, short.",
+        paragraphs[2],
+    ]
     assert [r["meta"] for r in records] == [{"chunk": 0, "chunks": 2}, {"chunk": 1, "chunks": 2}]
     assert [r["row"] for r in records] == [0, 0]
 
@@ -728,16 +981,22 @@ def test_text_long_paragraph_is_cut_between_words():
 def test_text_long_paragraph_is_cut_at_a_sentence_end():
     paragraph = "A sentence that is long enough. " + "x" * 50
     assert [r["text"] for r in convert("text", {"text": [paragraph]}, max_chunk_size=50)] == [
-        "A sentence that is long enough.", "x" * 50]
+        "A sentence that is long enough.",
+        "x" * 50,
+    ]
 
 
 @pytest.mark.parametrize(
     ("paragraph", "chunks"),
     [
-        ("line one is here\nline two is here\nline three is here",
-         ["line one is here\nline two is here", "line three is here"]),
-        ("Aaaa bbbb cccc dddd. Eeee ffff gggg hhhh iiii jjjj kkkk.",
-         ["Aaaa bbbb cccc dddd.", "Eeee ffff gggg hhhh iiii jjjj kkkk."]),
+        (
+            "line one is here\nline two is here\nline three is here",
+            ["line one is here\nline two is here", "line three is here"],
+        ),
+        (
+            "Aaaa bbbb cccc dddd. Eeee ffff gggg hhhh iiii jjjj kkkk.",
+            ["Aaaa bbbb cccc dddd.", "Eeee ffff gggg hhhh iiii jjjj kkkk."],
+        ),
     ],
 )
 def test_text_prefers_line_breaks_then_sentence_ends_over_spaces(paragraph, chunks):
@@ -746,7 +1005,10 @@ def test_text_prefers_line_breaks_then_sentence_ends_over_spaces(paragraph, chun
 
 def test_text_word_longer_than_the_limit_is_cut_as_a_last_resort():
     assert [r["text"] for r in convert("text", {"text": ["x" * 50]}, max_chunk_size=20)] == [
-        "x" * 20, "x" * 20, "x" * 10]
+        "x" * 20,
+        "x" * 20,
+        "x" * 10,
+    ]
 
 
 def test_text_rows_map_back_and_empty_text_is_rejected():
@@ -754,7 +1016,9 @@ def test_text_rows_map_back_and_empty_text_is_rejected():
     records = convert("text", batch, max_chunk_size=200)
     assert sorted({r["row"] for r in records}) == [0, 1, 2, 3]
     assert [reason("text", r) for r in records if r["row"] in (1, 2)] == [
-        "empty text", "empty text"]
+        "empty text",
+        "empty text",
+    ]
     assert [r["text"] for r in records if r["row"] == 3] == ["Tiny."]
     assert all(reason("text", r) is None for r in records if r["row"] in (0, 3))
 
@@ -768,8 +1032,9 @@ def test_text_without_spaces_is_cut_into_exact_pieces():
 
 
 _word = st.text(alphabet="abcxyz가中", min_size=1, max_size=8)
-_paragraph = st.lists(st.tuples(_word, st.sampled_from([" ", " ", "\n"])), min_size=1,
-                      max_size=60).map(lambda ws: "".join(w + s for w, s in ws).strip())
+_paragraph = st.lists(
+    st.tuples(_word, st.sampled_from([" ", " ", "\n"])), min_size=1, max_size=60
+).map(lambda ws: "".join(w + s for w, s in ws).strip())
 _document = st.lists(_paragraph, min_size=1, max_size=8).map("\n\n".join)
 
 
@@ -805,21 +1070,53 @@ def test_cjk_passes_through_alpaca_byte_for_byte(tmp_path, name, ensure_ascii):
 
 def test_cjk_passes_through_every_chat_plugin(tmp_path):
     sharegpt = convert("sharegpt", {"conversations": [conv(("human", KO), ("gpt", ZH))]})
-    messages = convert("messages", read(write(tmp_path, "m.jsonl", [{"messages": [
-        {"role": "user", "content": [{"type": "text", "text": KO_NFD}]},
-        {"role": "assistant", "content": [{"type": "text", "text": RARE}]}]}])))
-    dpo = convert("dpo", {"chosen": [f"\n\nHuman: {KO}\n\nAssistant: {ZH}"],
-                          "rejected": [f"\n\nHuman: {KO}\n\nAssistant: {RARE}"]})
-    oasst = convert("oasst", {"message_id": ["1", "2"], "parent_id": [None, "1"],
-                              "role": ["prompter", "assistant"], "text": [ZH, KO_NFD]})
-    assert [t["value"].encode() for t in sharegpt[0]["conversations"]] == [
-        KO.encode(), ZH.encode()]
+    messages = convert(
+        "messages",
+        read(
+            write(
+                tmp_path,
+                "m.jsonl",
+                [
+                    {
+                        "messages": [
+                            {"role": "user", "content": [{"type": "text", "text": KO_NFD}]},
+                            {"role": "assistant", "content": [{"type": "text", "text": RARE}]},
+                        ]
+                    }
+                ],
+            )
+        ),
+    )
+    dpo = convert(
+        "dpo",
+        {
+            "chosen": [f"\n\nHuman: {KO}\n\nAssistant: {ZH}"],
+            "rejected": [f"\n\nHuman: {KO}\n\nAssistant: {RARE}"],
+        },
+    )
+    oasst = convert(
+        "oasst",
+        {
+            "message_id": ["1", "2"],
+            "parent_id": [None, "1"],
+            "role": ["prompter", "assistant"],
+            "text": [ZH, KO_NFD],
+        },
+    )
+    assert [t["value"].encode() for t in sharegpt[0]["conversations"]] == [KO.encode(), ZH.encode()]
     assert [t["value"].encode() for t in messages[0]["conversations"]] == [
-        KO_NFD.encode(), RARE.encode()]
-    assert (dpo[0]["conversations"][0]["value"].encode(), dpo[0]["chosen"].encode(),
-            dpo[0]["rejected"].encode()) == (KO.encode(), ZH.encode(), RARE.encode())
+        KO_NFD.encode(),
+        RARE.encode(),
+    ]
+    assert (
+        dpo[0]["conversations"][0]["value"].encode(),
+        dpo[0]["chosen"].encode(),
+        dpo[0]["rejected"].encode(),
+    ) == (KO.encode(), ZH.encode(), RARE.encode())
     assert [t["value"].encode() for t in oasst[0]["conversations"]] == [
-        ZH.encode(), KO_NFD.encode()]
+        ZH.encode(),
+        KO_NFD.encode(),
+    ]
 
 
 def test_cjk_text_chunks_keep_every_character():
@@ -849,8 +1146,7 @@ def test_read_hub_local_folder(hub_folder):
 
 
 def test_read_hub_local_folder_other_split(hub_folder):
-    assert read_hub(str(hub_folder), None, "test", None).table.to_pydict() == {
-        "text": ["held out"]}
+    assert read_hub(str(hub_folder), None, "test", None).table.to_pydict() == {"text": ["held out"]}
 
 
 @pytest.mark.parametrize("data_files", ["extra.jsonl", ["extra.jsonl"], {"train": "extra.jsonl"}])
@@ -889,12 +1185,14 @@ def configs_folder(tmp_path) -> Path:
         "  - split: train\n"
         "    path: b/*.jsonl\n"
         "---\n"
-        "# Two configs\n")
+        "# Two configs\n"
+    )
     return folder
 
 
 @pytest.mark.parametrize(
-    ("config", "texts"), [("a", ["from a"]), ("b", ["from b, part 0", "from b, part 1"])])
+    ("config", "texts"), [("a", ["from a"]), ("b", ["from b, part 0", "from b, part 1"])]
+)
 def test_read_hub_config_picks_its_data_files(configs_folder, config, texts):
     upstream = read_hub(str(configs_folder), config, "train", None)
     assert sorted(upstream.table.column("text").to_pylist()) == texts
@@ -912,19 +1210,32 @@ def test_read_hub_unknown_config_is_an_input_error(configs_folder):
 
 def test_read_hub_default_config(configs_folder):
     readme = configs_folder / "README.md"
-    readme.write_text(readme.read_text().replace("- config_name: b\n",
-                                                 "- config_name: b\n  default: true\n"))
+    readme.write_text(
+        readme.read_text().replace("- config_name: b\n", "- config_name: b\n  default: true\n")
+    )
     assert read_hub(str(configs_folder), None, "train", None).table.num_rows == 2
 
 
 def test_read_hub_mixed_content_types_reach_the_plugin_decoded(tmp_path):
     folder = tmp_path / "chat"
     folder.mkdir()
-    write_jsonl(folder / "train.jsonl", [
-        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]},
-        {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
-                      {"role": "assistant", "content": "Yo"}]},
-    ])
+    write_jsonl(
+        folder / "train.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Yo"},
+                ]
+            },
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+                    {"role": "assistant", "content": "Yo"},
+                ]
+            },
+        ],
+    )
     upstream = read_hub(str(folder), None, "train", None)
     records = convert("messages", upstream.batch(0, upstream.table.num_rows))
     assert [r["conversations"] for r in records] == [conv(("human", "Hi"), ("gpt", "Yo"))] * 2

@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
-import yaml
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import composer
-from composer.cli import cli
 from composer.draws import generator, uniform, uniforms
 from composer.split import validation_quota
-
-
-def uuid5(text: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_OID, text))
-
+from tests.helpers import invoke, read_parquet, uuid5, write_jsonl, write_manifest
 
 IDS = [uuid5(f"item {i}") for i in range(20_000)]
 
@@ -138,25 +129,11 @@ def test_quota_is_an_exact_largest_remainder_share(sizes, validation):
 # ---------------------------------------------------------------- builds
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> str:
-    path.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+def split_manifest(folder: Path, sources: list[dict], **manifest) -> Path:
+    """Named `split`, holding out 20% for validation, unless `manifest` says otherwise."""
+    return write_manifest(
+        folder, sources, **{"name": "split", "split": {"validation": 0.2}, **manifest}
     )
-    return path.name
-
-
-def write_manifest(folder: Path, sources: list[dict], **manifest) -> Path:
-    data = {
-        "name": "split",
-        "seed": 42,
-        "sources": sources,
-        "formats": ["chatml"],
-        "split": {"validation": 0.2},
-        **manifest,
-    }
-    path = folder / "manifest.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def mixture(folder: Path) -> list[dict]:
@@ -204,16 +181,12 @@ def mixture(folder: Path) -> list[dict]:
     ]
 
 
-def read(path: Path) -> list[dict]:
-    return pq.read_table(path).to_pylist()
-
-
 def record_of_rows(out: Path) -> dict[str, str]:
     """Rendered row id -> its record id, for DPO rows (which carry no conversation_id)."""
     formats = json.loads((out / "report.json").read_text(encoding="utf-8"))["formats"]
     return {
         uuid5(f"{r['id']}/{fmt}/0"): r["id"]
-        for r in read(out / "records.parquet")
+        for r in read_parquet(out / "records.parquet")
         for fmt in formats
     }
 
@@ -227,7 +200,7 @@ def sides(out: Path) -> dict[str, dict[str, set[str]]]:
             path = out / kind / f"{split}.parquet"
             if not path.exists():
                 continue
-            variants = [read(path)]
+            variants = [read_parquet(path)]
             for suffix, load in (
                 (
                     ".jsonl",
@@ -251,7 +224,7 @@ def sides(out: Path) -> dict[str, dict[str, set[str]]]:
 
 
 def test_no_id_on_both_sides_in_any_file(tmp_path):
-    path = write_manifest(
+    path = split_manifest(
         tmp_path,
         mixture(tmp_path),
         formats=["chatml", "alpaca", "llama2"],
@@ -266,7 +239,7 @@ def test_no_id_on_both_sides_in_any_file(tmp_path):
         assert not by_side["train/rows"] & by_side["validation/rows"], kind
     # records.parquet: one split per id, and the same split the rendered files show
     split_of: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for r in read(out / "records.parquet"):
+    for r in read_parquet(out / "records.parquet"):
         split_of[(r["kind"], r["id"])].add(r["split"])
     assert all(len(s) == 1 for s in split_of.values())
     for kind, by_side in found.items():
@@ -275,9 +248,9 @@ def test_no_id_on_both_sides_in_any_file(tmp_path):
 
 
 def test_split_is_by_dedup_id_so_every_turn_and_copy_goes_together(tmp_path):
-    path = write_manifest(tmp_path, mixture(tmp_path))
+    path = split_manifest(tmp_path, mixture(tmp_path))
     out = composer.build(path, output_dir=tmp_path / "out").output_dir
-    records = read(out / "records.parquet")
+    records = read_parquet(out / "records.parquet")
     tasks = [r for r in records if r["source"] == "tasks"]
     copies = Counter(r["id"] for r in tasks)
     assert len(tasks) == 62 and sorted(Counter(copies.values()).items()) == [(2, 13), (3, 12)]
@@ -289,7 +262,7 @@ def test_split_is_by_dedup_id_so_every_turn_and_copy_goes_together(tmp_path):
     # every turn row of a multi-turn conversation, and every copy, is on its record's side
     side = {r["id"]: r["split"] for r in records}
     for split in ("train", "validation"):
-        for row in read(out / "sft" / f"{split}.parquet"):
+        for row in read_parquet(out / "sft" / f"{split}.parquet"):
             assert side[row["conversation_id"]] == split
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     t = next(s for s in report["sources"] if s["name"] == "tasks")
@@ -298,9 +271,9 @@ def test_split_is_by_dedup_id_so_every_turn_and_copy_goes_together(tmp_path):
 
 @pytest.mark.parametrize("validation", [0.2, 0.05, 17, 1])
 def test_each_source_gives_exactly_its_quota(tmp_path, validation):
-    path = write_manifest(tmp_path, mixture(tmp_path), split={"validation": validation})
+    path = split_manifest(tmp_path, mixture(tmp_path), split={"validation": validation})
     out = composer.build(path, output_dir=tmp_path / "out").output_dir
-    records = read(out / "records.parquet")
+    records = read_parquet(out / "records.parquet")
     distinct: dict[str, set[str]] = defaultdict(set)
     in_validation: dict[str, set[str]] = defaultdict(set)
     for r in records:
@@ -324,9 +297,9 @@ def test_each_source_gives_exactly_its_quota(tmp_path, validation):
 
 def test_validation_goes_to_the_lowest_draws(tmp_path):
     """Within a source, the quota's ids are those with the lowest seeded draws."""
-    path = write_manifest(tmp_path, mixture(tmp_path))
+    path = split_manifest(tmp_path, mixture(tmp_path))
     out = composer.build(path, output_dir=tmp_path / "out").output_dir
-    records = read(out / "records.parquet")
+    records = read_parquet(out / "records.parquet")
     for source in ("chat", "tasks", "pairs", "stories"):
         ids = list(dict.fromkeys(r["id"] for r in records if r["source"] == source))
         val = {r["id"] for r in records if r["source"] == source and r["split"] == "validation"}
@@ -335,11 +308,11 @@ def test_validation_goes_to_the_lowest_draws(tmp_path):
 
 
 def test_no_validation_means_no_validation_files(tmp_path):
-    path = write_manifest(tmp_path, mixture(tmp_path), split={"validation": 0})
+    path = split_manifest(tmp_path, mixture(tmp_path), split={"validation": 0})
     result = composer.build(path, output_dir=tmp_path / "out")
     assert result.totals["validation"] == 0
     assert not list(result.output_dir.rglob("validation.*"))
-    assert {r["split"] for r in read(result.output_dir / "records.parquet")} == {"train"}
+    assert {r["split"] for r in read_parquet(result.output_dir / "records.parquet")} == {"train"}
 
 
 # ---------------------------------------------------------------- seeds
@@ -347,12 +320,14 @@ def test_no_validation_means_no_validation_files(tmp_path):
 
 def validation_ids(out: Path) -> set[tuple[str, str]]:
     return {
-        (r["kind"], r["id"]) for r in read(out / "records.parquet") if r["split"] == "validation"
+        (r["kind"], r["id"])
+        for r in read_parquet(out / "records.parquet")
+        if r["split"] == "validation"
     }
 
 
 def test_split_is_stable_under_a_seed_and_changes_with_another(tmp_path):
-    path = write_manifest(tmp_path, mixture(tmp_path))
+    path = split_manifest(tmp_path, mixture(tmp_path))
     a = composer.build(path, output_dir=tmp_path / "a").output_dir
     b = composer.build(path, output_dir=tmp_path / "b").output_dir
     c = composer.build(path, output_dir=tmp_path / "c", seed=7).output_dir
@@ -369,14 +344,9 @@ def test_split_is_stable_under_a_seed_and_changes_with_another(tmp_path):
 
 
 def test_cli_seed_changes_the_split(tmp_path):
-    path = write_manifest(tmp_path, mixture(tmp_path))
-    runner = CliRunner()
+    path = split_manifest(tmp_path, mixture(tmp_path))
     for name, extra in (("default", []), ("again", ["--seed", "42"]), ("seven", ["--seed", "7"])):
-        result = runner.invoke(
-            cli,
-            ["build", str(path), "-o", str(tmp_path / name), "-q", *extra],
-            catch_exceptions=False,
-        )
+        result = invoke("build", str(path), "-o", str(tmp_path / name), "-q", *extra)
         assert result.exit_code == 0, result.output
     assert validation_ids(tmp_path / "default") == validation_ids(tmp_path / "again")
     assert validation_ids(tmp_path / "default") != validation_ids(tmp_path / "seven")
@@ -387,15 +357,15 @@ def test_adding_a_source_does_not_move_other_ids_across(tmp_path):
     """Draws are per id: with the same quota, a source's validation ids stay where they were."""
     sources = mixture(tmp_path)
     first = composer.build(
-        write_manifest(tmp_path, sources[:1], split={"validation": 12}), output_dir=tmp_path / "one"
+        split_manifest(tmp_path, sources[:1], split={"validation": 12}), output_dir=tmp_path / "one"
     ).output_dir
     second = composer.build(
-        write_manifest(tmp_path, [sources[0], sources[2]], split={"validation": 20}),
+        split_manifest(tmp_path, [sources[0], sources[2]], split={"validation": 20}),
         output_dir=tmp_path / "two",
     ).output_dir
 
     def chat(out: Path) -> set[str]:
-        rows = read(out / "records.parquet")
+        rows = read_parquet(out / "records.parquet")
         return {r["id"] for r in rows if r["source"] == "chat" and r["split"] == "validation"}
 
     assert len(chat(first)) == 12
@@ -405,7 +375,7 @@ def test_adding_a_source_does_not_move_other_ids_across(tmp_path):
 def test_an_instruction_in_sft_and_dpo_sources_is_on_one_side(tmp_path):
     sft = [{"instruction": f"P{i}", "output": "answer"} for i in range(30)]
     pairs = [{"prompt": f"P{i}", "chosen": "good", "rejected": "bad"} for i in range(10)]
-    path = write_manifest(
+    path = split_manifest(
         tmp_path,
         [
             {"name": "sft", "plugin": "alpaca", "path": write_jsonl(tmp_path / "sft.jsonl", sft)},
@@ -418,6 +388,6 @@ def test_an_instruction_in_sft_and_dpo_sources_is_on_one_side(tmp_path):
     )
     out = composer.build(path, output_dir=tmp_path / "out").output_dir
     split_of: dict[str, set[str]] = defaultdict(set)
-    for r in read(out / "records.parquet"):
+    for r in read_parquet(out / "records.parquet"):
         split_of[r["id"]].add(r["split"])
     assert sum(len(s) > 1 for s in split_of.values()) == 0

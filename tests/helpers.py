@@ -1,0 +1,93 @@
+"""Helpers the test modules share: the CLI driver, writers of data files and manifests,
+and readers of what a build writes.
+
+Import them with `from tests.helpers import ...`; tests/__init__.py makes `tests` a package.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+from click.testing import CliRunner, Result
+
+from composer.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "manifests" / "demo.yaml"
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def invoke(*args: str) -> Result:
+    """Run `composer ARGS...` in-process; an exception that is not click's propagates."""
+    return CliRunner().invoke(cli, list(args), prog_name="composer", catch_exceptions=False)
+
+
+def assert_user_error(result: Result, message: str) -> None:
+    """Exit code 2, exactly `Error: <message>` on stderr, nothing on stdout, no traceback."""
+    assert "Traceback" not in result.output
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {message}\n"
+    assert result.stdout == ""
+
+
+# ---------------------------------------------------------------- writers
+
+
+def write_jsonl(path: Path, rows: list[dict | str]) -> str:
+    """One JSON line per row; a str row is written as it is (to break a line on purpose).
+
+    Returns the file's name, for a manifest's `path:` beside it.
+    """
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path.name
+
+
+def write_manifest(
+    folder: Path, sources: list[dict], filename: str = "manifest.yaml", **manifest
+) -> Path:
+    """folder/filename, dumped from `sources` and top-level keys.
+
+    The manifest is named `t`, with seed 42 and formats [chatml], unless `manifest` says
+    otherwise; relative `path`s in `sources` resolve beside it.
+    """
+    data = {"name": "t", "seed": 42, "sources": sources, "formats": ["chatml"], **manifest}
+    path = folder / filename
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def write_manifest_text(folder: Path, text: str, filename: str = "manifest.yaml") -> Path:
+    """folder/filename holding `text`, dedented (so it can be written indented in a test)."""
+    path = folder / filename
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- readers
+
+
+def read_parquet(path: Path) -> list[dict]:
+    """Every row of a parquet file, as dicts."""
+    return pq.read_table(path).to_pylist()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative (POSIX) path, with its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def uuid5(text: str) -> str:
+    """uuid5 of `text` in the OID namespace, computed here without `composer`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, text))
