@@ -19,9 +19,9 @@ from tqdm.auto import tqdm
 from composer.convert import Converted, convert_source
 from composer.dedup import dedup, priority
 from composer.errors import ManifestError, UserError, did_you_mean
-from composer.formats import PromptFormat, available_formats
+from composer.formats import PromptFormat, available_formats, template_path
 from composer.manifest import Manifest, check, key_path, load_manifest
-from composer.output import RowWriter, atomic_dir, write_jsonl, write_table
+from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
 from composer.plugins import registry
 from composer.render import SCHEMAS, FormatPlan, render_source
 from composer.report import EXAMPLES, Funnel, build_report, write_report
@@ -58,11 +58,8 @@ def load_formats(manifest: Manifest) -> list[PromptFormat]:
     formats = []
     for spec in manifest.formats:
         template = spec.template or spec.name
-        if template.endswith(".jinja"):
-            path = manifest.resolve(template)
-        elif template in found:
-            path = found[template]
-        else:
+        path = template_path(template, found, manifest.base_dir)
+        if path is None:
             raise UserError(f"unknown format {template!r}{did_you_mean(template, found)}")
         formats.append(PromptFormat.load(spec.name, path, spec.vars))
     return formats
@@ -109,6 +106,7 @@ def build(
     """Build the mixture a manifest describes and write it to its output folder."""
     manifest = prepare(manifest, seed)
     target = Path(output_dir).resolve() if output_dir else manifest.output_dir.resolve()
+    check_target(target)
     formats = load_formats(manifest)
     converted = load_sources(manifest, progress)
     deduped = dedup(converted)

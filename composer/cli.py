@@ -68,6 +68,10 @@ def build(manifest: str, output_dir: str | None, seed: int | None, quiet: bool) 
     """
     from composer.build import build as run_build
 
+    if quiet:
+        import datasets
+
+        datasets.disable_progress_bars()
     started = time.perf_counter()
     result = run_build(manifest, output_dir=output_dir, seed=seed, progress=not quiet)
     if not quiet:
@@ -81,6 +85,8 @@ def build(manifest: str, output_dir: str | None, seed: int | None, quiet: bool) 
         )
         for path, rows in result.report["outputs"].items():
             click.echo(f"  {path}: {rows:,} rows", err=True)
+    for warning in result.report["warnings"]:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @cli.command()
@@ -93,7 +99,7 @@ def validate(manifest: str, as_json: bool) -> None:
 
     loaded = load_manifest(manifest)
     if as_json:
-        click.echo(json.dumps(loaded.model_dump(mode="json"), indent=2))
+        click.echo(json.dumps(loaded.model_dump(mode="json", by_alias=True), indent=2))
     else:
         click.echo(f"{manifest}: ok ({len(loaded.sources)} sources, {len(loaded.formats)} formats)")
 
@@ -151,7 +157,3 @@ def preview(manifest: str, rows: int, only: tuple[str, ...]) -> None:
             if key in row:
                 click.secho(f"--- {key}", fg="cyan")
                 click.echo(row[key])
-
-
-def main() -> None:  # pragma: no cover - console script shim
-    cli()

@@ -99,12 +99,12 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
         batch = _renamed(upstream.batch(start, size), renames)
         try:
             out = plugin.convert(batch, **source.options)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(
-                f"{label}: plugin {plugin.name!r} failed on rows {start}-"
-                f"{start + size - 1} ({upstream.where(start)}): "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+        except Exception as exc:  # user data can make a plugin fail any way: find the row
+            if plugin.batch_size is None:  # rows depend on each other (a message tree)
+                raise InputError(
+                    f"{label}: plugin {plugin.name!r} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            out = _convert_row_by_row(plugin, batch, source.options)
         _collect(out, batch, start, source, plugin, upstream, columns, rejections)
     if rejections and source.on_invalid == "fail":
         first = rejections[0]
@@ -114,8 +114,10 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
         )
     mode = manifest.dedup.key
     columns["id"] = [
-        make_id(f"{source.name}\x00{i}" if mode == "none" else dedup_key(plugin.kind, mode, c, t))
-        for i, (c, t) in enumerate(zip(columns["conversations"], columns["text"]))
+        make_id(f"{source.name}\x00{i}" if mode == "none" else dedup_key(plugin.kind, mode, *row))
+        for i, row in enumerate(
+            zip(columns["conversations"], columns["text"], columns["chosen"], columns["rejected"])
+        )
     ]
     records = pa.Table.from_pydict(columns, schema=SCHEMA)
     confidence = plugin.confidence if source.confidence is None else source.confidence
@@ -129,6 +131,28 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
         rejections=rejections,
         revision=upstream.revision,
     )
+
+
+def _convert_row_by_row(plugin: Plugin, batch: dict[str, list], options: dict) -> dict:
+    """Convert one row at a time; a row the plugin fails on becomes an `error` row."""
+    key = "text" if plugin.kind == "text" else "conversations"
+    merged: dict[str, list] = {key: [], "row": [], "error": [], "meta": []}
+    for i in range(len(next(iter(batch.values()), []))):
+        try:
+            out = plugin.convert({k: v[i : i + 1] for k, v in batch.items()}, **options)
+        except Exception as exc:
+            out = {key: [None], "error": [("plugin error", f"{type(exc).__name__}: {exc}")]}
+        n = len(out[key])
+        for column in ("chosen", "rejected"):
+            if column in out:
+                merged.setdefault(column, [None] * len(merged[key])).extend(out[column])
+            elif column in merged:
+                merged[column].extend([None] * n)
+        merged[key].extend(out[key])
+        merged["row"].extend(i for _ in range(n))
+        merged["error"].extend(out.get("error") or [None] * n)
+        merged["meta"].extend(out.get("meta") or [None] * n)
+    return merged
 
 
 def _collect(
@@ -152,11 +176,11 @@ def _collect(
     chosen, rejected, texts = (out.get(k) or empty for k in ("chosen", "rejected", "text"))
     for i in range(n):
         row = start + rows[i]
-        problem = (
-            ("invalid row", errors[i])
-            if errors[i]
-            else record_problem(plugin.kind, convs[i], chosen[i], rejected[i], texts[i])
-        )
+        error = errors[i]
+        if error:  # a plugin's reason: "why", or (category, why)
+            problem = error if isinstance(error, tuple) else ("invalid row", error)
+        else:
+            problem = record_problem(plugin.kind, convs[i], chosen[i], rejected[i], texts[i])
         if problem:
             upstream_row = {k: v[rows[i]] for k, v in batch.items()}
             rejections.append(Rejection(upstream.where(row), problem[0], problem[1], upstream_row))
@@ -176,8 +200,19 @@ def _collect(
 # ---------------------------------------------------------------- dedup keys
 
 
-def dedup_key(kind: str, mode: str, turns: list[dict] | None, text: str | None) -> str:
-    """The text whose uuid5 is a record's id (see DESIGN.md, Records)."""
+def dedup_key(
+    kind: str,
+    mode: str,
+    turns: list[dict] | None,
+    text: str | None,
+    chosen: str | None = None,
+    rejected: str | None = None,
+) -> str:
+    """The text whose uuid5 is a record's id (see DESIGN.md, Records).
+
+    `instruction`: the first human turn (a DPO pair's: all of its context's human turns);
+    `user_turns`: all human turns; `conversation`: every turn, and a DPO pair's answers.
+    """
     if kind == "text":
         return text
     humans = [t["value"] for t in turns if t["from"] in HUMAN_SIDE]
@@ -186,4 +221,6 @@ def dedup_key(kind: str, mode: str, turns: list[dict] | None, text: str | None) 
     if mode in ("instruction", "user_turns"):  # a DPO pair's prompt is its whole context
         return humans[0] if len(humans) == 1 else json.dumps(humans, ensure_ascii=False)
     pairs = [[t["from"], t["value"]] for t in turns]
+    if kind == "dpo":
+        pairs += [["chosen", chosen], ["rejected", rejected]]
     return json.dumps(pairs, ensure_ascii=False)

@@ -79,6 +79,14 @@ def available_formats(extra_dirs: list[Path] = ()) -> dict[str, Path]:
     return found
 
 
+def template_path(template: str, found: dict[str, Path], base: Path) -> Path | None:
+    """A format's template file: a `.jinja` path (relative to `base`), or a format's name."""
+    if template.endswith(".jinja"):
+        path = base / template
+        return path if path.is_file() else None
+    return found.get(template)
+
+
 @dataclass
 class PromptFormat:
     name: str
@@ -103,6 +111,10 @@ class PromptFormat:
                 settings = yaml.safe_load(match.group(1)) or {}
             except yaml.YAMLError as exc:
                 raise TemplateError(f"{path}: invalid settings comment: {exc}") from exc
+            if not isinstance(settings, dict) or not isinstance(settings.get("vars", {}), dict):
+                raise TemplateError(
+                    f"{path}: the settings comment must be a mapping, with `vars` a mapping"
+                )
         try:
             template = _env.from_string(source)
         except jinja2.TemplateSyntaxError as exc:
@@ -174,10 +186,10 @@ class PromptFormat:
                 return None
         return self.lead
 
-    def _exact(self, context: Sequence[Mapping], answer: str) -> tuple[str, str]:
+    def _exact(self, context: Sequence[Mapping], answer: str, role: str = "gpt") -> tuple[str, str]:
         """Two renders: with the generation prompt, and with the answer."""
         prompt = self._render(context, True)
-        full = self._render((*context, _msg("gpt", answer)), False)
+        full = self._render((*context, _msg(role, answer)), False)
         if not full.startswith(prompt):
             raise TemplateError(
                 f"{self.path}: format {self.name!r}: the rendering with the "
@@ -185,21 +197,26 @@ class PromptFormat:
             )
         return prompt, full[len(prompt) :]
 
-    def _fast(self, context: Sequence[Mapping], answer: str) -> tuple[str, str] | None:
+    def _fast(
+        self, context: Sequence[Mapping], answer: str, role: str = "gpt"
+    ) -> tuple[str, str] | None:
         """One render, a marker in place of the answer; None if the marker is not found once."""
-        full = self._render((*context, _msg("gpt", ANSWER)), False)
+        full = self._render((*context, _msg(role, ANSWER)), False)
         before, _, after = full.partition(ANSWER)
         if ANSWER in after or not before.endswith(self.lead):
             return None
         return before[: len(before) - len(self.lead)], f"{self.lead}{answer}{after}"
 
-    def render(self, context: Sequence[Mapping], answer: str) -> tuple[str, str]:
-        """(input, output) for the answer to `context` (messages ending with the user's)."""
+    def render(self, context: Sequence[Mapping], answer: str, role: str = "gpt") -> tuple[str, str]:
+        """(input, output) for the answer to `context` (messages ending with the user's).
+
+        `role` is the answer's ShareGPT role: `gpt`, or `function_call` for a tool call.
+        """
         if self.lead is not None:
-            fast = self._fast(context, answer)
+            fast = self._fast(context, answer, role)
             if fast is not None:
                 return fast
-        return self._exact(context, answer)
+        return self._exact(context, answer, role)
 
     def render_completions(
         self, context: Sequence[Mapping], answers: list[str]

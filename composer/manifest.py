@@ -203,7 +203,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
 
 def check(manifest: Manifest) -> list[tuple[tuple, str]]:
     """Checks across keys that a schema cannot express: names, files, plugins, formats."""
-    from composer.formats import PromptFormat, available_formats
+    from composer.formats import PromptFormat, available_formats, template_path
     from composer.plugins import registry
     from composer.readers import file_type, resolve_files
     from composer.system_prompt import POOLS
@@ -253,16 +253,22 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                 (loc, f"plugin {plugin.name!r} has no default upstream: give path or hub")
             )
         if plugin is not None:
-            for key in source.options:
-                if key not in plugin.options:
+            for key, message in plugin.option_problems(source.options):
+                problems.append(((*loc, "options", key), message))
+            readable = (*plugin.columns, *plugin.optional_columns)
+            for key in source.columns:
+                if readable and key not in readable:
                     problems.append(
                         (
-                            (*loc, "options", key),
-                            f"unknown option for plugin "
-                            f"{plugin.name!r}{did_you_mean(key, plugin.options)}; "
-                            f"options: {', '.join(plugin.options) or 'none'}",
+                            (*loc, "columns", key),
+                            f"plugin {plugin.name!r} reads no "
+                            f"column {key!r}{did_you_mean(key, readable)}; it reads: "
+                            f"{', '.join(readable)}",
                         )
                     )
+        for key in ("config", "revision", "data_files"):
+            if source.path and getattr(source, key) is not None:
+                problems.append(((*loc, key), f"{key} applies to hub sources, not to path"))
     formats = available_formats(manifest.template_dirs())
     names: set[str] = set()
     for i, fmt in enumerate(manifest.formats):
@@ -270,6 +276,7 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         if fmt.name in names:
             problems.append((("formats", i, "name"), f"duplicate format name {fmt.name!r}"))
         names.add(fmt.name)
+        path = template_path(template, formats, manifest.base_dir)
         if template not in formats and not template.endswith(".jinja"):
             key = "template" if fmt.template else "name"
             problems.append(
@@ -280,12 +287,11 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                     f"{', '.join(sorted(formats))}",
                 )
             )
-        elif template.endswith(".jinja") and not manifest.resolve(template).is_file():
+        elif path is None:
             problems.append(
                 (("formats", i, "template"), f"no such template file: {manifest.resolve(template)}")
             )
         else:  # load it now, so that a template that cannot render fails validation
-            path = manifest.resolve(template) if template.endswith(".jinja") else formats[template]
             try:
                 PromptFormat.load(fmt.name, path, fmt.vars)
             except TemplateError as exc:
@@ -403,6 +409,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    "a key must be a plain name, not a list or mapping",
+                    key_node.start_mark,
+                )
             if isinstance(key, str) and key in seen:
                 raise yaml.constructor.ConstructorError(
                     None,

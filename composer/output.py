@@ -48,10 +48,8 @@ def _umask() -> int:
     return mask
 
 
-@contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a fresh folder; on success it replaces `target` by renames, never half-written."""
-    target = Path(target)
+def check_target(target: Path) -> None:
+    """Refuse, before any work, an output path that composer must not replace."""
     if target.exists() and (
         not target.is_dir() or (any(target.iterdir()) and not is_composer_output(target))
     ):
@@ -59,9 +57,19 @@ def atomic_dir(target: Path) -> Iterator[Path]:
             f"{target}: exists and is not a composer output folder; "
             "choose another output.dir (or -o) or remove it"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _recover(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+
+
+@contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a fresh folder; on success it replaces `target` by renames, never half-written."""
+    target = Path(target)
+    check_target(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _recover(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as exc:
+        raise UserError(f"{target}: cannot write the output here: {exc.strerror or exc}") from exc
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
     try:
         yield tmp

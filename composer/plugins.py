@@ -11,7 +11,9 @@ A plugin module defines:
     hub = "Open-Orca/SlimOrca"        # default upstream; a manifest can override it
     confidence = 2                    # default confidence; higher wins dedup
     columns = ("conversations",)      # upstream columns convert() needs
+    optional_columns = ("system",)    # columns it reads when they are there
     def convert(batch, **options): ...   # dict of column lists -> dict of record columns
+    def check_options(**options): ...    # optional: [(option, problem)] for bad values
 
 `convert` returns `conversations` (ShareGPT turns), plus `chosen`/`rejected` for dpo or
 `text` for text, and optionally `meta` (dicts), `row` (the batch row each output came
@@ -47,10 +49,12 @@ class Plugin:
     revision: str | None = None
     confidence: float = 1.0
     columns: tuple[str, ...] = ()
+    optional_columns: tuple[str, ...] = ()
     batch_size: int | None = 1000
     description: str = ""
     origin: str = "built-in"
     options: dict[str, Any] = field(default_factory=dict)
+    check_options: Callable[..., list[str]] | None = None
 
     @classmethod
     def from_module(cls, module: ModuleType, origin: str) -> Plugin:
@@ -73,11 +77,43 @@ class Plugin:
             revision=getattr(module, "revision", None),
             confidence=float(getattr(module, "confidence", 1.0)),
             columns=tuple(getattr(module, "columns", ())),
+            optional_columns=tuple(getattr(module, "optional_columns", ())),
             batch_size=getattr(module, "batch_size", 1000),
             description=doc[0] if doc else "",
             origin=origin,
             options=_keyword_options(convert),
+            check_options=getattr(module, "check_options", None),
         )
+
+    def option_problems(self, options: dict[str, Any]) -> list[tuple[str, str]]:
+        """(option, problem) for unknown options, values of the wrong type, bad values."""
+        problems = []
+        for key, value in options.items():
+            if key not in self.options:
+                known = ", ".join(self.options) or "none"
+                problems.append(
+                    (
+                        key,
+                        f"unknown option for plugin {self.name!r}"
+                        f"{did_you_mean(key, self.options)}; options: {known}",
+                    )
+                )
+                continue
+            default = self.options[key]
+            if default is not None and not _same_type(value, default):
+                problems.append((key, f"expected {type(default).__name__}, got {value!r}"))
+        if not problems and self.check_options:
+            problems += [(key, message) for key, message in self.check_options(**options)]
+        return problems
+
+
+def _same_type(value: Any, default: Any) -> bool:
+    """Whether `value` may stand for an option whose default is `default` (an int for a float)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return type(value) is type(default)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
 
 
 def _keyword_options(convert: Callable) -> dict[str, Any]:

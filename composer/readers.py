@@ -64,7 +64,7 @@ def resolve_files(path: str | list[str], base: Path) -> list[str]:
     files: list[str] = []
     for item in [path] if isinstance(path, str) else path:
         full = str(base / os.path.expanduser(item))
-        matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
+        matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
         files.extend(matches)
     return files
 
@@ -107,6 +107,14 @@ def _read_jsonl(path: str, data: bytes) -> tuple[pa.Table, Any, list[int], list[
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             bad.append(BadRow(f"{os.path.basename(path)}:line {number}", f"invalid JSON: {exc}"))
             continue
+        if b"\\ud" in text.lower() and not _encodable(row):
+            bad.append(
+                BadRow(
+                    f"{os.path.basename(path)}:line {number}",
+                    "invalid text: an unpaired UTF-16 surrogate escape",
+                )
+            )
+            continue
         if not isinstance(row, dict):
             bad.append(
                 BadRow(
@@ -121,6 +129,15 @@ def _read_jsonl(path: str, data: bytes) -> tuple[pa.Table, Any, list[int], list[
     return table, features, good, bad
 
 
+def _encodable(row: Any) -> bool:
+    """False for text that UTF-8 cannot hold (a lone surrogate such as "\\ud800")."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _table_from_rows(path: str, rows: list[dict[str, Any]]) -> tuple[pa.Table, Any]:
     """Rows as a table (every key of every row a column), and features if JSON-typed."""
     keys = list(dict.fromkeys(k for row in rows for k in row))
@@ -130,6 +147,7 @@ def _table_from_rows(path: str, rows: list[dict[str, Any]]) -> tuple[pa.Table, A
         pass  # a field with mixed types (string here, list there): let datasets hold it as JSON
     import datasets
 
+    rows = [{k: row.get(k) for k in keys} for row in rows]  # every row, every column
     dataset = datasets.Dataset.from_list(rows, on_mixed_types="use_json")
     return dataset.data.table, json_features(dataset.features)
 

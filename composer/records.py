@@ -1,7 +1,7 @@
 """The one record type: an Arrow schema shared by every stage after conversion.
 
-A plugin's `convert` returns plain Python columns; `validate` checks each row against the
-rules in DESIGN.md and says why a row is rejected, so that no row is dropped silently.
+A plugin's `convert` returns plain Python columns; `record_problem` checks each row against
+the rules in DESIGN.md and says why a row is rejected, so that no row is dropped silently.
 """
 
 from __future__ import annotations
@@ -89,10 +89,6 @@ def record_problem(kind: str, conversations: Any, chosen: Any, rejected: Any, te
 def dumps_meta(meta: dict[str, Any] | None) -> str:
     """Meta as canonical JSON, so that equal metadata gives equal bytes."""
     return json.dumps(meta or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def empty_table() -> pa.Table:
-    return SCHEMA.empty_table()
 
 
 _NAMESPACE = uuid.NAMESPACE_OID.bytes

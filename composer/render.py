@@ -98,7 +98,7 @@ def render_source(
                 )
                 continue
             for turn, k in enumerate(answers, start=first_turn):
-                prompt, answer = fmt.render(head + body[:k], body[k]["content"])
+                prompt, answer = fmt.render(head + body[:k], body[k]["content"], body[k]["from"])
                 _append(
                     out,
                     row_id(rid, name, turn),

@@ -65,6 +65,7 @@ def build_report(
                 rows_out[f"{split}/{fmt}"] += n
     totals["rows_out"] = dict(sorted(rows_out.items()))
     return {
+        "warnings": warnings(funnels),
         "name": name,
         "seed": seed,
         "dedup_key": dedup_key,
@@ -73,6 +74,20 @@ def build_report(
         "totals": totals,
         "outputs": outputs,
     }
+
+
+def warnings(funnels: list[Funnel]) -> list[str]:
+    """What a person should look at: sources that gave nothing, or rejected much of their data."""
+    out = []
+    for f in funnels:
+        if f.rows_read and not f.records:
+            out.append(f"{f.name}: no usable rows out of {f.rows_read:,} (see rejected.jsonl)")
+        elif f.rows_read and f.rejected / f.rows_read > 0.1:
+            out.append(
+                f"{f.name}: {f.rejected:,} of {f.rows_read:,} rows rejected "
+                f"({f.rejected / f.rows_read:.0%}); see rejected.jsonl"
+            )
+    return out
 
 
 def write_report(report: dict[str, Any], folder: Path) -> None:
@@ -98,6 +113,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Seed {report['seed']}, dedup key `{report['dedup_key']}`, formats: "
         f"{', '.join(report['formats'])}.",
         "",
+        *(f"> **Warning:** {w}\n" for w in report["warnings"]),
         "## Funnel",
         "",
         "Each source's rows: read, rejected as invalid, records made, lost as duplicates, "

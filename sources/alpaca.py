@@ -1,10 +1,11 @@
 """Alpaca rows: instruction, optional input, output (and optional system prompt)."""
 
-from composer.sources._turns import turn, with_system
+from composer.turns import turn, with_system
 
 name = "alpaca"
 kind = "sft"
 columns = ("instruction", "output")
+optional_columns = ("input", "system")
 
 
 def convert(batch: dict[str, list], input_separator: str = "\n\n") -> dict[str, list]:

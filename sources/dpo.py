@@ -8,11 +8,18 @@ strings or as message lists), `question` (H2O LLM Studio, orca_dpo_pairs), or on
 
 import re
 
-from composer.sources._turns import text_of, turn, with_system
+from composer.turns import text_of, turn, with_system
 
 name = "dpo"
 kind = "dpo"
 columns = ("chosen", "rejected")
+optional_columns = ("prompt", "question", "system")
+SHAPES = ("auto", "prompt", "question", "hh")
+
+
+def check_options(shape: str = "auto") -> list[tuple[str, str]]:
+    return [] if shape in SHAPES else [("shape", f"expected one of {', '.join(SHAPES)}")]
+
 
 _HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
 

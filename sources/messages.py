@@ -2,7 +2,7 @@
 
 import json
 
-from composer.sources._turns import text_of, turn
+from composer.turns import text_of, turn
 
 name = "messages"
 kind = "sft"
@@ -10,20 +10,29 @@ columns = ("messages",)
 
 
 def _turn(message: dict) -> dict:
-    if (
-        message.get("role") == "assistant"
-        and message.get("tool_calls")
-        and not message.get("content")
-    ):
-        calls = json.dumps(message["tool_calls"], ensure_ascii=False, sort_keys=True)
-        return turn("function_call", calls)
-    return turn(message.get("role"), text_of(message.get("content")))
+    content = text_of(message.get("content"))
+    if message.get("role") == "assistant" and message.get("tool_calls"):
+        calls = message["tool_calls"]
+        value = {"content": content, "tool_calls": calls} if content else calls
+        return turn("function_call", json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return turn(message.get("role"), content)
+
+
+def _merge_tool_results(turns: list[dict]) -> list[dict]:
+    """Parallel tool results (several `tool` messages in a row) become one observation."""
+    merged: list[dict] = []
+    for t in turns:
+        if merged and t["from"] == merged[-1]["from"] == "observation":
+            merged[-1] = {**merged[-1], "value": f"{merged[-1]['value']}\n{t['value']}"}
+        else:
+            merged.append(t)
+    return merged
 
 
 def convert(batch: dict[str, list]) -> dict[str, list]:
     return {
         "conversations": [
-            [_turn(m) for m in messages or [] if isinstance(m, dict)]
+            _merge_tool_results([_turn(m) for m in messages or [] if isinstance(m, dict)])
             for messages in batch["messages"]
         ]
     }

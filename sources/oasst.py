@@ -6,13 +6,14 @@ left out. The whole dataset is one batch, because a tree's messages may be far a
 
 from collections import defaultdict
 
-from composer.sources._turns import turn
+from composer.turns import turn
 
 name = "oasst"
 kind = "sft"
 hub = "OpenAssistant/oasst1"
 confidence = 2
 columns = ("message_id", "parent_id", "text", "role")
+optional_columns = ("deleted", "rank")
 batch_size = None
 
 

@@ -1,6 +1,6 @@
 """ShareGPT conversations: a list of {from, value} turns per row."""
 
-from composer.sources._turns import first_set, turn, with_system
+from composer.turns import first_set, turn, with_system
 
 name = "sharegpt"
 kind = "sft"

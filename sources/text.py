@@ -10,6 +10,15 @@ name = "text"
 kind = "text"
 columns = ("text",)
 
+
+def check_options(max_chunk_size: int = 2000) -> list[tuple[str, str]]:
+    if max_chunk_size < 1:
+        return [
+            ("max_chunk_size", f"expected a positive number of characters, got {max_chunk_size}")
+        ]
+    return []
+
+
 # Where to cut a long paragraph, best first: a line break, a sentence end, a space.
 _BREAKS = ("\n", ". ", "! ", "? ", "。", "！", "？", " ")
 

@@ -27,6 +27,9 @@ ROLE_NAMES = {
 
 
 def turn(role: str, value: Any) -> dict[str, Any]:
+    """A ShareGPT turn. A number (an answer "4" read from a numeric column) becomes text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
     return {"from": ROLE_NAMES.get(role, role), "value": value}
 
 
