@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from composer.convert import Converted, convert_source
+from composer.decontaminate import decontaminate
 from composer.dedup import dedup, priority
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
@@ -110,13 +111,24 @@ def build(
     formats = load_formats(manifest)
     converted = load_sources(manifest, progress)
     deduped = dedup(converted)
+    contamination = None
+    if manifest.decontaminate is not None:
+        contamination = decontaminate(
+            deduped.kept,
+            {c.source.name: c.plugin.kind for c in converted},
+            manifest.decontaminate,
+            manifest.base_dir,
+        )
 
     funnels: dict[str, Funnel] = {}
     tables: dict[str, pa.Table] = {}
     for c in converted:
         name = c.source.name
         kept = deduped.kept[name]
-        sampled = sample(kept, c.source.sample, manifest.seed, name)
+        clean = kept
+        if contamination is not None and not manifest.decontaminate.report_only:
+            clean = kept.filter(pa.array(~contamination.removed[name]))
+        sampled = sample(clean, c.source.sample, manifest.seed, name)
         tables[name] = sampled.table
         funnels[name] = Funnel(
             name=name,
@@ -129,6 +141,8 @@ def build(
             records=c.records.num_rows,
             duplicates=c.records.num_rows - kept.num_rows,
             after_dedup=kept.num_rows,
+            contaminated=kept.num_rows - clean.num_rows,
+            contaminated_by=contamination.by_benchmark[name] if contamination else {},
             sampled=sampled.table.num_rows,
             sample_requested=sampled.requested,
             rejected_by_reason=dict(sorted(c.rejected_by_reason.items())),
@@ -150,6 +164,9 @@ def build(
         _render_all(manifest, converted, tables, funnels, formats, writer, progress)
         outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
         outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
+        if contamination is not None:
+            write_jsonl(contamination.audit, tmp / "contamination.jsonl")
+            outputs["contamination.jsonl"] = len(contamination.audit)
         report = build_report(
             manifest.name,
             manifest.seed,
@@ -157,6 +174,7 @@ def build(
             [f.name for f in manifest.formats],
             [funnels[c.source.name] for c in converted],
             outputs,
+            contamination.stats if contamination else None,
         )
         write_report(report, tmp)
     return BuildResult(output_dir=target, report=report)
@@ -189,6 +207,17 @@ def _render_all(
                 bar.update(batch.num_rows)
             funnel.train = int(pc.sum(pc.equal(table.column("split"), "train")).as_py() or 0)
             funnel.validation = funnel.sampled - funnel.train
+
+
+def scan_contamination(manifest: Manifest | str | os.PathLike, progress: bool = False):
+    """Decontamination alone, removing nothing: what a build would remove, and the scores."""
+    manifest = prepare(manifest)
+    if manifest.decontaminate is None:
+        raise UserError(f"{manifest.path}: the manifest has no `decontaminate` section")
+    converted = load_sources(manifest, progress)
+    kinds = {c.source.name: c.plugin.kind for c in converted}
+    config = manifest.decontaminate.model_copy(update={"report_only": True})
+    return decontaminate(dedup(converted).kept, kinds, config, manifest.base_dir)
 
 
 def _write_records(folder: Path, converted: list[Converted], tables: dict[str, pa.Table]) -> int:

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 
 import click
 
@@ -133,6 +134,63 @@ def sources(as_json: bool) -> None:
             f"{r['name']:<{width}}  {r['kind']:<4}  conf {r['confidence']:g}  "
             f"{r['upstream'] or '-'}  ({r['origin']})  {r['description']}"
         )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def benchmarks(as_json: bool) -> None:
+    """List the built-in benchmarks to decontaminate against."""
+    from dataclasses import asdict
+
+    from composer.benchmarks import BUILTIN
+
+    if as_json:
+        click.echo(json.dumps([asdict(b) for b in BUILTIN.values()], indent=2))
+        return
+    for b in BUILTIN.values():
+        upstream = f"{b.hub}" + (f" ({b.config})" if b.config else "") + f" {b.split}"
+        click.echo(f"{b.name:<14} {upstream:<48} fields: {', '.join(b.fields)}")
+
+
+@cli.command()
+@manifest_argument
+@click.option(
+    "-o", "--audit", type=click.Path(dir_okay=False), help="Write every match here as JSON lines."
+)
+@user_errors
+def decontaminate(manifest: str, audit: str | None) -> None:
+    """Show what decontamination would remove (and the scores); remove nothing.
+
+    \b
+    composer decontaminate my.yaml
+    composer decontaminate my.yaml -o matches.jsonl
+    """
+    from collections import Counter
+
+    from composer.build import scan_contamination
+    from composer.output import write_jsonl
+
+    found = scan_contamination(manifest, progress=True)
+    benchmarks = sorted({b for counts in found.by_benchmark.values() for b in counts})
+    click.echo("Records that would be removed, by source (and benchmark):")
+    for source, counts in found.by_benchmark.items():
+        cells = ", ".join(f"{b} {counts.get(b, 0):,}" for b in benchmarks)
+        click.echo(f"  {source:<24} {int(found.removed[source].sum()):>8,}  {cells}")
+    detectors = Counter(m["detector"] for m in found.audit)
+    summary = ", ".join(f"{d} {n:,}" for d, n in sorted(detectors.items())) or "none"
+    click.echo(f"Matches: {len(found.audit):,} ({summary})")
+    click.echo(
+        "Transformer cosine of the re-scored pairs, by lexical evidence; a match needs "
+        "numbers >= 0.5, words >= 0.7, none >= 0.92:"
+    )
+    for evidence in ("numbers", "words", "none"):
+        scores = [s for e, s in found.scores if e == evidence]
+        counts = Counter(min(max(int(s * 10), 0), 9) for s in scores)
+        bars = "  ".join(f"{b / 10:.1f}+ {counts.get(b, 0):,}" for b in range(3, 10))
+        click.echo(f"  {evidence:<8} {len(scores):>8,} pairs   {bars}")
+    if audit:
+        write_jsonl(found.audit, Path(audit))
+        click.echo(f"Wrote {len(found.audit):,} matches to {audit}")
 
 
 @cli.command()

