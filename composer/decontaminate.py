@@ -45,7 +45,7 @@ class Settings:
     static: bool = True  # candidates from the distilled static model (else the transformer)
     candidates: int = 4  # nearest items per window from the first pass
     static_min: float = 0.5  # first-pass cosine below which a pair is not looked at
-    static_close: float = 0.9  # first-pass cosine that sends a pair on without evidence
+    static_close: float = 0.93  # first-pass cosine that sends a pair on without evidence
     window: int = 96  # words per window of a long text
     stride: int = 48
     # Decisions on the transformer's cosine, by the lexical evidence a pair has. Tuned on

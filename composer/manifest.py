@@ -19,6 +19,13 @@ from composer.errors import ManifestError, TemplateError, UserError, did_you_mea
 DEFAULT_FORMATS = ("alpaca", "vicuna", "chatml", "llama2")
 
 
+def names_to_mappings(value: Any) -> Any:
+    """`[alpaca, {name: x, ...}]` -> `[{name: alpaca}, {name: x, ...}]`: a name is shorthand."""
+    if isinstance(value, list):
+        return [{"name": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -143,12 +150,7 @@ class Decontaminate(Strict):
     static: bool = True
     report_only: bool = False
 
-    @field_validator("benchmarks", mode="before")
-    @classmethod
-    def _names(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": v} if isinstance(v, str) else v for v in value]
-        return value
+    _names = field_validator("benchmarks", mode="before")(names_to_mappings)
 
 
 class Output(Strict):
@@ -178,12 +180,7 @@ class Manifest(Strict):
     base_dir: Path = Field(default=Path("."), exclude=True)
     path: str = Field(default="<manifest>", exclude=True)
 
-    @field_validator("formats", mode="before")
-    @classmethod
-    def _format_names(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": v} if isinstance(v, str) else v for v in value]
-        return value
+    _names = field_validator("formats", mode="before")(names_to_mappings)
 
     def resolve(self, path: str) -> Path:
         return self.base_dir / os.path.expanduser(path)
