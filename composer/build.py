@@ -118,6 +118,7 @@ def build(
             {c.source.name: c.plugin.kind for c in converted},
             manifest.decontaminate,
             manifest.base_dir,
+            progress,
         )
 
     funnels: dict[str, Funnel] = {}
@@ -217,7 +218,7 @@ def scan_contamination(manifest: Manifest | str | os.PathLike, progress: bool = 
     converted = load_sources(manifest, progress)
     kinds = {c.source.name: c.plugin.kind for c in converted}
     config = manifest.decontaminate.model_copy(update={"report_only": True})
-    return decontaminate(dedup(converted).kept, kinds, config, manifest.base_dir)
+    return decontaminate(dedup(converted).kept, kinds, config, manifest.base_dir, progress)
 
 
 def _write_records(folder: Path, converted: list[Converted], tables: dict[str, pa.Table]) -> int:

@@ -275,16 +275,24 @@ def settings_from(config) -> Settings:
 
 
 def decontaminate(
-    tables: dict[str, pa.Table], kinds: dict[str, str], config, base_dir: Path
+    tables: dict[str, pa.Table],
+    kinds: dict[str, str],
+    config,
+    base_dir: Path,
+    progress: bool = False,
 ) -> Contamination:
     """Scan every source's records against the manifest's benchmarks."""
+    from tqdm.auto import tqdm
+
     settings = settings_from(config)
     benchmarks = load_benchmarks(
         [e.model_dump(exclude_none=True) for e in config.benchmarks], base_dir
     )
     detector = Detector(benchmarks, settings)
     removed, by_benchmark, audit = {}, {}, []
-    for name, table in tables.items():
+    for name, table in tqdm(
+        tables.items(), desc="decontaminate", unit="source", disable=not progress
+    ):
         checked = checked_texts(table, kinds[name], settings)
         matches = detector.scan(checked)
         mask = np.zeros(table.num_rows, bool)

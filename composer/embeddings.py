@@ -113,6 +113,8 @@ class TransformerEmbedder:
         return _load_transformer(self.name)
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dims), np.float32)
         keys = text_keys(texts)
         missing = [i for i, k in enumerate(keys.tolist()) if self.cache.get(k) is None]
         if missing:
@@ -124,11 +126,13 @@ class TransformerEmbedder:
                 self.cache.put(key, vector.astype(np.float32))
             self.computed += len(unique)
             self.cache.save()
-        return (
-            np.stack([self.cache.get(k) for k in keys.tolist()])
-            if texts
-            else np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
-        )
+        return np.stack([self.cache.get(k) for k in keys.tolist()])
+
+    @property
+    def dims(self) -> int:
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None)  # sentence-transformers >= 6
+        return getter() if getter else model.get_sentence_embedding_dimension()
 
 
 @cache
