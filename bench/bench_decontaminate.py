@@ -58,10 +58,13 @@ def flagged(detector: Detector, records: list[dict], kind: str = "sft") -> set[i
 
 def quality(args) -> None:
     data = make(Path(args.data), args.per_kind)
+    texts = list(data["benchmark"])
+    if args.stand_ins:  # a benchmark set big enough for the inverted-list index
+        held_out = [r["conversations"][0]["value"] for r in data["same_style"][:3000]]
+        texts += stand_ins(held_out, args.stand_ins, random.Random(2))
+        data["same_style"] = data["same_style"][3000:]
     items = BenchmarkItems(
-        Benchmark("gsm8k", ("question",)),
-        [f"gsm8k/{i}" for i in range(len(data["benchmark"]))],
-        data["benchmark"],
+        Benchmark("gsm8k", ("question",)), [f"gsm8k/{i}" for i in range(len(texts))], texts
     )
     started = time.perf_counter()
     detector = Detector([items], Settings())
@@ -148,6 +151,12 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--turn-words", type=int, default=60)
+    parser.add_argument(
+        "--stand-ins",
+        type=int,
+        default=0,
+        help="quality: add this many stand-in items (tests the IVF index)",
+    )
     args = parser.parse_args()
     quality(args) if args.mode == "quality" else speed(args)
 

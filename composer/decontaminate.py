@@ -43,7 +43,7 @@ class Settings:
     embedding: bool = True
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     static: bool = True  # candidates from the distilled static model (else the transformer)
-    candidates: int = 4  # nearest items per window from the first pass
+    candidates: int = 2  # nearest items per window from the first pass
     static_min: float = 0.5  # first-pass cosine below which a pair is not looked at
     static_close: float = 0.93  # first-pass cosine that sends a pair on without evidence
     window: int = 96  # words per window of a long text
@@ -222,7 +222,8 @@ class Detector:
 def item_index(vectors: np.ndarray):
     """A faiss inner-product index over normalized vectors: exact for a few thousand items,
     inverted lists (about 4 * sqrt(n) cells, 16 probed) above that, where exact search of
-    millions of windows would take minutes. Seeded, so the same items give the same index."""
+    millions of windows would take minutes. Seeded, so the same items give the same index.
+    On the GPU when faiss-gpu finds one."""
     import faiss
 
     n, dims = vectors.shape
@@ -235,6 +236,8 @@ def item_index(vectors: np.ndarray):
         index.train(vectors)
         index.nprobe = 16
     index.add(vectors)
+    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:  # faiss-gpu on a machine with a GPU
+        index = faiss.index_cpu_to_all_gpus(index)
     return index
 
 
