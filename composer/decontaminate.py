@@ -141,7 +141,6 @@ class Detector:
             self._index_items()
 
     def _index_items(self) -> None:
-
         self.static = StaticEmbedder(self.settings.model) if self.settings.static else None
         vectors = (self.static or self.transformer).encode(self.items)
         self.index = item_index(vectors)
@@ -215,7 +214,7 @@ class Detector:
         return [
             Match(checked.window_text[w], item, "embedding", round(score, 4))
             for (w, item, _), score, (_, need) in zip(pairs, scores, needs)
-            if score >= min(need, s.certain)
+            if score >= need
         ]
 
 
