@@ -7,6 +7,7 @@ a function in its own module; this one only chains them and keeps the funnel cou
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -86,8 +87,19 @@ def load_sources(manifest: Manifest, progress: bool = False) -> list[Converted]:
     converted = []
     with tqdm(manifest.sources, desc="load", unit="source", disable=not progress) as bar:
         for i, source in enumerate(bar):
-            converted.append(convert_source(manifest, i, source, plugins[source.plugin_name]))
+            plugin = plugins[source.plugin_name]
+            if plugin.gated and not source.path:
+                print(gated_notice(source.name, source.hub or plugin.hub), file=sys.stderr)
+            converted.append(convert_source(manifest, i, source, plugin))
     return converted
+
+
+def gated_notice(name: str, hub: str) -> str:
+    return (
+        f"note: source {name!r}: {hub} is gated on the Hugging Face Hub: accept its terms at "
+        f"https://huggingface.co/datasets/{hub} and log in (`hf auth login` or HF_TOKEN) "
+        "before building"
+    )
 
 
 def _upstream(c: Converted) -> str:

@@ -103,6 +103,13 @@ def validate(manifest: str, as_json: bool) -> None:
         click.echo(json.dumps(loaded.model_dump(mode="json", by_alias=True), indent=2))
     else:
         click.echo(f"{manifest}: ok ({len(loaded.sources)} sources, {len(loaded.formats)} formats)")
+    from composer.build import gated_notice
+    from composer.plugins import registry
+
+    for source in loaded.sources:
+        plugin = registry()[source.plugin_name]
+        if plugin.gated and not source.path:
+            click.echo(gated_notice(source.name, source.hub or plugin.hub), err=True)
 
 
 @cli.command()

@@ -53,7 +53,27 @@ def read_upstream(manifest: Manifest, source: Source, plugin: Plugin) -> Upstrea
     hub = source.hub or plugin.hub
     config = source.config or (plugin.config if not source.hub else None)
     revision = source.revision or (plugin.revision if not source.hub else None)
-    return read_hub(hub, config, split, revision, source.data_files)
+    data_files = source.data_files or (plugin.data_files if not source.hub else None)
+    return read_hub(hub, config, split, revision, data_files)
+
+
+def read_inputs(manifest: Manifest, source: Source, plugin: Plugin) -> dict[str, dict]:
+    """The plugin's joined upstreams, whole, as column lists: a local `inputs:` path from
+    the manifest, else the plugin's hub default."""
+    out = {}
+    for name, spec in plugin.inputs.items():
+        if name in source.inputs:
+            upstream = read_local(resolve_files(source.inputs[name], manifest.base_dir), None)
+        else:
+            upstream = read_hub(
+                spec["hub"],
+                spec.get("config"),
+                spec.get("split", "train"),
+                spec.get("revision"),
+                spec.get("data_files"),
+            )
+        out[name] = upstream.batch(0, upstream.table.num_rows)
+    return out
 
 
 def column_renames(names: list[str], source: Source, plugin: Plugin, label: str) -> dict[str, str]:
@@ -95,16 +115,20 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
     rejections = [Rejection(b.where, "unreadable row", b.detail) for b in upstream.bad_rows]
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
     size = plugin.batch_size or max(rows, 1)
+    options = dict(source.options)
+    if plugin.takes_seed:
+        options["seed"] = manifest.seed
+    options.update(read_inputs(manifest, source, plugin))
     for start in range(0, rows, size):
         batch = _renamed(upstream.batch(start, size), renames)
         try:
-            out = plugin.convert(batch, **source.options)
+            out = plugin.convert(batch, **options)
         except Exception as exc:  # user data can make a plugin fail any way: find the row
             if plugin.batch_size is None:  # rows depend on each other (a message tree)
                 raise InputError(
                     f"{label}: plugin {plugin.name!r} failed: {type(exc).__name__}: {exc}"
                 ) from exc
-            out = _convert_row_by_row(plugin, batch, source.options)
+            out = _convert_row_by_row(plugin, batch, options)
         _collect(out, batch, start, source, plugin, upstream, columns, rejections)
     if rejections and source.on_invalid == "fail":
         first = rejections[0]

@@ -86,6 +86,8 @@ class Source(Strict):
     options: dict[str, Any] = {}
     system_prompt: SystemPrompt | None = None
     on_invalid: Literal["skip", "fail"] = "skip"
+    opt_in: bool = False  # required for a plugin marked opt_in (toxic data)
+    inputs: dict[str, str | list[str]] = {}  # local files for a plugin's joined upstreams
 
     @field_validator("sample", mode="before")
     @classmethod
@@ -282,7 +284,25 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
             problems.append(
                 (loc, f"plugin {plugin.name!r} has no default upstream: give path or hub")
             )
+        if plugin is not None and plugin.opt_in and not source.opt_in:
+            problems.append(
+                (
+                    loc,
+                    f"plugin {plugin.name!r} is opt-in ({plugin.description or plugin.hub}): "
+                    "add `opt_in: true` to this source to use it",
+                )
+            )
         if plugin is not None:
+            for key in source.inputs:
+                if key not in plugin.inputs:
+                    problems.append(
+                        (
+                            (*loc, "inputs", key),
+                            f"plugin {plugin.name!r} joins no input {key!r}"
+                            f"{did_you_mean(key, plugin.inputs)}; its inputs: "
+                            f"{', '.join(plugin.inputs) or 'none'}",
+                        )
+                    )
             for key, message in plugin.option_problems(source.options):
                 problems.append(((*loc, "options", key), message))
             readable = (*plugin.columns, *plugin.optional_columns)

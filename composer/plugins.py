@@ -15,6 +15,14 @@ A plugin module defines:
     def convert(batch, **options): ...   # dict of column lists -> dict of record columns
     def check_options(**options): ...    # optional: [(option, problem)] for bad values
 
+Optional, for the catalogue: `config`, `split`, `revision`, `data_files` (the hub files to
+read), `license`, `gated = True` (the hub asks users to accept terms), `opt_in = True` (the
+manifest must say `opt_in: true`: toxic data), `batch_size = None` (convert sees every row
+at once: stratified sampling, joins, message trees) and `inputs` (other upstreams joined
+in: `{"old": {"hub": ..., "data_files": ...}}`, each passed whole to a convert parameter of
+that name with no default). A keyword parameter `seed` is not an option: the build passes
+the manifest's seed, for the plugin's random choices (see `composer.kit`).
+
 `convert` returns `conversations` (ShareGPT turns), plus `chosen`/`rejected` for dpo or
 `text` for text, and optionally `meta` (dicts), `row` (the batch row each output came
 from, when one row gives several records) and `error` (a reason to reject the row).
@@ -55,6 +63,12 @@ class Plugin:
     origin: str = "built-in"
     options: dict[str, Any] = field(default_factory=dict)
     check_options: Callable[..., list[str]] | None = None
+    data_files: str | list[str] | None = None
+    license: str | None = None
+    gated: bool = False
+    opt_in: bool = False
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    takes_seed: bool = False
 
     @classmethod
     def from_module(cls, module: ModuleType, origin: str) -> Plugin:
@@ -83,6 +97,12 @@ class Plugin:
             origin=origin,
             options=_keyword_options(convert),
             check_options=getattr(module, "check_options", None),
+            data_files=getattr(module, "data_files", None),
+            license=getattr(module, "license", None),
+            gated=bool(getattr(module, "gated", False)),
+            opt_in=bool(getattr(module, "opt_in", False)),
+            inputs=_inputs(module, name, convert),
+            takes_seed="seed" in inspect.signature(convert).parameters,
         )
 
     def option_problems(self, options: dict[str, Any]) -> list[tuple[str, str]]:
@@ -117,9 +137,32 @@ def _same_type(value: Any, default: Any) -> bool:
 
 
 def _keyword_options(convert: Callable) -> dict[str, Any]:
-    """The options a manifest may pass: convert's keyword parameters and their defaults."""
+    """The options a manifest may pass: convert's keyword parameters and their defaults
+    (`seed` is the build's, not an option)."""
     params = list(inspect.signature(convert).parameters.values())[1:]
-    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return {
+        p.name: p.default
+        for p in params
+        if p.default is not inspect.Parameter.empty and p.name != "seed"
+    }
+
+
+def _inputs(module: ModuleType, name: str, convert: Callable) -> dict[str, dict[str, Any]]:
+    """The joined upstreams: one per convert parameter without a default, after `batch`."""
+    inputs = dict(getattr(module, "inputs", {}))
+    params = list(inspect.signature(convert).parameters.values())[1:]
+    wanted = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if sorted(wanted) != sorted(inputs):
+        raise UserError(
+            f"plugin {name!r} ({module.__name__}): convert parameters without a default "
+            f"({', '.join(wanted) or 'none'}) must match its inputs ({', '.join(inputs) or 'none'})"
+        )
+    return inputs
 
 
 @cache
