@@ -114,9 +114,10 @@ def validate(manifest: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--kind", type=click.Choice(["sft", "dpo", "text"]), help="Only this kind.")
 @user_errors
-def sources(as_json: bool) -> None:
-    """List the source plugins: name, kind, default confidence, upstream."""
+def sources(as_json: bool, kind: str | None) -> None:
+    """List the source plugins: kind, default confidence, upstream, licence, flags."""
     from composer.plugins import registry
 
     rows = [
@@ -125,22 +126,63 @@ def sources(as_json: bool) -> None:
             "kind": p.kind,
             "confidence": p.confidence,
             "upstream": p.hub,
+            "config": p.config,
             "revision": p.revision,
+            "license": p.license,
+            "gated": p.gated,
+            "opt_in": p.opt_in,
             "origin": p.origin,
             "options": sorted(p.options),
             "description": p.description,
         }
         for p in registry().values()
+        if kind is None or p.kind == kind
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max(len(r["name"]) for r in rows)
+    table = [("NAME", "KIND", "CONF", "UPSTREAM", "REVISION", "LICENSE", "FLAGS", "ORIGIN")]
     for r in rows:
-        click.echo(
-            f"{r['name']:<{width}}  {r['kind']:<4}  conf {r['confidence']:g}  "
-            f"{r['upstream'] or '-'}  ({r['origin']})  {r['description']}"
+        upstream = r["upstream"] or "-"
+        if r["config"]:
+            upstream += f" ({r['config']})"
+        flags = ",".join(f for f in ("gated", "opt_in") if r[f]) or "-"
+        table.append(
+            (
+                r["name"],
+                r["kind"],
+                f"{r['confidence']:g}",
+                upstream,
+                (r["revision"] or "-")[:12],
+                r["license"] or "-",
+                flags,
+                r["origin"],
+            )
         )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@cli.command("new-source")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["sft", "dpo", "text"]), default="sft", show_default=True)
+@click.option(
+    "--package",
+    type=click.Path(file_okay=False),
+    help="Write an installable plugin package in this folder (entry point composer.sources).",
+)
+@user_errors
+def new_source(name: str, kind: str, package: str | None) -> None:
+    """Scaffold a source plugin NAME and its test, ready to edit.
+
+    In a composer checkout: sources/NAME.py and tests/test_source_NAME.py. With --package:
+    a package of its own that `pip install` registers with composer.
+    """
+    from composer.scaffold import new_source as scaffold
+
+    for path in scaffold(name, kind, Path.cwd(), Path(package) if package else None):
+        click.echo(f"wrote {path}")
 
 
 @cli.command()

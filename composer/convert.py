@@ -111,13 +111,17 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
     label = f"sources[{index}] ({source.name})"
     upstream = read_upstream(manifest, source, plugin)
     renames = column_renames(upstream.table.column_names, source, plugin, label)
+    rows_read = upstream.table.num_rows + len(upstream.bad_rows)
+    options = dict(source.options)
+    if plugin.takes_seed:
+        options["seed"] = manifest.seed
+    if plugin.select is not None:
+        upstream = _selected(upstream, renames, plugin, options, label)
     rows = upstream.table.num_rows
     rejections = [Rejection(b.where, "unreadable row", b.detail) for b in upstream.bad_rows]
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
     size = plugin.batch_size or max(rows, 1)
-    options = dict(source.options)
-    if plugin.takes_seed:
-        options["seed"] = manifest.seed
+    options = plugin.own_options(plugin.convert, options)
     options.update(read_inputs(manifest, source, plugin))
     for start in range(0, rows, size):
         batch = _renamed(upstream.batch(start, size), renames)
@@ -151,10 +155,26 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
         confidence=confidence,
         order=index,
         records=records,
-        rows_read=rows + len(upstream.bad_rows),
+        rows_read=rows_read,
         rejections=rejections,
         revision=upstream.revision,
     )
+
+
+def _selected(
+    upstream: Upstream, renames: dict[str, str], plugin: Plugin, options: dict, label: str
+) -> Upstream:
+    """The rows the plugin's `select` keeps (a stratified sample, say), chosen from only the
+    columns it names, so that millions of rows never become Python objects."""
+    names = {renames.get(n, n): n for n in upstream.table.column_names}
+    columns = {c: upstream.table.column(names[c]).to_pylist() for c in plugin.select_columns}
+    try:
+        keep = plugin.select(columns, **plugin.own_options(plugin.select, options))
+    except Exception as exc:
+        raise InputError(
+            f"{label}: plugin {plugin.name!r} failed to select rows: {type(exc).__name__}: {exc}"
+        ) from exc
+    return upstream.take(sorted(keep))
 
 
 def _convert_row_by_row(plugin: Plugin, batch: dict[str, list], options: dict) -> dict:
@@ -209,7 +229,7 @@ def _collect(
             upstream_row = {k: v[rows[i]] for k, v in batch.items()}
             rejections.append(Rejection(upstream.where(row), problem[0], problem[1], upstream_row))
             continue
-        meta = {"row": row, **(metas[i] or {})}
+        meta = {"row": upstream.number(row), **(metas[i] or {})}
         if upstream.file_index and len(upstream.files) > 1:
             meta["file"] = upstream.files[upstream.file_index[row]]
         columns["source"].append(source.name)

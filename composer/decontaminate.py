@@ -45,7 +45,7 @@ class Settings:
     static: bool = True  # candidates from the distilled static model (else the transformer)
     candidates: int = 2  # nearest items per window from the first pass
     static_min: float = 0.5  # first-pass cosine below which a pair is not looked at
-    static_close: float = 0.93  # first-pass cosine that sends a pair on without evidence
+    static_close: float = 0.95  # first-pass cosine that sends a pair on without evidence
     window: int = 96  # words per window of a long text
     stride: int = 48
     # Decisions on the transformer's cosine, by the lexical evidence a pair has. Tuned on
@@ -137,6 +137,7 @@ class Detector:
         # (evidence, transformer cosine) of every re-scored pair: the distribution a person
         # looks at to choose thresholds (`composer decontaminate`).
         self.scores: list[tuple[str, float]] = []
+        self.first_scores: list[float] = []  # the first pass's cosine of each of those pairs
         if settings.embedding:
             self._index_items()
 
@@ -211,6 +212,7 @@ class Detector:
             b = self.transformer.encode([self.items[i] for _, i, _ in pairs])
             scores = np.einsum("ij,ij->i", a, b).tolist()
         self.scores += [(evidence, score) for (evidence, _), score in zip(needs, scores)]
+        self.first_scores += [sim for _, _, sim in pairs]
         return [
             Match(checked.window_text[w], item, "embedding", round(score, 4))
             for (w, item, _), score, (_, need) in zip(pairs, scores, needs)

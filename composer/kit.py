@@ -82,11 +82,13 @@ def stratified_sample(
     total = min(n, round(size * n) if isinstance(size, float) else size)
     if total >= n:
         return list(range(n))
-    labels, codes = np.unique(np.asarray([str(s) for s in strata]), return_inverse=True)
+    labels, first, codes = np.unique(
+        np.asarray([str(s) for s in strata]), return_index=True, return_inverse=True
+    )
     counts = np.bincount(codes, minlength=len(labels))
     exact = counts * total / n
     quota = np.floor(exact).astype(int)
-    order = np.lexsort((np.arange(len(labels)), -(exact - quota)))
+    order = np.lexsort((first, -(exact - quota)))
     quota[order[: total - quota.sum()]] += 1
     rng = generator(seed, "stratified", *purpose)
     chosen = []

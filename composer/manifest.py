@@ -288,8 +288,8 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
             problems.append(
                 (
                     loc,
-                    f"plugin {plugin.name!r} is opt-in ({plugin.description or plugin.hub}): "
-                    "add `opt_in: true` to this source to use it",
+                    f"source {source.name!r}: plugin {plugin.name!r} is opt-in (its data is "
+                    "toxic or unsafe on purpose): add `opt_in: true` to the source to use it",
                 )
             )
         if plugin is not None:

@@ -23,6 +23,10 @@ in: `{"old": {"hub": ..., "data_files": ...}}`, each passed whole to a convert p
 that name with no default). A keyword parameter `seed` is not an option: the build passes
 the manifest's seed, for the plugin's random choices (see `composer.kit`).
 
+`def select(columns, **options) -> list[int]` with `select_columns = ("task_name",)`
+chooses rows before conversion from those columns alone (a stratified sample of millions
+of rows, say); convert then sees only the chosen rows, in batches.
+
 `convert` returns `conversations` (ShareGPT turns), plus `chosen`/`rejected` for dpo or
 `text` for text, and optionally `meta` (dicts), `row` (the batch row each output came
 from, when one row gives several records) and `error` (a reason to reject the row).
@@ -69,6 +73,8 @@ class Plugin:
     opt_in: bool = False
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     takes_seed: bool = False
+    select: Callable[..., list[int]] | None = None
+    select_columns: tuple[str, ...] = ()
 
     @classmethod
     def from_module(cls, module: ModuleType, origin: str) -> Plugin:
@@ -95,15 +101,30 @@ class Plugin:
             batch_size=getattr(module, "batch_size", 1000),
             description=doc[0] if doc else "",
             origin=origin,
-            options=_keyword_options(convert),
+            options={
+                **_keyword_options(convert),
+                **_keyword_options(getattr(module, "select", None)),
+            },
             check_options=getattr(module, "check_options", None),
             data_files=getattr(module, "data_files", None),
             license=getattr(module, "license", None),
             gated=bool(getattr(module, "gated", False)),
             opt_in=bool(getattr(module, "opt_in", False)),
             inputs=_inputs(module, name, convert),
-            takes_seed="seed" in inspect.signature(convert).parameters,
+            takes_seed=any(
+                "seed" in inspect.signature(f).parameters
+                for f in (convert, getattr(module, "select", None))
+                if f is not None
+            ),
+            select=getattr(module, "select", None),
+            select_columns=tuple(getattr(module, "select_columns", ())),
         )
+
+    @staticmethod
+    def own_options(function: Callable, options: dict[str, Any]) -> dict[str, Any]:
+        """The options that `function` (convert or select) takes."""
+        params = inspect.signature(function).parameters
+        return {k: v for k, v in options.items() if k in params}
 
     def option_problems(self, options: dict[str, Any]) -> list[tuple[str, str]]:
         """(option, problem) for unknown options, values of the wrong type, bad values."""
@@ -123,7 +144,8 @@ class Plugin:
             if default is not None and not _same_type(value, default):
                 problems.append((key, f"expected {type(default).__name__}, got {value!r}"))
         if not problems and self.check_options:
-            problems += [(key, message) for key, message in self.check_options(**options)]
+            accepted = self.own_options(self.check_options, options)
+            problems += [(key, message) for key, message in self.check_options(**accepted)]
         return problems
 
 
@@ -133,13 +155,17 @@ def _same_type(value: Any, default: Any) -> bool:
         return type(value) is type(default)
     if isinstance(default, float):
         return isinstance(value, int | float)
+    if isinstance(default, list | tuple):  # YAML gives a list for a tuple default
+        return isinstance(value, list | tuple)
     return isinstance(value, type(default))
 
 
-def _keyword_options(convert: Callable) -> dict[str, Any]:
-    """The options a manifest may pass: convert's keyword parameters and their defaults
-    (`seed` is the build's, not an option)."""
-    params = list(inspect.signature(convert).parameters.values())[1:]
+def _keyword_options(function: Callable | None) -> dict[str, Any]:
+    """The options a manifest may pass: keyword parameters and their defaults (`seed` is
+    the build's, not an option)."""
+    if function is None:
+        return {}
+    params = list(inspect.signature(function).parameters.values())[1:]
     return {
         p.name: p.default
         for p in params

@@ -46,9 +46,29 @@ class Upstream:
     # `datasets` features, when some columns hold JSON text (mixed-type fields) to decode.
     features: Any = None
 
+    # The upstream row number of each table row, after `take` (else the table's own).
+    numbers: list[int] | None = None
+
+    def take(self, rows: list[int]) -> Upstream:
+        """Only `rows` (table row indices), keeping where each came from."""
+        pick = lambda values: [values[i] for i in rows] if values else values  # noqa: E731
+        return Upstream(
+            table=self.table.take(pa.array(rows, pa.int64())),
+            files=self.files,
+            bad_rows=self.bad_rows,
+            file_index=pick(self.file_index),
+            line=pick(self.line),
+            revision=self.revision,
+            features=self.features,
+            numbers=[self.number(i) for i in rows],
+        )
+
+    def number(self, row: int) -> int:
+        return self.numbers[row] if self.numbers is not None else row
+
     def where(self, row: int) -> str:
         if not self.file_index:
-            return f"row {row + 1}"
+            return f"row {self.number(row) + 1}"
         name = os.path.basename(self.files[self.file_index[row]])
         label = "line" if file_type(name) == "jsonl" else "row"
         return f"{name}:{label} {self.line[row]}"

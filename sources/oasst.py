@@ -12,6 +12,7 @@ name = "oasst"
 kind = "sft"
 hub = "OpenAssistant/oasst1"
 confidence = 2
+license = "apache-2.0"
 columns = ("message_id", "parent_id", "text", "role")
 optional_columns = ("deleted", "rank")
 batch_size = None

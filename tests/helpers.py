@@ -93,39 +93,11 @@ def uuid5(text: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_OID, text))
 
 
-def convert_upstream(
-    tmp_path: Path,
-    plugin: str,
-    rows: list[dict],
-    *,
-    suffix: str = ".jsonl",
-    inputs: dict[str, list[dict]] | None = None,
-    seed: int = 42,
-    **source,
-):
-    """Run a plugin the way the build does, on `rows` written in the upstream schema.
+def convert_upstream(tmp_path: Path, plugin: str, rows: list[dict], **kwargs):
+    """Run a plugin the way the build does, on `rows` written in the upstream schema to a
+    file in tmp_path (see `composer.testing.convert_rows`: suffix, inputs, seed, and source
+    keys such as options, columns or opt_in). Returns a `Converted`: `.records` (a pyarrow
+    table) and `.rejections`."""
+    from composer.testing import convert_rows
 
-    The rows go to a local file (`suffix`: .jsonl or .parquet), joined inputs to files of
-    their own; a manifest names the plugin with `source` keys (options, columns, opt_in...)
-    and the returned `Converted` has `records` (a pyarrow table) and `rejections`.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from composer.convert import convert_source
-    from composer.manifest import load_manifest
-    from composer.plugins import get_plugin
-
-    def write(name: str, data: list[dict]) -> str:
-        path = tmp_path / f"{name}{suffix}"
-        if suffix == ".parquet":
-            pq.write_table(pa.Table.from_pylist(data), path)
-        else:
-            write_jsonl(path, data)
-        return path.name
-
-    entry = {"name": plugin, "path": write(plugin, rows), **source}
-    if inputs:
-        entry["inputs"] = {name: write(f"{plugin}-{name}", data) for name, data in inputs.items()}
-    manifest = load_manifest(write_manifest(tmp_path, [entry], seed=seed))
-    return convert_source(manifest, 0, manifest.sources[0], get_plugin(plugin))
+    return convert_rows(plugin, rows, folder=tmp_path, **kwargs)

@@ -108,11 +108,24 @@ def test_no_command_shows_usage():
 def test_sources_lists_the_generic_plugins():
     result = invoke("sources")
     assert result.exit_code == 0
-    names = [line.split()[0] for line in result.stdout.splitlines()]
+    header, *lines = result.stdout.splitlines()
+    assert header.split() == [
+        "NAME", "KIND", "CONF", "UPSTREAM", "REVISION", "LICENSE", "FLAGS", "ORIGIN"
+    ]  # fmt: skip
+    names = [line.split()[0] for line in lines]
     assert set(GENERIC_PLUGINS) <= set(names)
     assert len(names) == len(set(names))
-    line = next(x for x in result.stdout.splitlines() if x.startswith("oasst "))
-    assert "OpenAssistant/oasst1" in line and "(built-in)" in line
+    line = next(x for x in lines if x.startswith("oasst "))
+    assert line.split() == [
+        "oasst",
+        "sft",
+        "2",
+        "OpenAssistant/oasst1",
+        "-",
+        "apache-2.0",
+        "-",
+        "built-in",
+    ]
 
 
 def test_sources_json():
