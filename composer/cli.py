@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 user error (manifest, input data, template), 1 internal erro
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -120,6 +121,7 @@ def sources(as_json: bool, kind: str | None) -> None:
     """List the source plugins: kind, default confidence, upstream, licence, flags."""
     from composer.plugins import registry
 
+    plugins = [p for p in registry().values() if kind is None or p.kind == kind]
     rows = [
         {
             "name": p.name,
@@ -128,6 +130,7 @@ def sources(as_json: bool, kind: str | None) -> None:
             "upstream": p.hub,
             "config": p.config,
             "revision": p.revision,
+            "data_files": p.data_files,
             "license": p.license,
             "gated": p.gated,
             "opt_in": p.opt_in,
@@ -135,17 +138,21 @@ def sources(as_json: bool, kind: str | None) -> None:
             "options": sorted(p.options),
             "description": p.description,
         }
-        for p in registry().values()
-        if kind is None or p.kind == kind
+        for p in plugins
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     table = [("NAME", "KIND", "CONF", "UPSTREAM", "REVISION", "LICENSE", "FLAGS", "ORIGIN")]
-    for r in rows:
+    for r, p in zip(rows, plugins):
         upstream = r["upstream"] or "-"
+        if upstream in ("json", "csv", "parquet", "text") and isinstance(p.data_files, str):
+            upstream = p.data_files  # a file that `datasets` reads with a generic builder
         if r["config"]:
             upstream += f" ({r['config']})"
+        revision = r["revision"] or "-"
+        if re.fullmatch(r"[0-9a-f]{40}", revision):
+            revision = revision[:12]
         flags = ",".join(f for f in ("gated", "opt_in") if r[f]) or "-"
         table.append(
             (
@@ -153,7 +160,7 @@ def sources(as_json: bool, kind: str | None) -> None:
                 r["kind"],
                 f"{r['confidence']:g}",
                 upstream,
-                (r["revision"] or "-")[:12],
+                revision,
                 r["license"] or "-",
                 flags,
                 r["origin"],
