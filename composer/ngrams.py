@@ -17,6 +17,7 @@ import numpy as np
 
 WORD = re.compile(r"\w+")
 _P = np.uint64(1_000_003)
+BUCKET_BITS = 26  # 64 MiB of flags; a few million benchmark n-grams fill a few percent
 
 
 def words(text: str) -> list[str]:
@@ -35,6 +36,12 @@ def _hashes(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
             h = h * _P + values[j : j + count] + np.uint64(1)
     bad = np.concatenate([[0], np.cumsum(ids < 0)])
     return h, (bad[n:] - bad[:-n]) == 0
+
+
+def _bucket(hashes: np.ndarray) -> np.ndarray:
+    """A hash's bucket: its top bits after a multiplicative (Fibonacci) scramble."""
+    with np.errstate(over="ignore"):
+        return (hashes * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - BUCKET_BITS)
 
 
 def _flatten(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +67,9 @@ class NgramIndex:
     items: np.ndarray  # the item of each hash
     counts: np.ndarray  # n-grams per item
     n: int = 13
+    # One flag per bucket of hash values that some item's n-gram falls in: nearly every
+    # n-gram of a training text is in no benchmark, and this rejects it with one lookup.
+    buckets: np.ndarray | None = None
 
     @classmethod
     def build(cls, texts: list[str], n: int = 13, min_words: int = 8) -> NgramIndex:
@@ -84,7 +94,9 @@ class NgramIndex:
         hashes, items = hashes[first], items[first]
         counts = np.bincount(items, minlength=len(texts))
         sizes = sorted(set(size_of[size_of > 0].tolist()))
-        return cls(vocab, sizes, hashes, items, counts, n)
+        buckets = np.zeros(1 << BUCKET_BITS, bool)
+        buckets[_bucket(hashes)] = True
+        return cls(vocab, sizes, hashes, items, counts, n, buckets)
 
     def match(
         self, word_lists: list[list[str]], min_overlap: float = 0.25
@@ -98,6 +110,7 @@ class NgramIndex:
         found_text, found_item = [], []
         for size in self.sizes:
             h, valid = _hashes(flat, size)
+            valid &= self.buckets[_bucket(h)]
             pos = np.flatnonzero(valid)
             at = np.searchsorted(self.hashes, h[pos])
             at[at >= len(self.hashes)] = 0

@@ -134,6 +134,63 @@ def test_dpo_context_chosen_and_rejected_and_text_chunks_are_checked(detector):
     assert {(r, p) for r, p, _ in text} == {(0, "text")}
 
 
+def test_the_static_embedder_gives_model2vecs_vectors_by_way_of_words(composer_cache):
+    """Words are embedded once and summed; the result must equal model2vec's token mean,
+    across batch boundaries, with accents, CJK, emoji, control characters and empty texts."""
+    import numpy as np
+    from model2vec import StaticModel
+
+    from composer.embeddings import DEFAULT_MODEL, StaticEmbedder, cache_dir, model_id
+
+    texts = [
+        "Natalia sold clips to 48 of her friends in April.",
+        "naïve CAFÉ résumé, déjà-vu!!",
+        "東京タワーは高い。 Ein Straßenbahn fährt.",
+        "tabs\tand\nnew lines  and x\x00y control characters",
+        "emoji 🦄 and ☃ are unknown tokens",
+        "",
+        "   ",
+        "word " * 300,
+    ] * 3
+    static = StaticEmbedder()
+    static.batch_size = 5  # several batches, each with its own word table
+    ours = static.encode(texts)
+    reference = StaticModel.from_pretrained(str(cache_dir() / "static" / model_id(DEFAULT_MODEL)))
+    theirs = reference.encode(texts, max_length=None, use_multiprocessing=False)
+    norms = np.linalg.norm(theirs, axis=1, keepdims=True)
+    theirs = theirs / np.maximum(norms, 1e-12)
+    assert np.allclose(ours, theirs, atol=1e-5)
+    assert not ours[5].any() and not ours[6].any()  # no words: a zero vector, not NaN
+
+
+def test_the_ngram_prefilter_never_drops_a_match():
+    """The bucket flags reject n-grams that no item has; a brute-force count must agree."""
+    import random
+
+    from composer.ngrams import NgramIndex, words
+
+    rng = random.Random(3)
+    vocab = [f"w{i}" for i in range(60)]  # a small vocabulary: many shared 13-grams
+    items = [" ".join(rng.choice(vocab) for _ in range(rng.randint(8, 40))) for _ in range(30)]
+    texts = [" ".join(rng.choice(vocab) for _ in range(50)) for _ in range(40)]
+    texts += [f"intro {items[i]} outro" for i in range(0, 30, 3)]
+    index = NgramIndex.build(items)
+    found = {(t, i) for t, i, _ in index.match([words(t) for t in texts], min_overlap=1.0)}
+
+    def grams(ws, n):
+        return {tuple(ws[k : k + n]) for k in range(len(ws) - n + 1)}
+
+    expected = set()
+    for i, item in enumerate(items):
+        n = min(len(words(item)), 13)
+        need = grams(words(item), n)
+        for t, text in enumerate(texts):
+            if need <= grams(words(text), n):
+                expected.add((t, i))
+    assert found == expected
+    assert {(40 + k, 3 * k) for k in range(10)} <= found
+
+
 def test_the_embedding_cache_is_keyed_by_text_and_survives_a_corrupt_shard(tmp_path):
     cache = EmbeddingCache(tmp_path)
     key = int(text_keys(["hello"])[0])
