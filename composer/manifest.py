@@ -71,6 +71,93 @@ def parse_sample(value: Any) -> Any:
     return value
 
 
+class Bounds(Strict):
+    """A range a measure must fall in; either end may be open."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Bounds:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
+        return self
+
+
+class ScoreFilter(Strict):
+    """Keep rows by a score: a built-in scorer (`length`, `words`, `lexical_diversity`,
+    `readability`), an upstream value kept in the record's meta (`meta.correctness`), or a
+    function (`package.module:function`, given a batch of records, returning numbers)."""
+
+    scorer: str
+    min: float | None = None
+    max: float | None = None
+    top: float | None = Field(None, gt=0, le=1)  # keep this share of the highest scores
+    by: Literal["quantile", "range"] = "quantile"  # top share of the rows, or of the range
+
+    @model_validator(mode="after")
+    def _some(self) -> ScoreFilter:
+        if self.min is None and self.max is None and self.top is None:
+            raise ValueError("give min, max or top")
+        return self
+
+
+class MaxTokens(Strict):
+    """Drop rows longer than `max` tokens of a local tokenizer (a tokenizer.json file, a
+    model folder, or a model name already in the Hugging Face cache)."""
+
+    tokenizer: str
+    max: int = Field(gt=0)
+
+
+class Filters(Strict):
+    """Row filters, per source and for the whole manifest, each counted in the funnel.
+
+    The prompt is the human turns (a DPO pair's context), the response the assistant turns
+    (a pair's chosen answer; a text record's text)."""
+
+    response_chars: Bounds | None = None
+    response_words: Bounds | None = None
+    prompt_chars: Bounds | None = None
+    prompt_words: Bounds | None = None
+    ratio: Bounds | None = None  # response characters / prompt characters
+    system_prompt: Literal["any", "with", "without"] = "any"  # rows with or without one
+    refusals: bool = False  # drop rows whose answer refuses or moralises
+    as_an_ai: bool = False  # drop rows with "as an AI language model" boilerplate
+    language: list[str] | None = None  # keep responses in these languages (ISO 639-1)
+    max_tokens: MaxTokens | None = None
+    score: list[ScoreFilter] = []
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    def merged(self, other: Filters | None) -> Filters:
+        """These filters with `other`'s settings (a source's own) taking precedence."""
+        if other is None:
+            return self
+        return self.model_copy(update=other.model_dump(exclude_unset=True, by_alias=False))
+
+
+class Packing(Strict):
+    """Merge similar short single-turn items into multi-turn conversations (orca-chat)."""
+
+    max_chars: int = Field(8000, gt=0)  # budget of a packed conversation
+    min_similarity: float = Field(0.5, ge=-1, le=1)  # cosine between neighbours' prompts
+    max_turns: int = Field(8, ge=2)  # exchanges in one packed conversation
+
+
+class Mix(Strict):
+    """The mixture by proportions: each source's `weight` share of `total` rows, solved
+    after filtering, dedup and decontamination."""
+
+    total: int = Field(gt=0)
+    upsample: bool = False  # repeat rows of a source short of its share (else shrink total)
+
+
 class Source(Strict):
     name: str
     plugin: str | None = None
@@ -88,6 +175,11 @@ class Source(Strict):
     on_invalid: Literal["skip", "fail"] = "skip"
     opt_in: bool = False  # required for a plugin marked opt_in (toxic data)
     inputs: dict[str, str | list[str]] = {}  # local files for a plugin's joined upstreams
+    filters: Filters | None = None
+    weight: float | None = Field(None, gt=0)  # share of `mix.total`, solved after filters
+    stratify: str | None = None  # a meta field: sampling keeps each value's share
+    max_validation: int | None = Field(None, ge=0)
+    packing: Packing | None = None
 
     @field_validator("sample", mode="before")
     @classmethod
@@ -119,8 +211,9 @@ class Render(Strict):
 
 class Split(Strict):
     validation: float | int = 0
+    test: float | int = 0
 
-    @field_validator("validation")
+    @field_validator("validation", "test")
     @classmethod
     def _size(cls, value: float | int) -> float | int:
         if isinstance(value, bool) or value < 0 or (isinstance(value, float) and value >= 1):
@@ -177,6 +270,8 @@ class Manifest(Strict):
     split: Split = Split()
     output: Output = Output()
     decontaminate: Decontaminate | None = None
+    filters: Filters | None = None
+    mix: Mix | None = None
 
     # Set by load(): the manifest's folder, against which relative paths resolve.
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -316,6 +411,16 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                             f"{', '.join(readable)}",
                         )
                     )
+        if source.weight is not None and manifest.mix is None:
+            problems.append(((*loc, "weight"), "a weight needs `mix: {total: N}` at the top"))
+        if manifest.mix is not None and source.weight is None:
+            problems.append((loc, "with `mix`, every source needs a `weight`"))
+        if source.weight is not None and source.sample is not None:
+            problems.append(((*loc, "sample"), "give either sample or weight, not both"))
+        if source.packing is not None and plugin is not None and plugin.kind != "sft":
+            problems.append(
+                ((*loc, "packing"), f"packing merges SFT items; {plugin.name!r} is {plugin.kind}")
+            )
         for key in ("config", "revision", "data_files"):
             if source.path and getattr(source, key) is not None:
                 problems.append(((*loc, key), f"{key} applies to hub sources, not to path"))

@@ -13,17 +13,24 @@ from pathlib import Path
 from typing import Any
 
 EXAMPLES = 5
-STAGES = (
-    "rows_read",
-    "rejected",
-    "records",
-    "duplicates",
-    "after_dedup",
-    "contaminated",
-    "sampled",
-    "train",
-    "validation",
-)
+
+
+
+STAGE_LABELS = {
+    "rows_read": "read",
+    "rejected": "rejected",
+    "records": "records",
+    "filtered": "filtered",
+    "duplicates": "duplicates",
+    "after_dedup": "after dedup",
+    "contaminated": "contaminated",
+    "sampled": "sampled",
+    "train": "train",
+    "validation": "validation",
+    "test": "test",
+}
+
+STAGES = tuple(STAGE_LABELS)
 
 
 @dataclass
@@ -38,13 +45,23 @@ class Funnel:
     rows_read: int = 0
     rejected: int = 0
     records: int = 0
+    filtered: int = 0  # records dropped by filters (before dedup)
     duplicates: int = 0
     after_dedup: int = 0
     contaminated: int = 0
     sampled: int = 0
     train: int = 0
     validation: int = 0
+    test: int = 0
     sample_requested: int | None = None
+    filtered_by: dict[str, int] = field(default_factory=dict)  # filter -> records dropped
+    packed: int = 0  # items merged into others by packing
+    weight: float | None = None
+    requested_share: float | None = None  # of the mixture (weights), when `mix` is set
+    achieved_share: float | None = None
+    # Histograms for the report's plots: {"response_chars": {"edges": [...], "counts":
+    # [...]}, "score:<scorer>": {"edges", "counts", "min", "max"}} (min/max: thresholds).
+    distributions: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     rejected_examples: list[dict[str, str]] = field(default_factory=list)
     lost_to: dict[str, int] = field(default_factory=dict)
@@ -79,6 +96,25 @@ def build_report(
         "outputs": outputs,
         **({"decontamination": decontamination} if decontamination is not None else {}),
     }
+
+
+def histogram(values, bins: int = 30, log: bool = False) -> dict[str, list]:
+    """Bin edges and counts of `values` (log-spaced edges for lengths), for a plot."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return {"edges": [], "counts": []}
+    low, high = float(values.min()), float(values.max())
+    if high == low:
+        high = low + 1
+    if log and low > 0:
+        edges = np.geomspace(low, high, bins + 1)
+    else:
+        edges = np.linspace(low, high, bins + 1)
+    counts, edges = np.histogram(values, bins=edges)
+    return {"edges": [round(float(e), 6) for e in edges], "counts": counts.tolist()}
 
 
 def warnings(funnels: list[Funnel]) -> list[str]:
@@ -121,25 +157,12 @@ def markdown(report: dict[str, Any]) -> str:
         *(f"> **Warning:** {w}\n" for w in report["warnings"]),
         "## Funnel",
         "",
-        "Each source's rows: read, rejected as invalid, records made, lost as duplicates, "
-        "left after dedup, removed as benchmark contamination, after sampling, and the "
-        "train/validation split.",
+        "Each source's rows: read, rejected as invalid, records made, dropped by filters, "
+        "lost as duplicates, left after dedup, removed as benchmark contamination, after "
+        "sampling, and the train/validation/test split.",
         "",
     ]
-    header = [
-        "source",
-        "kind",
-        "conf.",
-        "read",
-        "rejected",
-        "records",
-        "duplicates",
-        "after dedup",
-        "contaminated",
-        "sampled",
-        "train",
-        "validation",
-    ]
+    header = ["source", "kind", "conf.", *STAGE_LABELS.values()]
     rows = [
         [s["name"], s["kind"], f"{s['confidence']:g}", *(s[k] for k in STAGES)] for s in sources
     ]
