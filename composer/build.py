@@ -22,12 +22,12 @@ from composer.decontaminate import decontaminate
 from composer.dedup import dedup, priority
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
-from composer.manifest import Manifest, check, key_path, load_manifest
+from composer.manifest import Filters, Manifest, Sample, check, key_path, load_manifest
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
 from composer.plugins import registry
 from composer.render import SCHEMAS, FormatPlan, render_source
-from composer.report import EXAMPLES, Funnel, build_report, write_report
-from composer.sample import sample
+from composer.report import EXAMPLES, Funnel, build_report, histogram, write_report
+from composer.sample import sample, solve_mix
 from composer.split import split_sources
 from composer.system_prompt import SystemPromptChooser
 
@@ -102,6 +102,58 @@ def gated_notice(name: str, hub: str) -> str:
     )
 
 
+def filter_sources(manifest: Manifest, converted: list[Converted]) -> dict[str, Any]:
+    """Apply the manifest's and each source's filters to its records, in place; what each
+    filter dropped (and the scores it saw) by source."""
+    results = {}
+    for c in converted:
+        if manifest.filters is None and c.source.filters is None:
+            continue
+        from composer.filters import apply_filters
+
+        spec = (manifest.filters or Filters()).merged(c.source.filters)
+        result = apply_filters(c.records, c.plugin.kind, spec, manifest.base_dir)
+        c.records = c.records.filter(pa.array(result.keep))
+        results[c.source.name] = result
+    return results
+
+
+def _packed(manifest: Manifest, c: Converted, table: pa.Table) -> tuple[pa.Table, int]:
+    """The source's records with similar short items packed together (its `packing`)."""
+    if c.source.packing is None:
+        return table, 0
+    from composer.packing import pack
+
+    result = pack(table, c.source.packing, manifest.seed, c.source.name)
+    return result.table, result.packed
+
+
+def _distributions(result) -> dict[str, dict]:
+    """Score histograms with their thresholds, for the report's plots."""
+    if result is None:
+        return {}
+    out = {}
+    for scorer, values in result.scores.items():
+        bounds = result.thresholds.get(scorer, {})
+        out[f"score:{scorer}"] = {
+            **histogram(values),
+            "min": bounds.get("min"),
+            "max": bounds.get("max"),
+        }
+    return out
+
+
+def _lengths(table: pa.Table, kind: str) -> dict[str, dict]:
+    """The response length histogram of what a source gives the mixture."""
+    if table.num_rows == 0:
+        return {}
+    try:
+        from composer.filters import text_columns
+    except ImportError:  # TEMPORARY until composer/filters.py lands
+        return {}
+    return {"response_chars": histogram(text_columns(table, kind).response_chars, log=True)}
+
+
 def _upstream(c: Converted) -> str:
     s = c.source
     if s.path:
@@ -122,6 +174,8 @@ def build(
     check_target(target)
     formats = load_formats(manifest)
     converted = load_sources(manifest, progress)
+    records_made = {c.source.name: c.records.num_rows for c in converted}
+    filtered = filter_sources(manifest, converted)
     deduped = dedup(converted)
     contamination = None
     if manifest.decontaminate is not None:
@@ -135,13 +189,30 @@ def build(
 
     funnels: dict[str, Funnel] = {}
     tables: dict[str, pa.Table] = {}
+    cleaned: dict[str, pa.Table] = {}
+    packed: dict[str, int] = {}
     for c in converted:
         name = c.source.name
-        kept = deduped.kept[name]
-        clean = kept
+        clean = deduped.kept[name]
         if contamination is not None and not manifest.decontaminate.report_only:
-            clean = kept.filter(pa.array(~contamination.removed[name]))
-        sampled = sample(clean, c.source.sample, manifest.seed, name)
+            clean = clean.filter(pa.array(~contamination.removed[name]))
+        cleaned[name], packed[name] = _packed(manifest, c, clean)
+    mixture = (
+        solve_mix(
+            {name: t.num_rows for name, t in cleaned.items()},
+            {c.source.name: c.source.weight for c in converted},
+            manifest.mix.total,
+            manifest.mix.upsample,
+        )
+        if manifest.mix is not None
+        else None
+    )
+    for c in converted:
+        name = c.source.name
+        kept, clean = deduped.kept[name], cleaned[name]
+        spec = Sample(count=mixture.counts[name]) if mixture else c.source.sample
+        repeat = bool(mixture and manifest.mix.upsample)
+        sampled = sample(clean, spec, manifest.seed, name, c.source.stratify, repeat)
         tables[name] = sampled.table
         funnels[name] = Funnel(
             name=name,
@@ -151,13 +222,19 @@ def build(
             upstream=_upstream(c),
             rows_read=c.rows_read,
             rejected=len(c.rejections),
-            records=c.records.num_rows,
+            records=records_made[name],
+            filtered=records_made[name] - c.records.num_rows,
+            filtered_by=filtered[name].dropped if name in filtered else {},
             duplicates=c.records.num_rows - kept.num_rows,
             after_dedup=kept.num_rows,
-            contaminated=kept.num_rows - clean.num_rows,
+            contaminated=kept.num_rows - (clean.num_rows + packed[name]),
             contaminated_by=contamination.by_benchmark[name] if contamination else {},
+            packed=packed[name],
             sampled=sampled.table.num_rows,
-            sample_requested=sampled.requested,
+            sample_requested=None if mixture else sampled.requested,
+            weight=c.source.weight,
+            requested_share=round(mixture.requested[name], 6) if mixture else None,
+            distributions=_distributions(filtered.get(name)),
             rejected_by_reason=dict(sorted(c.rejected_by_reason.items())),
             rejected_examples=[
                 {"where": r.where, "reason": r.reason, "detail": r.detail}
@@ -166,9 +243,21 @@ def build(
             lost_to=dict(sorted(deduped.lost_to[name].items())),
         )
 
-    tables = split_sources(tables, manifest.split.validation, manifest.seed)
+    if mixture is not None:
+        total = sum(t.num_rows for t in tables.values()) or 1
+        for name, f in funnels.items():
+            f.achieved_share = round(tables[name].num_rows / total, 6)
+    for c in converted:
+        funnels[c.source.name].distributions.update(_lengths(tables[c.source.name], c.plugin.kind))
+    tables = split_sources(
+        tables,
+        manifest.split.validation,
+        manifest.seed,
+        manifest.split.test,
+        {c.source.name: c.source.max_validation for c in converted},
+    )
 
-    splits = ["train", "validation"] if manifest.split.validation else ["train"]
+    splits = ["train"] + [s for s in ("validation", "test") if getattr(manifest.split, s)]
     kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]
     with atomic_dir(target) as tmp:
         writer = RowWriter(
@@ -188,6 +277,7 @@ def build(
             [funnels[c.source.name] for c in converted],
             outputs,
             contamination.stats if contamination else None,
+            {"requested": manifest.mix.total, "achieved": mixture.total} if mixture else None,
         )
         write_report(report, tmp)
     return BuildResult(output_dir=target, report=report)
@@ -218,8 +308,11 @@ def _render_all(
                     by_format = funnel.rows_out.setdefault(split, {})
                     by_format[fmt] = by_format.get(fmt, 0) + 1
                 bar.update(batch.num_rows)
-            funnel.train = int(pc.sum(pc.equal(table.column("split"), "train")).as_py() or 0)
-            funnel.validation = funnel.sampled - funnel.train
+            counts = pc.value_counts(table.column("split")).to_pylist()
+            by_split = {c["values"]: c["counts"] for c in counts}
+            funnel.train = by_split.get("train", 0)
+            funnel.validation = by_split.get("validation", 0)
+            funnel.test = by_split.get("test", 0)
 
 
 def scan_contamination(manifest: Manifest | str | os.PathLike, progress: bool = False):

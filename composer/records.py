@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 KINDS = ("sft", "dpo", "text")
 TURN = pa.struct([("from", pa.string()), ("value", pa.string())])
@@ -101,3 +102,40 @@ def make_id(key: str) -> str:
     digest[8] = (digest[8] & 0x3F) | 0x80
     h = digest.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def meta_field(table: pa.Table, path: str) -> pa.Array:
+    """One field of every record's JSON `meta` (`task`, or nested `scores.helpfulness`), as
+    an Arrow array with nulls where a record lacks it. The whole column is parsed at once by
+    Arrow's JSON reader, not row by row."""
+    import pyarrow.json as pa_json
+
+    if table.num_rows == 0:
+        return pa.nulls(0)
+    metas = table.column("meta").to_pylist()
+    try:
+        parsed = pa_json.read_json(pa.BufferReader("\n".join(metas).encode("utf-8")))
+    except pa.ArrowInvalid:  # a field with values of mixed types: the slow way
+        values = []
+        for meta in metas:
+            value = json.loads(meta)
+            for key in path.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            values.append(value)
+        values = [v if isinstance(v, str | int | float) and v is not True else None for v in values]
+        if any(isinstance(v, str) for v in values):
+            return pa.array([None if v is None else str(v) for v in values], pa.string())
+        return pa.array(values, pa.float64())
+    column: pa.Array | None = None
+    for i, key in enumerate(path.split(".")):
+        if i == 0:
+            column = parsed.column(key).combine_chunks() if key in parsed.column_names else None
+        elif column is not None and pa.types.is_struct(column.type) and (
+            column.type.get_field_index(key) >= 0
+        ):
+            column = pc.struct_field(column, key)
+        else:
+            column = None
+        if column is None:
+            return pa.nulls(table.num_rows)
+    return column

@@ -15,7 +15,6 @@ from typing import Any
 EXAMPLES = 5
 
 
-
 STAGE_LABELS = {
     "rows_read": "read",
     "rejected": "rejected",
@@ -77,6 +76,7 @@ def build_report(
     funnels: list[Funnel],
     outputs: dict[str, int],
     decontamination: dict[str, int] | None = None,
+    mix: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     totals: dict[str, Any] = {k: sum(getattr(f, k) for f in funnels) for k in STAGES}
     rows_out: Counter = Counter()
@@ -85,8 +85,19 @@ def build_report(
             for fmt, n in by_format.items():
                 rows_out[f"{split}/{fmt}"] += n
     totals["rows_out"] = dict(sorted(rows_out.items()))
+    notes = warnings(funnels)
+    if mix and mix["achieved"] < mix["requested"]:
+        scarce = min(
+            (f for f in funnels if f.requested_share),
+            key=lambda f: (f.after_dedup - f.contaminated) / f.requested_share,
+        )
+        notes.append(
+            f"mix: asked for {mix['requested']:,} rows; the sources left after filters, "
+            f"dedup and decontamination allow {mix['achieved']:,} at the requested shares "
+            f"({scarce.name} is the scarcest; `mix: {{upsample: true}}` repeats rows instead)"
+        )
     return {
-        "warnings": warnings(funnels),
+        "warnings": notes,
         "name": name,
         "seed": seed,
         "dedup_key": dedup_key,
@@ -95,6 +106,7 @@ def build_report(
         "totals": totals,
         "outputs": outputs,
         **({"decontamination": decontamination} if decontamination is not None else {}),
+        **({"mix": mix} if mix is not None else {}),
     }
 
 
@@ -146,6 +158,31 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
+def composition(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each source's share of the final mixture, with the requested share when mixed by
+    weight: the numbers behind "orca-chat: 100.00% (188,842)"."""
+    total = sum(s["sampled"] for s in sources) or 1
+    return [
+        {
+            "name": s["name"],
+            "rows": s["sampled"],
+            "share": s["sampled"] / total,
+            "requested": s.get("requested_share"),
+        }
+        for s in sources
+    ]
+
+
+def _composition(sources: list[dict[str, Any]]) -> list[str]:
+    parts = composition(sources)
+    lines = ["## Composition", ""]
+    if any(p["requested"] is not None for p in parts):
+        rows = [[p["name"], f"{p['requested']:.2%}", f"{p['share']:.2%}", p["rows"]] for p in parts]
+        return [*lines, *_table(["source", "requested", "achieved", "rows"], rows), ""]
+    lines += [f"- {p['name']}: {p['share']:.2%} ({p['rows']:,})" for p in parts]
+    return [*lines, ""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     sources, totals = report["sources"], report["totals"]
     lines = [
@@ -168,6 +205,20 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     rows.append(["**total**", "", "", *(totals[k] for k in STAGES)])
     lines += [*_table(header, rows), ""]
+    lines += _composition(sources)
+    filters = sorted({f for s in sources for f in s.get("filtered_by", {})})
+    if filters:
+        lines += [
+            "## Filters",
+            "",
+            "Records each filter dropped (a record counts once, for the first filter it fails).",
+            "",
+        ]
+        rows = [
+            [s["name"], *(s.get("filtered_by", {}).get(f, 0) for f in filters), s["filtered"]]
+            for s in sources
+        ]
+        lines += [*_table(["source", *filters, "dropped"], rows), ""]
     dups = [(s["name"], w, n) for s in sources for w, n in s["lost_to"].items()]
     if dups:
         lines += [
