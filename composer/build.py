@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
+from composer.card import write_card
 from composer.convert import Converted, convert_source
 from composer.decontaminate import decontaminate
 from composer.dedup import dedup, priority
@@ -280,6 +281,7 @@ def build(
             {"requested": manifest.mix.total, "achieved": mixture.total} if mixture else None,
         )
         write_report(report, tmp)
+        write_card(tmp, report, manifest)
     return BuildResult(output_dir=target, report=report)
 
 

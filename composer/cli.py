@@ -271,3 +271,64 @@ def preview(manifest: str, rows: int, only: tuple[str, ...]) -> None:
             if key in row:
                 click.secho(f"--- {key}", fg="cyan")
                 click.echo(row[key])
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, help="Create the repository private.")
+@click.option(
+    "--token",
+    help="A Hugging Face token with write access (default: HF_TOKEN or `hf auth login`).",
+)
+@click.option("--revision", help="Push to this branch (created when missing).")
+@user_errors
+def push(folder: str, repo_id: str, private: bool, token: str | None, revision: str | None) -> None:
+    """Upload a build's output FOLDER to the Hub as the dataset REPO_ID.
+
+    The folder goes up as it is: its README.md is the dataset card, whose configs
+    `datasets.load_dataset(REPO_ID, "sft")` reads.
+
+    \b
+    composer push out/demo me/demo-mix
+    composer push out/demo me/demo-mix --private --revision v2
+    """
+    from composer.hub_push import push as run_push
+
+    click.echo(run_push(Path(folder), repo_id, private=private, token=token, revision=revision))
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.argument("column")
+@click.option("-s", "--source", help="Only this source's rows; with a manifest, required.")
+@click.option(
+    "--bins", default=20, show_default=True, type=click.IntRange(min=1), help="Histogram bins."
+)
+@click.option(
+    "--width", default=40, show_default=True, type=click.IntRange(min=1), help="Bar width."
+)
+@click.option("--log", is_flag=True, help="Log-spaced bins (for long-tailed lengths).")
+@click.option("--json", "as_json", is_flag=True, help="The numbers as JSON, no histogram.")
+@user_errors
+def stats(
+    path: str, column: str, source: str | None, bins: int, width: int, log: bool, as_json: bool
+) -> None:
+    """Distribution of COLUMN in PATH, to choose filter thresholds.
+
+    PATH is a data file (an output file, records.parquet, an input file) or a manifest
+    with --source. COLUMN is a column (text: its length in characters; a list: its items)
+    or a scorer on records: length, words, lexical_diversity, readability, meta.FIELD.
+
+    \b
+    composer stats out/demo/sft/train.parquet output --log
+    composer stats out/demo/records.parquet words --source alpaca
+    composer stats manifests/demo.yaml readability --source sharegpt
+    """
+    from composer.stats import column_stats, describe, load_values
+
+    values = load_values(path, column, source)
+    if as_json:
+        click.echo(json.dumps({"column": column, **column_stats(values)}, indent=2))
+    else:
+        click.echo(describe(values, column, bins, width, log))

@@ -139,7 +139,7 @@ class Filters(Strict):
         """These filters with `other`'s settings (a source's own) taking precedence."""
         if other is None:
             return self
-        return self.model_copy(update=other.model_dump(exclude_unset=True, by_alias=False))
+        return self.model_copy(update={k: getattr(other, k) for k in other.model_fields_set})
 
 
 class Packing(Strict):

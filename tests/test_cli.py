@@ -225,6 +225,7 @@ def test_build_demo_writes_the_layout(tmp_path):
         "text/validation.parquet",
         "report.json",
         "report.md",
+        "README.md",
         "rejected.jsonl",
     }
     report = json.loads((out / "report.json").read_text())
