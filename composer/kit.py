@@ -85,10 +85,9 @@ def stratified_sample(
     labels, first, codes = np.unique(
         np.asarray([str(s) for s in strata]), return_index=True, return_inverse=True
     )
-    counts = np.bincount(codes, minlength=len(labels))
-    exact = counts * total / n
-    quota = np.floor(exact).astype(int)
-    order = np.lexsort((first, -(exact - quota)))
+    counts = np.bincount(codes, minlength=len(labels)).astype(np.int64)
+    quota = counts * total // n  # integer arithmetic: equal remainders are equal
+    order = np.lexsort((first, -(counts * total % n)))
     quota[order[: total - quota.sum()]] += 1
     rng = generator(seed, "stratified", *purpose)
     chosen = []

@@ -213,6 +213,16 @@ class Split(Strict):
     validation: float | int = 0
     test: float | int = 0
 
+    @model_validator(mode="after")
+    def _room_for_train(self) -> Split:
+        fractions = [v for v in (self.validation, self.test) if isinstance(v, float)]
+        if len(fractions) == 2 and sum(fractions) >= 1:
+            raise ValueError(
+                f"validation ({self.validation:g}) and test ({self.test:g}) leave no training "
+                "data: their sum must be below 1"
+            )
+        return self
+
     @field_validator("validation", "test")
     @classmethod
     def _size(cls, value: float | int) -> float | int:

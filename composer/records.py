@@ -122,7 +122,10 @@ def meta_field(table: pa.Table, path: str) -> pa.Array:
             for key in path.split("."):
                 value = value.get(key) if isinstance(value, dict) else None
             values.append(value)
-        values = [v if isinstance(v, str | int | float) and v is not True else None for v in values]
+        values = [
+            v if isinstance(v, str | int | float) and not isinstance(v, bool) else None
+            for v in values
+        ]
         if any(isinstance(v, str) for v in values):
             return pa.array([None if v is None else str(v) for v in values], pa.string())
         return pa.array(values, pa.float64())
@@ -130,8 +133,10 @@ def meta_field(table: pa.Table, path: str) -> pa.Array:
     for i, key in enumerate(path.split(".")):
         if i == 0:
             column = parsed.column(key).combine_chunks() if key in parsed.column_names else None
-        elif column is not None and pa.types.is_struct(column.type) and (
-            column.type.get_field_index(key) >= 0
+        elif (
+            column is not None
+            and pa.types.is_struct(column.type)
+            and (column.type.get_field_index(key) >= 0)
         ):
             column = pc.struct_field(column, key)
         else:

@@ -86,7 +86,13 @@ def build_report(
                 rows_out[f"{split}/{fmt}"] += n
     totals["rows_out"] = dict(sorted(rows_out.items()))
     notes = warnings(funnels)
-    if mix and mix["achieved"] < mix["requested"]:
+    empty = [f.name for f in funnels if f.requested_share and not f.sampled]
+    if mix and empty:
+        notes.append(
+            f"mix: {', '.join(empty)} had no rows left after filters, dedup and "
+            "decontamination, and gave none of its share"
+        )
+    elif mix and mix["achieved"] < mix["requested"]:
         scarce = min(
             (f for f in funnels if f.requested_share),
             key=lambda f: (f.after_dedup - f.contaminated) / f.requested_share,

@@ -11,12 +11,16 @@ sample never changes another's rows. Kept rows stay in their upstream order.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from fractions import Fraction
+from math import floor
 
 import numpy as np
 import pyarrow as pa
 
 from composer.draws import generator
+from composer.errors import UserError, did_you_mean
 from composer.kit import stratified_sample
 from composer.manifest import Sample
 from composer.records import meta_field
@@ -61,8 +65,15 @@ def _choose(
     """`size` distinct row indices in order: uniform, or keeping each stratum's share."""
     if stratify is None:
         return np.sort(rng.choice(table.num_rows, size=size, replace=False)).tolist()
-    strata = meta_field(table, stratify).to_pylist()
-    return stratified_sample(strata, size, seed, "sample", source)
+    strata = meta_field(table, stratify)
+    if strata.null_count == len(strata):
+        first = json.loads(table.column("meta")[0].as_py())
+        raise UserError(
+            f"source {source!r}: stratify: no record has a meta field {stratify!r}"
+            f"{did_you_mean(stratify, list(first))}; its records' meta has: "
+            f"{', '.join(first) or 'nothing'}"
+        )
+    return stratified_sample(strata.to_pylist(), size, seed, "sample", source)
 
 
 @dataclass
@@ -78,18 +89,21 @@ def solve_mix(
     """Rows per source so that the shares are the weights'.
 
     Without upsampling a source cannot give more rows than it has, so the mixture shrinks
-    until the scarcest source's share fits: the proportions hold, the total gives way.
+    until the scarcest source's share fits: the proportions hold, the total gives way. A
+    source with no rows left gives none either way (the report warns).
     """
-    weight_sum = sum(weights.values())
-    share = {name: w / weight_sum for name, w in weights.items()}
+    exact = {name: Fraction(str(w)) for name, w in weights.items()}
+    weight_sum = sum(exact.values())
+    share = {name: w / weight_sum for name, w in exact.items()}
     if not upsample:
-        fits = [available[n] / share[n] for n in share if share[n] > 0]
-        total = min([total, *(int(np.floor(f + 1e-9)) for f in fits)])
-    exact = {name: total * share[name] for name in share}
-    counts = {name: int(v) for name, v in exact.items()}
-    by_remainder = sorted(exact, key=lambda name: (-(exact[name] - counts[name]), name))
+        total = min([total, *(floor(available[n] / share[n]) for n in share if share[n] > 0)])
+    counts = {name: floor(total * share[name]) for name in share}
+    by_remainder = sorted(share, key=lambda name: (-(total * share[name] - counts[name]), name))
     for name in by_remainder[: total - sum(counts.values())]:
         counts[name] += 1
-    if not upsample:
-        counts = {name: min(c, available[name]) for name, c in counts.items()}
-    return Mixture(counts, share, sum(counts.values()))
+    counts = {
+        name: 0 if not available[name] else c if upsample else min(c, available[name])
+        for name, c in counts.items()
+    }
+    requested = {name: float(v) for name, v in share.items()}
+    return Mixture(counts, requested, sum(counts.values()))

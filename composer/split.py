@@ -18,11 +18,14 @@ import pyarrow.compute as pc
 from composer.draws import uniforms
 
 
-def _shares(exact: dict[str, float], target: int) -> dict[str, int]:
-    """Whole numbers summing to `target`, each the floor of its exact share, the leftovers
-    to the largest remainders (ties by name)."""
-    quota = {name: int(v) for name, v in exact.items()}
-    by_remainder = sorted(exact, key=lambda name: (-(exact[name] - quota[name]), name))
+def _shares(weights: dict[str, int], target: int) -> dict[str, int]:
+    """Whole numbers summing to `target`, proportional to integer `weights`: each the floor
+    of its exact share, the leftovers to the largest remainders, ties by name. Integer
+    arithmetic, so ties are ties."""
+    total = sum(weights.values())
+    quota = {name: target * w // total for name, w in weights.items()}
+    remainder = {name: target * w % total for name, w in weights.items()}
+    by_remainder = sorted(weights, key=lambda name: (-remainder[name], name))
     for name in by_remainder[: target - sum(quota.values())]:
         quota[name] += 1
     return quota
@@ -32,29 +35,27 @@ def validation_quota(
     sizes: dict[str, int], validation: float | int, caps: dict[str, int | None] | None = None
 ) -> dict[str, int]:
     """How many distinct ids each source gives to a split: proportional to its size, at most
-    its cap; what a capped source cannot give goes to the others, in proportion."""
+    its cap. A source whose share passes its cap gives its cap, and the rest is shared
+    afresh over the others."""
     total = sum(sizes.values())
     if not total or not validation:
         return dict.fromkeys(sizes, 0)
     target = round(validation * total) if isinstance(validation, float) else min(validation, total)
     given = caps or {}
-    caps = {
-        name: size if given.get(name) is None else min(size, given[name])
-        for name, size in sizes.items()
-    }
-    quota = dict.fromkeys(sizes, 0)
-    open_ = {name for name in sizes if caps[name] > 0}
-    while target > sum(quota.values()) and open_:
-        left = target - sum(quota.values())
-        weight = sum(sizes[n] for n in open_)
-        share = _shares({n: left * sizes[n] / weight for n in sorted(open_)}, left)
-        full = {n for n in open_ if quota[n] + share[n] >= caps[n]}
-        for name in open_:
-            quota[name] = min(caps[name], quota[name] + share[name])
-        if not full:
+    cap = {n: size if given.get(n) is None else min(size, given[n]) for n, size in sizes.items()}
+    fixed: dict[str, int] = {}
+    while True:
+        free = {n: sizes[n] for n in sizes if n not in fixed}
+        left = target - sum(fixed.values())
+        weight = sum(free.values())
+        over = {n for n in free if weight and left * free[n] > cap[n] * weight}
+        if not over:
             break
-        open_ -= full
-    return quota
+        fixed.update({n: cap[n] for n in over})
+    if not free or not sum(free.values()):
+        return {n: fixed.get(n, 0) for n in sizes}
+    share = _shares(free, min(left, sum(cap[n] for n in free)))
+    return {n: fixed.get(n, share.get(n, 0)) for n in sizes}
 
 
 def chosen_ids(table: pa.Table, quota: int, seed: int, purpose: str, skip: pa.Array) -> np.ndarray:
@@ -76,13 +77,21 @@ def split_sources(
     """Each source's records with a `split` column: 'train', 'validation' or 'test'.
 
     An id chosen for a split in one source is in that split everywhere: the same
-    instruction in an SFT source and a DPO source never lands on two sides.
+    instruction in an SFT source and a DPO source never lands on two sides. That rule
+    comes first: a source's `max_validation` caps the ids it chooses, and an id that
+    another source chose for validation follows it there too.
     """
-    sizes = {name: len(pc.unique(t.column("id"))) for name, t in tables.items()}
+    everything = sum(len(pc.unique(t.column("id"))) for t in tables.values())
     picked = {}
     for split, share, caps in (("test", test, None), ("validation", validation, max_validation)):
-        quota = validation_quota(sizes, share, caps)
+        if isinstance(share, float):  # a share of all items, not of those test left
+            share = round(share * everything)
         skip = pa.array(np.concatenate(list(picked.values())) if picked else [], pa.string())
+        sizes = {
+            name: len(pc.unique(t.filter(pc.invert(pc.is_in(t.column("id"), skip))).column("id")))
+            for name, t in tables.items()
+        }
+        quota = validation_quota(sizes, share, caps)
         purpose = "split" if split == "validation" else split  # validation's draws as before
         ids = [chosen_ids(t, quota[name], seed, purpose, skip) for name, t in tables.items()]
         picked[split] = np.concatenate(ids) if ids else np.array([], object)

@@ -1,0 +1,375 @@
+"""Measures of a record's text, by whole columns: lengths, word counts and scores.
+
+`text_columns` measures what the row filters read (the prompt, the response, a system turn)
+in one pass over Arrow batches: turns are flattened once, and per-record sums are
+`np.bincount` over each turn's record index. The prompt is the human turns (a DPO pair's
+context); the response the assistant (`gpt`) turns, a pair's chosen answer, or a text
+record's text. Tool turns (`function_call`, `observation`) count in neither.
+
+`score` gives one float per row (NaN where a row has no value) from a scorer:
+
+- `length`, `words`: the response's characters and whitespace-separated words;
+- `lexical_diversity`: distinct words / words of the response, lower-cased;
+- `readability`: Flesch reading ease of the response, syllables approximated by vowel groups;
+- `meta.FIELD` (or `meta.a.b`): a number the plugin kept in the record's JSON meta;
+- `package.module:function`: a function given a pa.Table batch of records, returning one
+  number per row. A module beside the manifest can be imported too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from composer.errors import UserError, did_you_mean
+
+BATCH_ROWS = 65_536  # rows per Arrow batch; also the rows a user scorer gets per call
+BUILTIN = ("length", "words", "lexical_diversity", "readability")
+
+
+# ---------------------------------------------------------------- text columns
+
+
+@dataclass(eq=False)
+class TextColumns:
+    """Per-record measures of the prompt and the response; the texts are joined on demand."""
+
+    table: pa.Table = field(repr=False)
+    kind: str
+    prompt_chars: np.ndarray
+    prompt_words: np.ndarray
+    response_chars: np.ndarray
+    response_words: np.ndarray
+    has_system: np.ndarray
+
+    @cached_property
+    def response_text(self) -> pa.ChunkedArray:
+        """The response of each record (several assistant turns joined by a newline)."""
+        return _texts(self.table, self.kind, "response")
+
+    @cached_property
+    def prompt_text(self) -> pa.ChunkedArray:
+        """The human turns of each record joined by a newline ("" for text records)."""
+        return _texts(self.table, self.kind, "prompt")
+
+
+def text_columns(table: pa.Table, kind: str) -> TextColumns:
+    """Measure each record of `table` (records of `kind`), batch by batch."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pc", "pw", "rc", "rw", "sys")}
+    for batch in _batches(table):
+        n = batch.num_rows
+        parent, roles, values = _turns(batch.column("conversations"))
+        chars = _lengths(values)
+        words = word_counts(values)
+        human = _is(roles, "human")
+        parts["pc"].append(_sums(parent[human], chars[human], n))
+        parts["pw"].append(_sums(parent[human], words[human], n))
+        parts["sys"].append(_sums(parent[_is(roles, "system")], None, n) > 0)
+        if kind == "sft":
+            gpt = _is(roles, "gpt")
+            parts["rc"].append(_sums(parent[gpt], chars[gpt], n))
+            parts["rw"].append(_sums(parent[gpt], words[gpt], n))
+        else:
+            answer = pc.fill_null(batch.column("chosen" if kind == "dpo" else "text"), "")
+            parts["rc"].append(_lengths(answer))
+            parts["rw"].append(word_counts(answer))
+        if kind == "text":  # a text record has no prompt
+            parts["pc"][-1][:] = 0
+            parts["pw"][-1][:] = 0
+
+    def cat(key: str, dtype: type) -> np.ndarray:
+        return np.concatenate(parts[key]) if parts[key] else np.zeros(0, dtype)
+
+    return TextColumns(
+        table=table,
+        kind=kind,
+        prompt_chars=cat("pc", np.int64),
+        prompt_words=cat("pw", np.int64),
+        response_chars=cat("rc", np.int64),
+        response_words=cat("rw", np.int64),
+        has_system=cat("sys", bool),
+    )
+
+
+def word_counts(texts: pa.Array) -> np.ndarray:
+    """Whitespace-separated words per string (Unicode whitespace, as str.split())."""
+    trimmed = pc.utf8_trim_whitespace(pc.fill_null(texts, ""))
+    counts = pc.list_value_length(pc.utf8_split_whitespace(trimmed)).to_numpy(zero_copy_only=False)
+    return np.where(_lengths(trimmed) > 0, counts, 0).astype(np.int64)
+
+
+def _batches(table: pa.Table) -> list[pa.RecordBatch]:
+    columns = [c for c in ("conversations", "chosen", "text", "meta") if c in table.column_names]
+    return table.select(columns).to_batches(max_chunksize=BATCH_ROWS)
+
+
+def _turns(conversations: pa.Array) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """Every turn of a batch: its record's index in the batch, its role and its value."""
+    flat = pc.list_flatten(conversations)
+    parent = pc.list_parent_indices(conversations).to_numpy(zero_copy_only=False)
+    roles = pc.fill_null(pc.struct_field(flat, "from"), "")
+    values = pc.fill_null(pc.struct_field(flat, "value"), "")
+    return parent.astype(np.int64), roles, values
+
+
+def _is(roles: pa.Array, role: str) -> np.ndarray:
+    return pc.equal(roles, role).to_numpy(zero_copy_only=False)
+
+
+def _lengths(texts: pa.Array) -> np.ndarray:
+    return pc.utf8_length(pc.fill_null(texts, "")).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _sums(rows: np.ndarray, values: np.ndarray | None, n: int) -> np.ndarray:
+    """Per record: the sum of `values` over its turns (`rows`), or their count."""
+    return np.bincount(rows, weights=values, minlength=n).astype(np.int64)
+
+
+def _texts(table: pa.Table, kind: str, side: str) -> pa.ChunkedArray:
+    chunks = []
+    for batch in _batches(table):
+        if side == "response" and kind != "sft":
+            column = batch.column("chosen" if kind == "dpo" else "text")
+            chunks.append(pc.fill_null(column, "").cast(pa.string()))
+            continue
+        if side == "prompt" and kind == "text":
+            chunks.append(pa.array([""] * batch.num_rows, pa.string()))
+            continue
+        parent, roles, values = _turns(batch.column("conversations"))
+        mine = _is(roles, "gpt" if side == "response" else "human")
+        counts = np.bincount(parent[mine], minlength=batch.num_rows)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+        lists = pa.ListArray.from_arrays(offsets, values.filter(pa.array(mine)))
+        chunks.append(pc.binary_join(lists, "\n").cast(pa.string()))
+    return pa.chunked_array(chunks, pa.string())
+
+
+# ---------------------------------------------------------------- scores
+
+
+def score(table: pa.Table, kind: str, scorer: str, base_dir: Path) -> np.ndarray:
+    """One score per row of `table` from `scorer` (see the module docstring); NaN: no value."""
+    return score_columns(text_columns(table, kind), scorer, base_dir)
+
+
+def score_columns(columns: TextColumns, scorer: str, base_dir: Path) -> np.ndarray:
+    """`score`, reusing measured text columns."""
+    if scorer == "length":
+        return columns.response_chars.astype(np.float64)
+    if scorer == "words":
+        return columns.response_words.astype(np.float64)
+    if scorer == "lexical_diversity":
+        return _per_chunk(columns.response_text, _lexical_diversity)
+    if scorer == "readability":
+        return _per_chunk(columns.response_text, _readability)
+    if scorer.startswith("meta."):
+        return meta_scores(columns.table, scorer)
+    if ":" in scorer:
+        return _function_scores(columns.table, scorer, base_dir)
+    raise UserError(f"filters.score: {unknown_scorer(scorer)}")
+
+
+def scorer_problem(scorer: str, base_dir: Path) -> str | None:
+    """What is wrong with a scorer name, found without data (a function is imported)."""
+    if scorer in BUILTIN:
+        return None
+    if scorer.startswith("meta."):
+        if not all(_meta_path(scorer)):
+            return f"scorer {scorer!r}: give a meta field, as in 'meta.rating' or 'meta.a.b'"
+        return None
+    if ":" in scorer:
+        try:
+            load_function(scorer, base_dir)
+        except UserError as exc:
+            return str(exc)
+        return None
+    return unknown_scorer(scorer)
+
+
+def unknown_scorer(scorer: str) -> str:
+    return (
+        f"unknown scorer {scorer!r}{did_you_mean(scorer, BUILTIN)}; built-in: "
+        f"{', '.join(BUILTIN)}; or 'meta.FIELD' (a value in the record's meta), or "
+        "'package.module:function'"
+    )
+
+
+def _per_chunk(texts: pa.ChunkedArray, fn: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
+    parts = [fn(chunk) for chunk in texts.chunks]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _words(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Every lower-cased word of a chunk of texts, and the index of its text."""
+    split = pc.utf8_split_whitespace(pc.utf8_lower(pc.fill_null(texts, "")))
+    words = pc.list_flatten(split)
+    rows = pc.list_parent_indices(split).to_numpy(zero_copy_only=False).astype(np.int64)
+    real = pc.not_equal(words, "")  # the split leaves "" at leading and trailing whitespace
+    return words.filter(real), rows[real.to_numpy(zero_copy_only=False)]
+
+
+def _lexical_diversity(texts: pa.Array) -> np.ndarray:
+    words, rows = _words(texts)
+    encoded = pc.dictionary_encode(words)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    pairs = pd.unique(rows * max(len(encoded.dictionary), 1) + codes)  # distinct (row, word)
+    distinct = np.bincount(pairs // max(len(encoded.dictionary), 1), minlength=len(texts))
+    total = np.bincount(rows, minlength=len(texts))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, distinct / total, np.nan)
+
+
+def _readability(texts: pa.Array) -> np.ndarray:
+    """Flesch reading ease: 206.835 - 1.015 words/sentence - 84.6 syllables/word.
+
+    A word's syllables are its vowel groups (at least one); sentences are runs of [.!?]
+    (at least one per text)."""
+    words, rows = _words(texts)
+    vowels = pc.count_substring_regex(words, "[aeiouy]+").to_numpy(zero_copy_only=False)
+    syllables = np.bincount(rows, weights=np.maximum(vowels, 1), minlength=len(texts))
+    total = np.bincount(rows, minlength=len(texts))
+    sentences = pc.count_substring_regex(pc.fill_null(texts, ""), "[.!?]+")
+    sentences = np.maximum(sentences.to_numpy(zero_copy_only=False), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ease = 206.835 - 1.015 * total / sentences - 84.6 * syllables / total
+    return np.where(total > 0, ease, np.nan)
+
+
+# ---------------------------------------------------------------- meta
+
+
+def _meta_path(scorer: str) -> list[str]:
+    return scorer.removeprefix("meta.").split(".")
+
+
+def meta_scores(table: pa.Table, scorer: str) -> np.ndarray:
+    """A number from each record's JSON meta (`meta.a.b`); NaN where it is missing or null.
+
+    The whole column is parsed at once by Arrow's JSON reader, reading only that field as a
+    number; numbers kept as strings ("4.5") or booleans take a slower path that still
+    accepts them."""
+    path = _meta_path(scorer)
+    meta = pc.fill_null(table.column("meta"), "{}")
+    meta = pc.if_else(pc.equal(pc.utf8_trim_whitespace(meta), ""), "{}", meta)
+    if pc.any(pc.match_substring_regex(meta, "[\r\n]")).as_py():
+        meta = pc.replace_substring_regex(meta, "[\r\n]", " ")  # raw, they are only whitespace
+    if not len(meta):
+        return np.zeros(0)
+    longest = pc.max(pc.binary_length(meta)).as_py()
+    everything = meta.combine_chunks().cast(pa.large_string())
+    one = pa.LargeListArray.from_arrays(pa.array([0, len(meta)], pa.int64()), everything)
+    data = pc.binary_join(one, pa.scalar("\n", pa.large_string()))[0].as_buffer()
+    kind: pa.DataType = pa.float64()
+    for name in reversed(path):
+        kind = pa.struct([(name, kind)])
+    options = pj.ParseOptions(explicit_schema=pa.schema(kind), unexpected_field_behavior="ignore")
+    read = pj.ReadOptions(block_size=max(1 << 20, 2 * longest + 2))
+    try:
+        parsed = pj.read_json(pa.BufferReader(data), read_options=read, parse_options=options)
+    except pa.ArrowInvalid:
+        return _meta_scores_slowly(data, table, scorer, path)
+    if parsed.num_rows != len(meta):
+        raise UserError(f"filters.score: scorer {scorer!r}: the meta column is not JSON per row")
+    values = pc.struct_field(parsed.to_struct_array(), path)
+    return pc.fill_null(values, math.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _meta_scores_slowly(data: pa.Buffer, table: pa.Table, scorer: str, path: list) -> np.ndarray:
+    """Per row, for meta whose field is not always a JSON number (or not JSON at all)."""
+    import json
+
+    out = np.full(table.num_rows, np.nan)
+    ids = table.column("id")
+    for i, line in enumerate(data.to_pybytes().decode("utf-8").split("\n")):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            raise UserError(
+                f"filters.score: scorer {scorer!r}: record {ids[i]} has meta that is not JSON"
+            ) from None
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError):
+            raise UserError(
+                f"filters.score: scorer {scorer!r}: record {ids[i]} has {value!r}, not a number"
+            ) from None
+    return out
+
+
+# ---------------------------------------------------------------- user functions
+
+
+def load_function(spec: str, base_dir: Path) -> Callable:
+    """The function named `package.module:function`, importable or a module in `base_dir`."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"scorer {spec!r}: expected 'package.module:function'")
+    added = str(base_dir) not in sys.path
+    if added:
+        sys.path.insert(0, str(base_dir))
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise UserError(
+                f"scorer {spec!r}: no module {module_name!r} (not installed, and not in {base_dir})"
+            ) from None
+        raise UserError(f"scorer {spec!r}: importing {module_name!r} failed: {exc}") from None
+    except Exception as exc:
+        raise UserError(
+            f"scorer {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    finally:
+        if added:
+            sys.path.remove(str(base_dir))
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise UserError(
+            f"scorer {spec!r}: module {module_name!r} has no function {attr!r}"
+            f"{did_you_mean(attr, names)}"
+        )
+    return fn
+
+
+def _function_scores(table: pa.Table, spec: str, base_dir: Path) -> np.ndarray:
+    """A user scorer, called on batches of BATCH_ROWS records (pa.Table slices)."""
+    fn = load_function(spec, base_dir)
+    parts = []
+    for start in range(0, table.num_rows, BATCH_ROWS):
+        batch = table.slice(start, BATCH_ROWS)
+        try:
+            result = fn(batch)
+        except Exception as exc:
+            raise UserError(
+                f"filters.score: scorer {spec!r} failed: {type(exc).__name__}: {exc}"
+            ) from None
+        try:
+            values = np.asarray(result, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise UserError(
+                f"filters.score: scorer {spec!r} must return numbers, one per row; got "
+                f"{type(result).__name__}"
+            ) from None
+        if values.shape != (batch.num_rows,):
+            raise UserError(
+                f"filters.score: scorer {spec!r} returned {values.size} values for "
+                f"{batch.num_rows} rows; it must return one number per row"
+            )
+        parts.append(values)
+    return np.concatenate(parts) if parts else np.zeros(0)
