@@ -23,6 +23,7 @@ from composer.decontaminate import decontaminate
 from composer.dedup import dedup, priority
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
+from composer.html_report import render_html
 from composer.manifest import Filters, Manifest, Sample, check, key_path, load_manifest
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
 from composer.plugins import registry
@@ -281,6 +282,7 @@ def build(
             {"requested": manifest.mix.total, "achieved": mixture.total} if mixture else None,
         )
         write_report(report, tmp)
+        (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
         write_card(tmp, report, manifest)
     return BuildResult(output_dir=target, report=report)
 

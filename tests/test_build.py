@@ -228,6 +228,7 @@ def test_demo_funnel_adds_up(demo):
         "text",
         "report.json",
         "report.md",
+        "report.html",
         "README.md",
         "rejected.jsonl",
     }

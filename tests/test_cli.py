@@ -225,6 +225,7 @@ def test_build_demo_writes_the_layout(tmp_path):
         "text/validation.parquet",
         "report.json",
         "report.md",
+        "report.html",
         "README.md",
         "rejected.jsonl",
     }
