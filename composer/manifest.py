@@ -146,7 +146,9 @@ class Packing(Strict):
     """Merge similar short single-turn items into multi-turn conversations (orca-chat)."""
 
     max_chars: int = Field(8000, gt=0)  # budget of a packed conversation
-    min_similarity: float = Field(0.5, ge=-1, le=1)  # cosine between neighbours' prompts
+    # cosine between neighbours' prompts (static model): paraphrases score 0.75 and more,
+    # unrelated short questions up to about 0.5
+    min_similarity: float = Field(0.65, ge=-1, le=1)
     max_turns: int = Field(8, ge=2)  # exchanges in one packed conversation
 
 

@@ -35,7 +35,7 @@ from composer.manifest import Packing
 from composer.records import dumps_meta
 
 NEIGHBOURS = 16  # nearest items looked at for each item
-SEARCH_BATCH = 65536  # queries per faiss search (bounds the (n x k) result arrays)
+SEARCH_BATCH = 65536  # texts per embedding batch and queries per faiss search
 TRAIN_PER_CELL, TRAIN_ITERATIONS = 32, 10  # k-means of the inverted index (see _index)
 _ROLES = pa.array(["system", "human", "gpt"])
 _CHUNK_CHARS = 1 << 30  # characters per chunk of the packed conversations (int32 offsets)
@@ -71,9 +71,7 @@ def pack(table: pa.Table, spec: Packing, seed: int, source: str) -> Packed:
     items = _single_turn(table, flat)
     if len(items.rows) < 2:
         return Packed(table, 0, 0)
-    values = pc.struct_field(flat, "value")
-    humans = values.take(pa.array(items.start + items.system)).to_pylist()
-    neighbours = _neighbours(humans, items, spec.min_similarity)
+    neighbours = _neighbours(flat, items, spec.min_similarity)
     ids = table.column("id").take(pa.array(items.rows)).to_pylist()
     order = np.argsort(uniforms(seed, ids, "pack", source), kind="stable")
     members, lengths = _chain(order, neighbours, items, spec.max_chars, spec.max_turns)
@@ -126,14 +124,19 @@ def _single_turn(table: pa.Table, flat: pa.ChunkedArray) -> _Items:
     )
 
 
-def _neighbours(humans: list[str], items: _Items, min_similarity: float) -> np.ndarray:
+def _neighbours(flat: pa.ChunkedArray, items: _Items, min_similarity: float) -> np.ndarray:
     """Each item's candidate neighbours, most similar first, padded with -1: other items
-    with cosine >= min_similarity and the same system prompt."""
+    whose human turn is at cosine >= min_similarity and whose system prompt is the same."""
     from composer.embeddings import StaticEmbedder
 
-    vectors = StaticEmbedder().encode(humans)
-    index = _index(vectors)
+    embedder = StaticEmbedder()
+    humans = pc.struct_field(flat, "value").take(pa.array(items.start + items.system))
     n = len(humans)
+    vectors = np.empty((n, embedder.dims), np.float32)
+    for begin in range(0, n, SEARCH_BATCH):
+        batch = humans.slice(begin, SEARCH_BATCH).to_pylist()
+        vectors[begin : begin + len(batch)] = embedder.encode(batch)
+    index = _index(vectors)
     k = min(NEIGHBOURS + 1, n)  # + 1: an item finds itself
     out = np.empty((n, k), np.int64)
     for begin in range(0, n, SEARCH_BATCH):
@@ -184,7 +187,7 @@ def _chain(
 
     Returns the items chain after chain, and each chain's length.
     """
-    lists = neighbours.tolist()
+    neighbours = neighbours[:, : max(1, int((neighbours >= 0).sum(1).max()))]
     chars = items.chars.tolist()
     totals = (items.chars + items.system_chars).tolist()
     used = bytearray(len(chars))
@@ -198,7 +201,7 @@ def _chain(
         total, turns, last = totals[first], 1, first
         while turns < max_turns:
             nearest = -1
-            for j in lists[last]:
+            for j in neighbours[last].tolist():
                 if j < 0:
                     break
                 if not used[j] and total + chars[j] <= max_chars:
