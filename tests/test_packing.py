@@ -243,3 +243,31 @@ def test_large_sets_use_a_seeded_inverted_index():
     _, found = first.search(vectors[:2000], 2)
     assert (found == (np.arange(2000) + 10_000)[:, None]).any(1).mean() > 0.95
     assert np.array_equal(found, again.search(vectors[:2000], 2)[1])
+
+
+def test_a_build_packs_a_source_and_counts_it_in_the_funnel(tmp_path):
+    """`packing:` on a source, through the real build: the funnel's `packed` and the
+    rendered conversations (one row per assistant turn of a packed conversation)."""
+    import composer
+    from tests.helpers import read_parquet, write_jsonl, write_manifest
+
+    questions = [q for qs in TOPICS.values() for q in qs]
+    rows = [{"instruction": q, "output": f"An answer to: {q}"} for q in questions]
+    write_jsonl(tmp_path / "qa.jsonl", rows)
+    source = {"name": "qa", "plugin": "alpaca", "path": "qa.jsonl"}
+    path = write_manifest(tmp_path, [{**source, "packing": {"min_similarity": 0.6}}])
+    result = composer.build(path, output_dir=tmp_path / "out")
+    funnel = result.report["sources"][0]
+    records = read_parquet(tmp_path / "out" / "records.parquet")
+    assert funnel["packed"] == len(questions) - len(records) > 0
+    assert funnel["sampled"] == len(records)
+    merged = [json.loads(r["meta"])["packed_from"] for r in records if "packed_from" in r["meta"]]
+    assert sorted(i for ids in merged for i in ids) == sorted(
+        {make_id(q) for q in questions}
+        - {r["id"] for r in records if "packed_from" not in r["meta"]}
+    )
+    sft_rows = read_parquet(tmp_path / "out" / "sft" / "train.parquet")
+    assert len(sft_rows) == len(questions)  # every answer is still an output row
+
+    unpacked = composer.build(write_manifest(tmp_path, [source], "plain.yaml"), tmp_path / "o2")
+    assert unpacked.report["sources"][0]["packed"] == 0
