@@ -149,10 +149,8 @@ def _lengths(table: pa.Table, kind: str) -> dict[str, dict]:
     """The response length histogram of what a source gives the mixture."""
     if table.num_rows == 0:
         return {}
-    try:
-        from composer.filters import text_columns
-    except ImportError:  # TEMPORARY until composer/filters.py lands
-        return {}
+    from composer.filters import text_columns
+
     return {"response_chars": histogram(text_columns(table, kind).response_chars, log=True)}
 
 

@@ -11,6 +11,12 @@ score filters and this filter's own min/max):
 - `by: range` keeps scores >= lowest + (1 - top) * (highest - lowest) of those rows.
 
 A NaN score (a row without the value) fails a score filter. `min`/`max` are plain bounds.
+Scores are computed for every row, kept or not, for the report's distributions.
+
+`language` reads the response's first LANGUAGE_BYTES with py3langid's model (run on whole
+columns, see _LanguageModel); a response without a word fails it. `max_tokens` counts the
+prompt's and the response's tokens (no special tokens, no system turn) with a local
+tokenizer. `refusals` and `as_an_ai` are composer.kit's checks.
 
 Measures are those of composer.scorers.text_columns: the prompt is the human turns (a DPO
 pair's context; a text record has none, and passes `ratio`), the response the `gpt` turns
@@ -26,6 +32,7 @@ import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -33,14 +40,17 @@ import pyarrow.compute as pc
 
 from composer import kit
 from composer.errors import UserError, did_you_mean
-from composer.manifest import Bounds, Filters, MaxTokens
 from composer.scorers import (
     TextColumns,
     score,
     score_columns,
     scorer_problem,
+    string_buffers,
     text_columns,
 )
+
+if TYPE_CHECKING:  # composer.manifest imports this module in its checks
+    from composer.manifest import Bounds, Filters, MaxTokens
 
 __all__ = [
     "FILTER_ORDER",
@@ -179,10 +189,14 @@ def _matches(columns: TextColumns, rows: np.ndarray, pattern, check) -> np.ndarr
     """Which responses of `rows` match a composer.kit pattern.
 
     Arrow's RE2 finds the candidates over the whole column; the pattern's `\\b` is ASCII
-    there, so it matches a superset of Python's, and each candidate is confirmed by `check`
-    (kit.has_refusal or kit.as_an_ai) to give exactly the kit's answer."""
+    there and touches ASCII letters only in the kit's patterns, so it matches a superset of
+    Python's, and each candidate is confirmed by `check` (kit.has_refusal or kit.as_an_ai)
+    to give exactly the kit's answer. A pattern RE2 cannot compile is checked row by row."""
     texts = columns.response_text.take(pa.array(rows))
-    hits = pc.match_substring_regex(texts, pattern.pattern, ignore_case=True)
+    try:
+        hits = pc.match_substring_regex(texts, pattern.pattern, ignore_case=True)
+    except pa.ArrowInvalid:
+        hits = pa.array(np.ones(len(texts), bool))
     out = hits.to_numpy(zero_copy_only=False).astype(bool)
     candidates = np.flatnonzero(out)
     if len(candidates):
@@ -241,17 +255,15 @@ class _LanguageModel:
         if pc.any(other).as_py():  # Python's NFC is 3x Arrow's, with its quick check
             normal = [unicodedata.normalize("NFC", t) for t in texts.filter(other).to_pylist()]
             texts = pc.replace_with_mask(texts, other, pa.array(normal, pa.string()))
-        data = texts.cast(pa.binary())
-        offsets = np.frombuffer(data.buffers()[1], np.int32)[data.offset :][: len(data) + 1]
-        raw = np.frombuffer(data.buffers()[2], np.uint8)
-        starts = offsets[:-1].astype(np.int64)
+        offsets, raw = string_buffers(texts)
+        starts = offsets[:-1]
         lengths = np.minimum(np.diff(offsets), LANGUAGE_BYTES).astype(np.int64)
         for _ in range(3):  # end a cut text on a character boundary: not in a UTF-8 sequence
             cut = np.flatnonzero(lengths < np.diff(offsets))
             inside = (raw[starts[cut] + lengths[cut]] & 0xC0) == 0x80
             lengths[cut[inside]] -= 1
         order = np.argsort(-lengths, kind="stable")
-        best = np.zeros(len(data), np.int64)
+        best = np.zeros(len(texts), np.int64)
         total = np.cumsum(lengths[order])
         start = 0
         while start < len(order):  # groups of texts that fit the byte budget (at least one)

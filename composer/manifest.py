@@ -342,6 +342,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
 
 def check(manifest: Manifest) -> list[tuple[tuple, str]]:
     """Checks across keys that a schema cannot express: names, files, plugins, formats."""
+    from composer.filters import check_filters
     from composer.formats import PromptFormat, available_formats, template_path
     from composer.plugins import registry
     from composer.readers import file_type, resolve_files
@@ -423,6 +424,11 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                             f"{', '.join(readable)}",
                         )
                     )
+        if source.filters is not None:
+            problems += [
+                ((*loc, "filters", *key), message)
+                for key, message in check_filters(source.filters, manifest.base_dir)
+            ]
         if source.weight is not None and manifest.mix is None:
             problems.append(((*loc, "weight"), "a weight needs `mix: {total: N}` at the top"))
         if manifest.mix is not None and source.weight is None:
@@ -436,6 +442,11 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         for key in ("config", "revision", "data_files"):
             if source.path and getattr(source, key) is not None:
                 problems.append(((*loc, key), f"{key} applies to hub sources, not to path"))
+    if manifest.filters is not None:
+        problems += [
+            (("filters", *key), message)
+            for key, message in check_filters(manifest.filters, manifest.base_dir)
+        ]
     formats = available_formats(manifest.template_dirs())
     names: set[str] = set()
     for i, fmt in enumerate(manifest.formats):

@@ -27,7 +27,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -102,11 +101,61 @@ def text_columns(table: pa.Table, kind: str) -> TextColumns:
     )
 
 
+# Whitespace as str.split() has it: ASCII bytes, and the UTF-8 sequences of the others.
+_SPACES = [chr(c).encode() for c in range(0x3001) if chr(c).isspace()]
+_SPACE_BYTE = np.zeros(256, bool)
+_SPACE_BYTE[[s[0] for s in _SPACES if len(s) == 1]] = True
+_SPACE_LEAD = np.zeros(256, bool)
+_SPACE_LEAD[[s[0] for s in _SPACES if len(s) > 1]] = True
+_SPACE_TWO = np.array([int.from_bytes(s, "big") for s in _SPACES if len(s) == 2])
+_SPACE_THREE = np.array([int.from_bytes(s, "big") for s in _SPACES if len(s) == 3])
+
+
+def string_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets (int64, from 0) and UTF-8 bytes of a string array, without copying."""
+    if len(texts) == 0 or texts.buffers()[2] is None:
+        return np.zeros(len(texts) + 1, np.int64), np.zeros(0, np.uint8)
+    wide = pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type)
+    offsets = np.frombuffer(texts.buffers()[1], np.int64 if wide else np.int32)
+    offsets = offsets[texts.offset : texts.offset + len(texts) + 1].astype(np.int64)
+    data = np.frombuffer(texts.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], data
+
+
+def _space_mask(data: np.ndarray) -> np.ndarray:
+    """Which bytes belong to a whitespace character."""
+    space = _SPACE_BYTE[data]
+    leads = np.flatnonzero(_SPACE_LEAD[data])
+    if len(leads):
+        padded = np.concatenate([data, np.zeros(2, np.uint8)]).astype(np.int64)
+        three = (padded[leads] << 16) | (padded[leads + 1] << 8) | padded[leads + 2]
+        is_three = np.isin(three, _SPACE_THREE)
+        is_two = np.isin(three >> 8, _SPACE_TWO)
+        space[leads[is_two | is_three]] = True
+        space[leads[is_two | is_three] + 1] = True
+        space[leads[is_three] + 2] = True
+    return space
+
+
 def word_counts(texts: pa.Array) -> np.ndarray:
-    """Whitespace-separated words per string (Unicode whitespace, as str.split())."""
-    trimmed = pc.utf8_trim_whitespace(pc.fill_null(texts, ""))
-    counts = pc.list_value_length(pc.utf8_split_whitespace(trimmed)).to_numpy(zero_copy_only=False)
-    return np.where(_lengths(trimmed) > 0, counts, 0).astype(np.int64)
+    """Whitespace-separated words per string, as len(str.split()): the starts of non-space
+    runs, counted on the UTF-8 bytes (Arrow's split would build every word, about 1.5x slower)."""
+    offsets, data = string_buffers(pc.fill_null(texts, ""))
+    return _word_starts(offsets, data)[2]
+
+
+def _word_starts(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per byte: whether it is whitespace, whether it starts a word; per string: its words."""
+    space = _space_mask(data)
+    starts = ~space  # a non-space byte after a space, or first in its string
+    starts[1:] &= space[:-1]
+    counts = np.zeros(len(offsets) - 1, np.int64)
+    filled = np.diff(offsets) > 0
+    first = offsets[:-1][filled]
+    if len(first):
+        starts[first] = ~space[first]
+        counts[filled] = np.add.reduceat(starts, first, dtype=np.int64)
+    return space, starts, counts
 
 
 def _batches(table: pa.Table) -> list[pa.RecordBatch]:
@@ -211,23 +260,46 @@ def _per_chunk(texts: pa.ChunkedArray, fn: Callable[[pa.Array], np.ndarray]) -> 
 
 
 def _words(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Every lower-cased word of a chunk of texts, and the index of its text."""
-    split = pc.utf8_split_whitespace(pc.utf8_lower(pc.fill_null(texts, "")))
-    words = pc.list_flatten(split)
-    rows = pc.list_parent_indices(split).to_numpy(zero_copy_only=False).astype(np.int64)
-    real = pc.not_equal(words, "")  # the split leaves "" at leading and trailing whitespace
-    return words.filter(real), rows[real.to_numpy(zero_copy_only=False)]
+    """Every lower-cased word of a chunk of texts, and the index of its text.
+
+    The words are the texts' non-space bytes, back to back (one copy), cut at each word's
+    start: no Python strings, and no Arrow split building a list per text."""
+    offsets, data = string_buffers(pc.utf8_lower(pc.fill_null(texts, "")))
+    space, starts, counts = _word_starts(offsets, data)
+    solid = data[~space]
+    cuts = np.append(np.flatnonzero(starts[~space]), len(solid)).astype(np.int32)
+    words = pa.StringArray.from_buffers(len(cuts) - 1, pa.py_buffer(cuts), pa.py_buffer(solid))
+    return words, np.repeat(np.arange(len(texts)), counts)
 
 
 def _lexical_diversity(texts: pa.Array) -> np.ndarray:
     words, rows = _words(texts)
     encoded = pc.dictionary_encode(words)
+    size = max(len(encoded.dictionary), 1)
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    pairs = pd.unique(rows * max(len(encoded.dictionary), 1) + codes)  # distinct (row, word)
-    distinct = np.bincount(pairs // max(len(encoded.dictionary), 1), minlength=len(texts))
+    pairs = pc.unique(pa.array(rows * size + codes)).to_numpy()  # distinct (row, word)
+    distinct = np.bincount(pairs // size, minlength=len(texts))
     total = np.bincount(rows, minlength=len(texts))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, distinct / total, np.nan)
+
+
+_VOWEL = np.zeros(256, np.uint8)
+_VOWEL[np.frombuffer(b"aeiouy", np.uint8)] = 1
+
+
+def _vowel_groups(words: pa.Array) -> np.ndarray:
+    """Runs of [aeiouy] in each (non-empty) word, on the UTF-8 bytes: a regex per word is
+    4x slower."""
+    if not len(words):
+        return np.zeros(0, np.int64)
+    offsets, data = string_buffers(words)
+    vowel = _VOWEL[data]
+    starts = vowel.copy()  # a vowel after a non-vowel, or first in its word
+    starts[1:] &= 1 - vowel[:-1]
+    first = offsets[:-1]
+    starts[first] = vowel[first]
+    return np.add.reduceat(starts, first, dtype=np.int64)
 
 
 def _readability(texts: pa.Array) -> np.ndarray:
@@ -236,8 +308,7 @@ def _readability(texts: pa.Array) -> np.ndarray:
     A word's syllables are its vowel groups (at least one); sentences are runs of [.!?]
     (at least one per text)."""
     words, rows = _words(texts)
-    vowels = pc.count_substring_regex(words, "[aeiouy]+").to_numpy(zero_copy_only=False)
-    syllables = np.bincount(rows, weights=np.maximum(vowels, 1), minlength=len(texts))
+    syllables = np.bincount(rows, np.maximum(_vowel_groups(words), 1), minlength=len(texts))
     total = np.bincount(rows, minlength=len(texts))
     sentences = pc.count_substring_regex(pc.fill_null(texts, ""), "[.!?]+")
     sentences = np.maximum(sentences.to_numpy(zero_copy_only=False), 1)
