@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
+from composer import lock
 from composer.card import write_card
 from composer.convert import Converted, convert_source
 from composer.decontaminate import decontaminate
@@ -167,12 +168,22 @@ def build(
     output_dir: str | os.PathLike | None = None,
     seed: int | None = None,
     progress: bool = False,
+    locked: str | os.PathLike | None = None,
 ) -> BuildResult:
-    """Build the mixture a manifest describes and write it to its output folder."""
+    """Build the mixture a manifest describes and write it to its output folder.
+
+    `locked`: a `composer.lock` this build must match (see composer.lock): a changed input
+    is a UserError before any data is read, and hub sources are read at the locked commits.
+    """
     manifest = prepare(manifest, seed)
     target = Path(output_dir).resolve() if output_dir else manifest.output_dir.resolve()
     check_target(target)
     formats = load_formats(manifest)
+    if locked is not None:
+        lock_inputs = lock.check(manifest, formats, locked)
+        manifest = lock.pinned(manifest, lock_inputs)
+    else:
+        lock_inputs = lock.inputs(manifest, formats)
     converted = load_sources(manifest, progress)
     records_made = {c.source.name: c.records.num_rows for c in converted}
     filtered = filter_sources(manifest, converted)
@@ -282,6 +293,7 @@ def build(
         write_report(report, tmp)
         (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
         write_card(tmp, report, manifest)
+        lock.write(lock_inputs, tmp)
     return BuildResult(output_dir=target, report=report)
 
 

@@ -60,13 +60,21 @@ def cli() -> None:
 )
 @click.option("--seed", type=int, help="Override the manifest's seed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
+@click.option(
+    "--locked",
+    type=click.Path(dir_okay=False),
+    help="A composer.lock the inputs must match (exit 2 naming each change).",
+)
 @user_errors
-def build(manifest: str, output_dir: str | None, seed: int | None, quiet: bool) -> None:
+def build(
+    manifest: str, output_dir: str | None, seed: int | None, quiet: bool, locked: str | None
+) -> None:
     """Build the mixture MANIFEST describes.
 
     \b
     composer build manifests/demo.yaml
     composer build my.yaml -o out/my --seed 7
+    composer build my.yaml --locked out/my/composer.lock
     """
     from composer.build import build as run_build
 
@@ -75,7 +83,9 @@ def build(manifest: str, output_dir: str | None, seed: int | None, quiet: bool) 
 
         datasets.disable_progress_bars()
     started = time.perf_counter()
-    result = run_build(manifest, output_dir=output_dir, seed=seed, progress=not quiet)
+    result = run_build(
+        manifest, output_dir=output_dir, seed=seed, progress=not quiet, locked=locked
+    )
     if not quiet:
         totals = result.totals
         click.echo(

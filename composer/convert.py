@@ -54,7 +54,7 @@ def read_upstream(manifest: Manifest, source: Source, plugin: Plugin) -> Upstrea
     config = source.config or (plugin.config if not source.hub else None)
     revision = source.revision or (plugin.revision if not source.hub else None)
     data_files = source.data_files or (plugin.data_files if not source.hub else None)
-    return read_hub(hub, config, split, revision, data_files)
+    return read_hub(hub, config, split, revision, data_files, source.trust_remote_code)
 
 
 def read_inputs(manifest: Manifest, source: Source, plugin: Plugin) -> dict[str, dict]:
@@ -140,6 +140,7 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
             f"{label}: {first.where}: {first.reason}: {first.detail} "
             f"({len(rejections)} invalid row{'s' if len(rejections) > 1 else ''}; on_invalid: fail)"
         )
+    _check_max_invalid(label, source, rejections, rows_read)
     mode = manifest.dedup.key
     columns["id"] = [
         make_id(f"{source.name}\x00{i}" if mode == "none" else dedup_key(plugin.kind, mode, *row))
@@ -158,6 +159,24 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
         rows_read=rows_read,
         rejections=rejections,
         revision=upstream.revision,
+    )
+
+
+def _check_max_invalid(
+    label: str, source: Source, rejections: list[Rejection], rows_read: int
+) -> None:
+    """Fail the build when more than `max_invalid` (a share of the rows read) is rejected."""
+    limit = source.max_invalid
+    if limit is None or not rejections or len(rejections) <= limit * rows_read:
+        return
+    reasons = Counter(r.reason for r in rejections).most_common()
+    first = rejections[0]
+    detail = first.detail if len(first.detail) <= 200 else first.detail[:199] + "…"
+    raise InputError(
+        f"{label}: {len(rejections):,} of {rows_read:,} rows invalid "
+        f"({100 * len(rejections) / rows_read:.3g}%), more than max_invalid {100 * limit:g}%: "
+        + ", ".join(f"{reason}: {n:,}" for reason, n in reasons)
+        + f"; first: {first.where}: {first.reason}: {detail}; fix the data or raise max_invalid"
     )
 
 

@@ -175,6 +175,9 @@ class Source(Strict):
     options: dict[str, Any] = {}
     system_prompt: SystemPrompt | None = None
     on_invalid: Literal["skip", "fail"] = "skip"
+    # With on_invalid skip: the largest share of rows read that may be rejected (None: any).
+    max_invalid: float | None = Field(None, ge=0, le=1)
+    trust_remote_code: bool = False  # passed to datasets.load_dataset for hub sources
     opt_in: bool = False  # required for a plugin marked opt_in (toxic data)
     inputs: dict[str, str | list[str]] = {}  # local files for a plugin's joined upstreams
     filters: Filters | None = None
@@ -442,6 +445,17 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         for key in ("config", "revision", "data_files"):
             if source.path and getattr(source, key) is not None:
                 problems.append(((*loc, key), f"{key} applies to hub sources, not to path"))
+        if source.path and source.trust_remote_code:
+            problems.append(
+                ((*loc, "trust_remote_code"), "trust_remote_code applies to hub sources, not path")
+            )
+        if source.max_invalid is not None and source.on_invalid == "fail":
+            problems.append(
+                (
+                    (*loc, "max_invalid"),
+                    "max_invalid applies with on_invalid: skip (fail stops at the first bad row)",
+                )
+            )
     if manifest.filters is not None:
         problems += [
             (("filters", *key), message)

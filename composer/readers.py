@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,15 @@ COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
 class BadRow:
     where: str
     detail: str
+
+
+# The first bytes of each compression, to tell a file that only has the suffix.
+MAGIC = {
+    ".gz": (b"\x1f\x8b", "gzip"),
+    ".bz2": (b"BZh", "bzip2"),
+    ".zst": (b"\x28\xb5\x2f\xfd", "zstd"),
+    ".lz4": (b"\x04\x22\x4d\x18", "lz4"),
+}
 
 
 @dataclass
@@ -103,8 +113,33 @@ def file_type(path: str) -> str | None:
 
 
 def _open_bytes(path: str) -> bytes:
+    suffix = os.path.splitext(path.lower())[1]
+    if suffix in MAGIC:
+        magic, name = MAGIC[suffix]
+        with open(path, "rb") as f:
+            head = f.read(len(magic))
+        if head != magic:
+            raise InputError(f"{path}: not {name} data, though the name ends in {suffix}")
     with pa.input_stream(path, compression="detect") as stream:
         return stream.read()
+
+
+def _read_parquet(path: str) -> pa.Table:
+    """A parquet file, or one line saying why this file is not one."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(os.path.getsize(path) - 4, 0))
+        tail = f.read(4)
+    if head == b"PAR1" and tail != b"PAR1":
+        raise InputError(f"{path}: truncated parquet file (no footer); write or copy it again")
+    if head != b"PAR1":
+        what = "JSON text" if head.lstrip()[:1] in (b"{", b"[") else "no parquet header"
+        raise InputError(f"{path}: not a parquet file ({what}); check the file or its suffix")
+    return pq.read_table(path)
+
+
+def _bad_line(path: str, number: int, detail: str) -> BadRow:
+    return BadRow(f"{os.path.basename(path)}:line {number}", detail)
 
 
 def _read_jsonl(path: str, data: bytes) -> tuple[pa.Table, Any, list[int], list[BadRow]]:
@@ -115,7 +150,9 @@ def _read_jsonl(path: str, data: bytes) -> tuple[pa.Table, Any, list[int], list[
             pa.BufferReader(data), read_options=pa_json.ReadOptions(block_size=1 << 26)
         )
         # pyarrow reads date-like strings as timestamps: re-read those files as plain JSON.
+        # It also keeps invalid UTF-8 in strings: full validation finds it (in C++).
         if table.num_rows == len(numbers) and not _has_timestamp(table.schema):
+            table.validate(full=True)
             return table, None, numbers, []
     except pa.ArrowInvalid:
         pass  # a broken line or mixed types: parse line by line to find out which
@@ -124,24 +161,20 @@ def _read_jsonl(path: str, data: bytes) -> tuple[pa.Table, Any, list[int], list[
         text = lines[number - 1]
         try:
             row = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            bad.append(BadRow(f"{os.path.basename(path)}:line {number}", f"invalid JSON: {exc}"))
+        except UnicodeDecodeError as exc:
+            detail = f"invalid UTF-8: byte 0x{text[exc.start]:02x} at column {exc.start + 1}"
+            bad.append(_bad_line(path, number, detail))
+            continue
+        except json.JSONDecodeError as exc:
+            bad.append(_bad_line(path, number, f"invalid JSON: {exc}"))
             continue
         if b"\\ud" in text.lower() and not _encodable(row):
-            bad.append(
-                BadRow(
-                    f"{os.path.basename(path)}:line {number}",
-                    "invalid text: an unpaired UTF-16 surrogate escape",
-                )
-            )
+            detail = "invalid text: an unpaired UTF-16 surrogate escape"
+            bad.append(_bad_line(path, number, detail))
             continue
         if not isinstance(row, dict):
-            bad.append(
-                BadRow(
-                    f"{os.path.basename(path)}:line {number}",
-                    f"expected a JSON object, got {type(row).__name__}",
-                )
-            )
+            detail = f"expected a JSON object, got {type(row).__name__}"
+            bad.append(_bad_line(path, number, detail))
             continue
         rows.append(row)
         good.append(number)
@@ -245,7 +278,7 @@ def read_file(
     if kind == "disk":
         table, features = _read_disk(path, split)
     elif kind == "parquet":
-        table = pq.read_table(path)
+        table = _read_parquet(path)
     elif kind == "arrow":
         table = _read_arrow(path)
     else:
@@ -272,13 +305,16 @@ def read_local(files: list[str], split: str | None = None) -> Upstream:
                 f"{path}: unsupported file type; use {', '.join(SUFFIXES)} "
                 f"(optionally {', '.join(COMPRESSIONS)}) or a save_to_disk folder"
             )
+        if kind != "disk" and os.path.getsize(path) == 0:
+            raise InputError(f"{path}: the file is empty (0 bytes)")
         try:
             table, file_features, numbers, bad_rows = read_file(path, kind, split)
             features = features or file_features
         except InputError:
             raise
         except (OSError, pa.ArrowException, ValueError) as exc:
-            raise InputError(f"{path}: cannot read as {kind}: {exc}") from exc
+            detail = " ".join(str(exc).split())  # one line
+            raise InputError(f"{path}: cannot read as {kind}: {detail}") from exc
         tables.append(table)
         file_index.extend([i] * table.num_rows)
         lines.extend(numbers)
@@ -289,20 +325,34 @@ def read_local(files: list[str], split: str | None = None) -> Upstream:
         )
     except pa.ArrowException as exc:
         raise InputError(f"{', '.join(files)}: files do not share one schema ({exc})") from exc
+    if table.num_rows == 0 and not bad:
+        raise InputError(f"{', '.join(files)}: no rows in the data (empty)")
     return Upstream(
         table=table, files=files, bad_rows=bad, file_index=file_index, line=lines, features=features
     )
 
 
 def read_hub(
-    hub: str, config: str | None, split: str, revision: str | None, data_files: Any = None
+    hub: str,
+    config: str | None,
+    split: str,
+    revision: str | None,
+    data_files: Any = None,
+    trust_remote_code: bool = False,
 ) -> Upstream:
-    """Load a hub dataset (or a local dataset folder in hub layout) with `datasets`."""
+    """Load a hub dataset (or a local dataset folder in hub layout) with `datasets`.
+
+    `trust_remote_code` is passed only when true, and only to a `datasets` that still runs
+    loading scripts (before 4.0); later ones refuse scripts whatever it says.
+    """
     import datasets
 
+    kwargs: dict[str, Any] = {}
+    if trust_remote_code and _runs_scripts(datasets.__version__):
+        kwargs["trust_remote_code"] = True
     try:
         dataset = datasets.load_dataset(
-            hub, config, split=split, revision=revision, data_files=data_files
+            hub, config, split=split, revision=revision, data_files=data_files, **kwargs
         )
     except Exception as exc:  # datasets raises many types; all mean "cannot load this"
         what = ", ".join(
@@ -310,12 +360,55 @@ def read_hub(
             for k, v in (("config", config), ("split", split), ("revision", revision))
             if v
         )
-        raise InputError(
-            f"cannot load hub dataset {hub!r} ({what}): {type(exc).__name__}: {exc}".strip()
-        ) from exc
+        raise InputError(hub_error_message(hub, exc, what)) from exc
     return Upstream(
         table=dataset.data.table,
         files=[hub],
         revision=revision,
         features=json_features(dataset.features),
     )
+
+
+def _runs_scripts(version: str) -> bool:
+    return int(version.split(".")[0]) < 4
+
+
+def hub_error_message(hub: str, exc: BaseException, what: str = "") -> str:
+    """One line saying why `hub` could not be loaded and what to do, from `datasets`'s error
+    (or the `huggingface_hub` error it wraps: gated, missing, offline, a loading script)."""
+    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    chain, seen = [], exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
+    names = {type(e).__name__ for e in chain}
+    where = f" ({what})" if what else ""
+    has = lambda cls: any(isinstance(e, cls) for e in chain)  # noqa: E731
+    if has(GatedRepoError) or re.search(r"\bgated\b|\b(401|403)\b", text, re.IGNORECASE):
+        return (
+            f"hub dataset {hub!r} is gated: accept its terms at "
+            f"https://huggingface.co/datasets/{hub} and log in (HF_TOKEN)"
+        )
+    if has(RepositoryNotFoundError) or "DatasetNotFoundError" in names:
+        return f"hub dataset {hub!r} not found (or private): check the id, or log in"
+    if has(OfflineModeIsEnabled) or "OfflineModeIsEnabled" in text:
+        return (
+            f"cannot load hub dataset {hub!r}{where}: not in the local cache, and "
+            "HF_HUB_OFFLINE is set: go online once to download it"
+        )
+    if "scripts are no longer supported" in text:
+        return (
+            f"hub dataset {hub!r} is a loading script, which datasets {_datasets_version()} no "
+            "longer runs (trust_remote_code cannot help): use a parquet copy of it "
+            "(revision: refs/convert/parquet) or datasets<4"
+        )
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return f"cannot load hub dataset {hub!r}{where}: {detail}"
+
+
+def _datasets_version() -> str:
+    import datasets
+
+    return datasets.__version__

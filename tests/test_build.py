@@ -230,6 +230,7 @@ def test_demo_funnel_adds_up(demo):
         "report.md",
         "report.html",
         "README.md",
+        "composer.lock",
         "rejected.jsonl",
     }
     rejected = [

@@ -227,6 +227,7 @@ def test_build_demo_writes_the_layout(tmp_path):
         "report.md",
         "report.html",
         "README.md",
+        "composer.lock",
         "rejected.jsonl",
     }
     report = json.loads((out / "report.json").read_text())

@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import math
+from fractions import Fraction
 import os
 import re
 import subprocess
@@ -173,7 +174,7 @@ def largest_remainder(strata: list, total: int) -> dict:
     one more to each of the largest remainders; ties go to the stratum seen first."""
     counts = Counter(strata)  # insertion order: first seen first
     n = len(strata)
-    exact = {s: c * total / n for s, c in counts.items()}
+    exact = {s: Fraction(c * total, n) for s, c in counts.items()}  # exact, as the kit is
     quota = {s: math.floor(e) for s, e in exact.items()}
     left = total - sum(quota.values())
     by_remainder = sorted(counts, key=lambda s: -(exact[s] - quota[s]))  # stable: first seen
@@ -232,7 +233,7 @@ def test_stratified_sample_invariants(sizes, fraction, seed):
     assert picked == sorted(set(picked))
     got = Counter(strata[i] for i in picked)
     counts = Counter(strata)
-    exact = {s: c * total / n for s, c in counts.items()}
+    exact = {s: Fraction(c * total, n) for s, c in counts.items()}  # exact, as the kit is
     for s in counts:
         assert got[s] in (math.floor(exact[s]), math.ceil(exact[s]))
     up = [exact[s] % 1 for s in counts if got[s] > exact[s]]
