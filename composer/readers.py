@@ -145,7 +145,12 @@ def _bad_line(path: str, number: int, detail: str) -> BadRow:
 def _read_jsonl(path: str, data: bytes) -> tuple[pa.Table, Any, list[int], list[BadRow]]:
     lines = data.split(b"\n")
     numbers = [i + 1 for i, line in enumerate(lines) if line.strip()]
+    # Arrow's reader takes only objects (and pyarrow 26 crashes on a leading `null`): any
+    # other line sends the file to the line-by-line path, which rejects it with a reason.
+    objects = all(lines[n - 1].lstrip().startswith(b"{") for n in numbers)
     try:
+        if not objects:
+            raise pa.ArrowInvalid("a line that is not a JSON object")
         table = pa_json.read_json(
             pa.BufferReader(data), read_options=pa_json.ReadOptions(block_size=1 << 26)
         )
@@ -193,7 +198,8 @@ def _encodable(row: Any) -> bool:
 
 def _table_from_rows(path: str, rows: list[dict[str, Any]]) -> tuple[pa.Table, Any]:
     """Rows as a table (every key of every row a column), and features if JSON-typed."""
-    keys = list(dict.fromkeys(k for row in rows for k in row))
+    # A field named "" can be no plugin's column, and `datasets` cannot hold one: left out.
+    keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k != ""]
     try:
         return pa.Table.from_pydict({k: [row.get(k) for row in rows] for k in keys}), None
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -201,7 +207,11 @@ def _table_from_rows(path: str, rows: list[dict[str, Any]]) -> tuple[pa.Table, A
     import datasets
 
     rows = [{k: row.get(k) for k in keys} for row in rows]  # every row, every column
-    dataset = datasets.Dataset.from_list(rows, on_mixed_types="use_json")
+    try:
+        dataset = datasets.Dataset.from_list(rows, on_mixed_types="use_json")
+    except Exception as exc:  # datasets' many ways to refuse odd fields: one clear line
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise InputError(f"{path}: cannot hold these rows' fields as columns ({detail})") from exc
     return dataset.data.table, json_features(dataset.features)
 
 
@@ -312,7 +322,7 @@ def read_local(files: list[str], split: str | None = None) -> Upstream:
             features = features or file_features
         except InputError:
             raise
-        except (OSError, pa.ArrowException, ValueError) as exc:
+        except (OSError, pa.ArrowException, ValueError, OverflowError) as exc:
             detail = " ".join(str(exc).split())  # one line
             raise InputError(f"{path}: cannot read as {kind}: {detail}") from exc
         tables.append(table)

@@ -12,13 +12,13 @@ import importlib
 import importlib.util
 import json
 import math
-from fractions import Fraction
 import os
 import re
 import subprocess
 import sys
 import textwrap
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
 
