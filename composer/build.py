@@ -6,9 +6,11 @@ a function in its own module; this one only chains them and keeps the funnel cou
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
+from functools import partial
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -17,17 +19,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from composer import lock
+from composer import lock, stages
+from composer.cache import StageCache, code_sha, copy_entry, digest
 from composer.card import write_card
-from composer.convert import Converted, convert_source
+from composer.convert import Converted
 from composer.decontaminate import decontaminate
 from composer.dedup import dedup, priority
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
 from composer.html_report import render_html
-from composer.manifest import Filters, Manifest, Sample, check, key_path, load_manifest
+from composer.lock import sha256_bytes
+from composer.manifest import Manifest, Sample, check, key_path, load_manifest
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
-from composer.plugins import registry
+from composer.plugins import Plugin, registry
 from composer.render import SCHEMAS, FormatPlan, render_source
 from composer.report import EXAMPLES, Funnel, build_report, histogram, write_report
 from composer.sample import sample, solve_mix
@@ -41,6 +45,7 @@ RENDER_BATCH = 20_000  # records rendered and written at a time: bounds memory o
 class BuildResult:
     output_dir: Path
     report: dict[str, Any]
+    cache_use: str = ""  # what the build took from the cache, in a line
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -85,16 +90,34 @@ def format_plans(
     return plans
 
 
-def load_sources(manifest: Manifest, progress: bool = False) -> list[Converted]:
+def load_sources(
+    manifest: Manifest,
+    progress: bool = False,
+    cache: StageCache | None = None,
+    lock_inputs: dict[str, Any] | None = None,
+) -> list[Converted]:
+    """Each source converted and filtered, or read from the cache (`lock_inputs` gives the
+    file hashes its keys are made of)."""
     plugins = registry()
+    cache = cache or StageCache(enabled=False)
     converted = []
     with tqdm(manifest.sources, desc="load", unit="source", disable=not progress) as bar:
         for i, source in enumerate(bar):
             plugin = plugins[source.plugin_name]
-            if plugin.gated and not source.path:
-                print(gated_notice(source.name, source.hub or plugin.hub), file=sys.stderr)
-            converted.append(convert_source(manifest, i, source, plugin))
+            key = stages.source_key(manifest, i, lock_inputs) if cache.enabled else ""
+            compute = partial(_prepare, manifest, i, plugin)
+            load = partial(stages.load_source, manifest=manifest, index=i, plugin=plugin)
+            converted.append(
+                cache.through("source", key, source.name, compute, stages.save_source, load)
+            )
     return converted
+
+
+def _prepare(manifest: Manifest, index: int, plugin: Plugin) -> Converted:
+    source = manifest.sources[index]
+    if plugin.gated and not source.path:
+        print(gated_notice(source.name, source.hub or plugin.hub), file=sys.stderr)
+    return stages.prepare_source(manifest, index, plugin)
 
 
 def gated_notice(name: str, hub: str) -> str:
@@ -105,22 +128,6 @@ def gated_notice(name: str, hub: str) -> str:
     )
 
 
-def filter_sources(manifest: Manifest, converted: list[Converted]) -> dict[str, Any]:
-    """Apply the manifest's and each source's filters to its records, in place; what each
-    filter dropped (and the scores it saw) by source."""
-    results = {}
-    for c in converted:
-        if manifest.filters is None and c.source.filters is None:
-            continue
-        from composer.filters import apply_filters
-
-        spec = (manifest.filters or Filters()).merged(c.source.filters)
-        result = apply_filters(c.records, c.plugin.kind, spec, manifest.base_dir)
-        c.records = c.records.filter(pa.array(result.keep))
-        results[c.source.name] = result
-    return results
-
-
 def _packed(manifest: Manifest, c: Converted, table: pa.Table) -> tuple[pa.Table, int]:
     """The source's records with similar short items packed together (its `packing`)."""
     if c.source.packing is None:
@@ -129,21 +136,6 @@ def _packed(manifest: Manifest, c: Converted, table: pa.Table) -> tuple[pa.Table
 
     result = pack(table, c.source.packing, manifest.seed, c.source.name)
     return result.table, result.packed
-
-
-def _distributions(result) -> dict[str, dict]:
-    """Score histograms with their thresholds, for the report's plots."""
-    if result is None:
-        return {}
-    out = {}
-    for scorer, values in result.scores.items():
-        bounds = result.thresholds.get(scorer, {})
-        out[f"score:{scorer}"] = {
-            **histogram(values),
-            "min": bounds.get("min"),
-            "max": bounds.get("max"),
-        }
-    return out
 
 
 def _lengths(table: pa.Table, kind: str) -> dict[str, dict]:
@@ -169,11 +161,14 @@ def build(
     seed: int | None = None,
     progress: bool = False,
     locked: str | os.PathLike | None = None,
+    cache: bool = True,
 ) -> BuildResult:
     """Build the mixture a manifest describes and write it to its output folder.
 
     `locked`: a `composer.lock` this build must match (see composer.lock): a changed input
     is a UserError before any data is read, and hub sources are read at the locked commits.
+    `cache`: read and store the stages' results in the cache (composer.cache); a build with
+    nothing changed copies its output from there.
     """
     manifest = prepare(manifest, seed)
     target = Path(output_dir).resolve() if output_dir else manifest.output_dir.resolve()
@@ -184,9 +179,34 @@ def build(
         manifest = lock.pinned(manifest, lock_inputs)
     else:
         lock_inputs = lock.inputs(manifest, formats)
-    converted = load_sources(manifest, progress)
-    records_made = {c.source.name: c.records.num_rows for c in converted}
-    filtered = filter_sources(manifest, converted)
+    stage_cache = StageCache(enabled=cache)
+    key = stages.output_key(lock_inputs)
+    with atomic_dir(target) as tmp:
+        entry = stage_cache.get("output", key, manifest.name)
+        if entry is not None:
+            copy_entry(entry, tmp)
+            stage_cache.log("hit", "output", key, manifest.name)
+            report = json.loads((tmp / "report.json").read_text(encoding="utf-8"))
+        else:
+            stage_cache.log("miss", "output", key, manifest.name)
+            report = _compose(manifest, formats, lock_inputs, stage_cache, tmp, progress)
+            if stage_cache.enabled:
+                with stage_cache.put("output", key, manifest.name) as folder:
+                    copy_entry(tmp, folder)
+    return BuildResult(output_dir=target, report=report, cache_use=stage_cache.summary())
+
+
+def _compose(
+    manifest: Manifest,
+    formats: list[PromptFormat],
+    lock_inputs: dict[str, Any],
+    stage_cache: StageCache,
+    tmp: Path,
+    progress: bool,
+) -> dict[str, Any]:
+    """Every stage after the lock: load, dedup, decontaminate, pack, mix, sample, split,
+    render; writes the output files into `tmp` and returns the report."""
+    converted = load_sources(manifest, progress, stage_cache, lock_inputs)
     deduped = dedup(converted)
     contamination = None
     if manifest.decontaminate is not None:
@@ -196,6 +216,8 @@ def build(
             manifest.decontaminate,
             manifest.base_dir,
             progress,
+            stage_cache,
+            _scan_keys(manifest, lock_inputs, deduped.kept) if stage_cache.enabled else None,
         )
 
     funnels: dict[str, Funnel] = {}
@@ -233,9 +255,9 @@ def build(
             upstream=_upstream(c),
             rows_read=c.rows_read,
             rejected=len(c.rejections),
-            records=records_made[name],
-            filtered=records_made[name] - c.records.num_rows,
-            filtered_by=filtered[name].dropped if name in filtered else {},
+            records=c.made,
+            filtered=c.made - c.records.num_rows,
+            filtered_by=c.filtered_by,
             duplicates=c.records.num_rows - kept.num_rows,
             after_dedup=kept.num_rows,
             contaminated=kept.num_rows - (clean.num_rows + packed[name]),
@@ -245,7 +267,7 @@ def build(
             sample_requested=None if mixture else sampled.requested,
             weight=c.source.weight,
             requested_share=round(mixture.requested[name], 6) if mixture else None,
-            distributions=_distributions(filtered.get(name)),
+            distributions=dict(c.distributions),
             rejected_by_reason=dict(sorted(c.rejected_by_reason.items())),
             rejected_examples=[
                 {"where": r.where, "reason": r.reason, "detail": r.detail}
@@ -270,31 +292,50 @@ def build(
 
     splits = ["train"] + [s for s in ("validation", "test") if getattr(manifest.split, s)]
     kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]
-    with atomic_dir(target) as tmp:
-        writer = RowWriter(
-            tmp, SCHEMAS, kinds, splits, manifest.output.jsonl, manifest.output.json_list
+    writer = RowWriter(
+        tmp, SCHEMAS, kinds, splits, manifest.output.jsonl, manifest.output.json_list
+    )
+    _render_all(manifest, converted, tables, funnels, formats, writer, progress)
+    outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
+    outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
+    if contamination is not None:
+        write_jsonl(contamination.audit, tmp / "contamination.jsonl")
+        outputs["contamination.jsonl"] = len(contamination.audit)
+    report = build_report(
+        manifest.name,
+        manifest.seed,
+        manifest.dedup.key,
+        [f.name for f in manifest.formats],
+        [funnels[c.source.name] for c in converted],
+        outputs,
+        contamination.stats if contamination else None,
+        {"requested": manifest.mix.total, "achieved": mixture.total} if mixture else None,
+    )
+    write_report(report, tmp)
+    (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
+    write_card(tmp, report, manifest)
+    lock.write(lock_inputs, tmp)
+    return report
+
+
+def _scan_keys(
+    manifest: Manifest, lock_inputs: dict[str, Any], kept: dict[str, pa.Table]
+) -> dict[str, str]:
+    """Cache keys of the benchmark index (under "") and of each source's scan: the source's
+    own key and the ids dedup kept of it."""
+    index = digest(
+        "benchmarks", code_sha(), lock_inputs["packages"], lock_inputs["decontamination"]
+    )
+    keys = {"": index}
+    for i, source in enumerate(manifest.sources):
+        ids = "\n".join(kept[source.name].column("id").to_pylist())
+        keys[source.name] = digest(
+            "decontaminate",
+            index,
+            stages.source_key(manifest, i, lock_inputs),
+            sha256_bytes(ids.encode()),
         )
-        _render_all(manifest, converted, tables, funnels, formats, writer, progress)
-        outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
-        outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
-        if contamination is not None:
-            write_jsonl(contamination.audit, tmp / "contamination.jsonl")
-            outputs["contamination.jsonl"] = len(contamination.audit)
-        report = build_report(
-            manifest.name,
-            manifest.seed,
-            manifest.dedup.key,
-            [f.name for f in manifest.formats],
-            [funnels[c.source.name] for c in converted],
-            outputs,
-            contamination.stats if contamination else None,
-            {"requested": manifest.mix.total, "achieved": mixture.total} if mixture else None,
-        )
-        write_report(report, tmp)
-        (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
-        write_card(tmp, report, manifest)
-        lock.write(lock_inputs, tmp)
-    return BuildResult(output_dir=target, report=report)
+    return keys
 
 
 def _render_all(
@@ -334,10 +375,13 @@ def scan_contamination(manifest: Manifest | str | os.PathLike, progress: bool = 
     manifest = prepare(manifest)
     if manifest.decontaminate is None:
         raise UserError(f"{manifest.path}: the manifest has no `decontaminate` section")
-    converted = load_sources(manifest, progress)
+    stage_cache = StageCache()
+    lock_inputs = lock.inputs(manifest, load_formats(manifest))
+    converted = load_sources(manifest, progress, stage_cache, lock_inputs)
     kinds = {c.source.name: c.plugin.kind for c in converted}
     config = manifest.decontaminate.model_copy(update={"report_only": True})
-    return decontaminate(dedup(converted).kept, kinds, config, manifest.base_dir, progress)
+    kept = dedup(converted).kept
+    return decontaminate(kept, kinds, config, manifest.base_dir, progress, stage_cache)
 
 
 def _write_records(folder: Path, converted: list[Converted], tables: dict[str, pa.Table]) -> int:
@@ -351,6 +395,7 @@ def _write_rejected(folder: Path, converted: list[Converted]) -> int:
         {
             "source": c.source.name,
             "where": r.where,
+            "index": r.index,
             "reason": r.reason,
             "detail": r.detail,
             "row": r.row,

@@ -65,9 +65,19 @@ def cli() -> None:
     type=click.Path(dir_okay=False),
     help="A composer.lock the inputs must match (exit 2 naming each change).",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Compute every stage; read and store nothing in the cache (`composer cache info`).",
+)
 @user_errors
 def build(
-    manifest: str, output_dir: str | None, seed: int | None, quiet: bool, locked: str | None
+    manifest: str,
+    output_dir: str | None,
+    seed: int | None,
+    quiet: bool,
+    locked: str | None,
+    no_cache: bool,
 ) -> None:
     """Build the mixture MANIFEST describes.
 
@@ -84,7 +94,12 @@ def build(
         datasets.disable_progress_bars()
     started = time.perf_counter()
     result = run_build(
-        manifest, output_dir=output_dir, seed=seed, progress=not quiet, locked=locked
+        manifest,
+        output_dir=output_dir,
+        seed=seed,
+        progress=not quiet,
+        locked=locked,
+        cache=not no_cache,
     )
     if not quiet:
         totals = result.totals
@@ -97,6 +112,8 @@ def build(
         )
         for path, rows in result.report["outputs"].items():
             click.echo(f"  {path}: {rows:,} rows", err=True)
+        if result.cache_use:
+            click.echo(f"  cache: {result.cache_use}", err=True)
     for warning in result.report["warnings"]:
         click.echo(f"Warning: {warning}", err=True)
 
@@ -121,6 +138,67 @@ def validate(manifest: str, as_json: bool) -> None:
         plugin = registry()[source.plugin_name]
         if plugin.gated and not source.path:
             click.echo(gated_notice(source.name, source.hub or plugin.hub), err=True)
+
+
+@cli.group()
+def cache() -> None:
+    """What the stage cache holds, and emptying it.
+
+    \b
+    composer cache info
+    composer cache clear            # everything, the log too
+    composer cache clear output     # only these parts
+    """
+
+
+@cache.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cache_info(as_json: bool) -> None:
+    """Entries and size of each part of the cache, and how often each was reused."""
+    from composer.cache import StageCache
+
+    info = StageCache().info()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"Cache: {info['path']}")
+    rows = [["part", "entries", "size", "hits", "misses", "stored", "corrupt"]]
+    for part, f in info["folders"].items():
+        entries = "" if f["entries"] is None else f"{f['entries']:,}"
+        counts = [f"{f.get(e, 0):,}" if f["entries"] is not None else "" for e in EVENTS]
+        rows.append([part, entries, _size(f["bytes"]), *counts])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo(
+            "  ".join(
+                v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))
+            )
+        )
+
+
+EVENTS = ("hit", "miss", "store", "corrupt")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+@cache.command("clear")
+@click.argument("parts", nargs=-1)
+@user_errors
+def cache_clear(parts: tuple[str, ...]) -> None:
+    """Remove PARTS of the cache (source, benchmarks, decontaminate, output, embeddings,
+    static), or all of it."""
+    from composer.cache import StageCache
+
+    stage_cache = StageCache()
+    removed = stage_cache.clear(parts)
+    what = ", ".join(removed) if removed else "nothing to remove"
+    click.echo(f"Cleared {stage_cache.root}: {what}", err=True)
 
 
 @cli.command()

@@ -26,11 +26,13 @@ class Rejection:
     reason: str
     detail: str
     row: dict[str, Any] | None = None
+    index: int | None = None  # the upstream row's 0-based index (records' meta.row)
 
 
 @dataclass
 class Converted:
-    """One source after conversion: its records, and how many upstream rows it read."""
+    """One source after conversion (and its filters): its records, how many upstream rows
+    it read, and what the filters dropped."""
 
     source: Source
     plugin: Plugin
@@ -40,6 +42,9 @@ class Converted:
     rows_read: int
     rejections: list[Rejection] = field(default_factory=list)
     revision: str | None = None
+    made: int = 0  # records the plugin made, before the filters
+    filtered_by: dict[str, int] = field(default_factory=dict)
+    distributions: dict[str, dict] = field(default_factory=dict)  # score histograms
 
     @property
     def rejected_by_reason(self) -> Counter:
@@ -246,7 +251,9 @@ def _collect(
             problem = record_problem(plugin.kind, convs[i], chosen[i], rejected[i], texts[i])
         if problem:
             upstream_row = {k: v[rows[i]] for k, v in batch.items()}
-            rejections.append(Rejection(upstream.where(row), problem[0], problem[1], upstream_row))
+            rejections.append(
+                Rejection(upstream.where(row), *problem, upstream_row, upstream.number(row))
+            )
             continue
         meta = {"row": upstream.number(row), **(metas[i] or {})}
         if upstream.file_index and len(upstream.files) > 1:

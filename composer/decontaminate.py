@@ -21,13 +21,16 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from composer.benchmarks import BenchmarkItems, load, resolve
+from composer.cache import StageCache
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.ngrams import NgramIndex, words
 
@@ -123,28 +126,94 @@ class Match:
     score: float
 
 
-class Detector:
-    """Benchmark items, indexed for both detectors."""
+@dataclass
+class BenchmarkIndex:
+    """The benchmark items and what is built from them once: the n-gram index and the faiss
+    index of their first-pass vectors. Cached as the `benchmarks` stage."""
 
-    def __init__(self, benchmarks: list[BenchmarkItems], settings: Settings):
+    benchmark: list[str]  # each item's benchmark name
+    item_ids: list[str]
+    items: list[str]
+    ngrams: NgramIndex | None
+    vectors: Any = None  # a faiss index (on the CPU) of the items' first-pass vectors
+
+    @classmethod
+    def build(cls, benchmarks: list[BenchmarkItems], settings: Settings, first) -> BenchmarkIndex:
+        """`first`: the first-pass embedder (None without the embedding detector)."""
+        items = [t for b in benchmarks for t in b.texts]
+        return cls(
+            benchmark=[b.benchmark.name for b in benchmarks for _ in b.texts],
+            item_ids=[i for b in benchmarks for i in b.ids],
+            items=items,
+            ngrams=NgramIndex.build(items, settings.ngram) if settings.ngram else None,
+            vectors=item_index(first.encode(items)) if first is not None else None,
+        )
+
+    def save(self, folder: Path) -> None:
+        import faiss
+
+        listed = {"benchmark": self.benchmark, "item_ids": self.item_ids, "items": self.items}
+        (folder / "items.json").write_text(json.dumps(listed, ensure_ascii=False), "utf-8")
+        if self.ngrams is not None:
+            parts = {f.name: getattr(self.ngrams, f.name) for f in fields(self.ngrams)}
+            arrays = {k: v for k, v in parts.items() if isinstance(v, np.ndarray)}
+            others = {k: v for k, v in parts.items() if k not in arrays}
+            np.savez(folder / "ngrams.npz", **arrays)
+            (folder / "ngrams.json").write_text(json.dumps(others, ensure_ascii=False), "utf-8")
+        if self.vectors is not None:
+            faiss.write_index(self.vectors, str(folder / "items.faiss"))
+
+    @classmethod
+    def load(cls, folder: Path) -> BenchmarkIndex:
+        import faiss
+
+        listed = json.loads((folder / "items.json").read_text("utf-8"))
+        ngrams = None
+        if (folder / "ngrams.json").exists():
+            with np.load(folder / "ngrams.npz") as arrays:
+                others = json.loads((folder / "ngrams.json").read_text("utf-8"))
+                ngrams = NgramIndex(**others, **{k: arrays[k] for k in arrays.files})
+        vectors = None
+        if (folder / "items.faiss").exists():
+            vectors = faiss.read_index(str(folder / "items.faiss"))
+        return cls(**listed, ngrams=ngrams, vectors=vectors)
+
+
+class Detector:
+    """Benchmark items, indexed for both detectors.
+
+    `index`: the items already indexed (from the cache); `cached`: whether the transformer's
+    embeddings are read from and stored in the cache."""
+
+    def __init__(
+        self,
+        benchmarks: list[BenchmarkItems],
+        settings: Settings,
+        index: BenchmarkIndex | None = None,
+        cached: bool = True,
+    ):
         self.settings = settings
-        self.benchmark = [b.benchmark.name for b in benchmarks for _ in b.texts]
-        self.item_ids = [i for b in benchmarks for i in b.ids]
-        self.items = [t for b in benchmarks for t in b.texts]
-        self.ngrams = NgramIndex.build(self.items, settings.ngram) if settings.ngram else None
-        self.transformer = TransformerEmbedder(settings.model) if settings.embedding else None
+        self.transformer = (
+            TransformerEmbedder(settings.model, cached=cached) if settings.embedding else None
+        )
+        self.static = (
+            StaticEmbedder(settings.model) if settings.embedding and settings.static else None
+        )
+        if index is None:
+            index = BenchmarkIndex.build(benchmarks, settings, self.static or self.transformer)
+        self.built = index
+        self.benchmark, self.item_ids, self.items = index.benchmark, index.item_ids, index.items
+        self.ngrams = index.ngrams
         self.stats: Counter = Counter()
         # (evidence, transformer cosine) of every re-scored pair: the distribution a person
         # looks at to choose thresholds (`composer decontaminate`).
         self.scores: list[tuple[str, float]] = []
         self.first_scores: list[float] = []  # the first pass's cosine of each of those pairs
         if settings.embedding:
-            self._index_items()
+            self.index = on_gpus(index.vectors)
+            self._item_evidence()
 
-    def _index_items(self) -> None:
-        self.static = StaticEmbedder(self.settings.model) if self.settings.static else None
-        vectors = (self.static or self.transformer).encode(self.items)
-        self.index = item_index(vectors)
+    def _item_evidence(self) -> None:
         self.item_numbers = [frozenset(numbers(t)) for t in self.items]
         self.item_words = [frozenset(words(t)) for t in self.items]
         df = Counter(w for ws in self.item_words for w in ws)
@@ -223,8 +292,7 @@ class Detector:
 def item_index(vectors: np.ndarray):
     """A faiss inner-product index over normalized vectors: exact for a few thousand items,
     inverted lists (about 4 * sqrt(n) cells, 16 probed) above that, where exact search of
-    millions of windows would take minutes. Seeded, so the same items give the same index.
-    On the GPU when faiss-gpu finds one."""
+    millions of windows would take minutes. Seeded, so the same items give the same index."""
     import faiss
 
     n, dims = vectors.shape
@@ -237,8 +305,15 @@ def item_index(vectors: np.ndarray):
         index.train(vectors)
         index.nprobe = 16
     index.add(vectors)
-    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:  # faiss-gpu on a machine with a GPU
-        index = faiss.index_cpu_to_all_gpus(index)
+    return index
+
+
+def on_gpus(index):
+    """The index on the GPUs when faiss-gpu finds one, else as it is."""
+    import faiss
+
+    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
+        return faiss.index_cpu_to_all_gpus(index)
     return index
 
 
@@ -278,60 +353,147 @@ def settings_from(config) -> Settings:
     )
 
 
+@dataclass
+class SourceScan:
+    """One source's decontamination (cached as the `decontaminate` stage)."""
+
+    removed: np.ndarray  # a mask over the source's records
+    by_benchmark: dict[str, int]
+    audit: list[dict]
+    stats: dict[str, int]
+    scores: list[tuple[str, float]]
+    benchmark_items: int
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "removed.npy", self.removed)
+        state = {k: v for k, v in vars(self).items() if k != "removed"}
+        (folder / "scan.json").write_text(json.dumps(state, ensure_ascii=False), "utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> SourceScan:
+        state = json.loads((folder / "scan.json").read_text("utf-8"))
+        state["scores"] = [tuple(s) for s in state["scores"]]
+        return cls(removed=np.load(folder / "removed.npy"), **state)
+
+
+def scan_source(
+    detector: Detector, name: str, table: pa.Table, kind: str, report_only: bool
+) -> SourceScan:
+    """Which of a source's records hold a benchmark item, and the audit of each match."""
+    stats_before, scores_before = Counter(detector.stats), len(detector.scores)
+    checked = checked_texts(table, kind, detector.settings)
+    matches = detector.scan(checked)
+    mask = np.zeros(table.num_rows, bool)
+    ids = table.column("id").to_pylist()
+    metas = table.column("meta").to_pylist()
+    counts: Counter = Counter()
+    seen: set[tuple[int, str]] = set()
+    audit = []
+    for m in matches:
+        record = checked.record[m.text]
+        mask[record] = True
+        benchmark = detector.benchmark[m.item]
+        if (record, benchmark) not in seen:
+            seen.add((record, benchmark))
+            counts[benchmark] += 1
+        text = checked.texts[m.text]
+        audit.append(
+            {
+                "source": name,
+                "id": ids[record],
+                "upstream": json.loads(metas[record]),
+                "part": checked.part[m.text],
+                "benchmark": benchmark,
+                "item_id": detector.item_ids[m.item],
+                "item": detector.items[m.item],
+                "detector": m.detector,
+                "score": m.score,
+                "text": text if len(text) <= AUDIT_TEXT else text[:AUDIT_TEXT] + "…",
+                "removed": not report_only,
+            }
+        )
+    stats = Counter(detector.stats)
+    stats.subtract(stats_before)
+    return SourceScan(
+        removed=mask,
+        by_benchmark=dict(sorted(counts.items())),
+        audit=audit,
+        stats=dict(sorted(stats.items())),
+        scores=detector.scores[scores_before:],
+        benchmark_items=len(detector.items),
+    )
+
+
 def decontaminate(
     tables: dict[str, pa.Table],
     kinds: dict[str, str],
     config,
     base_dir: Path,
     progress: bool = False,
+    cache: StageCache | None = None,
+    keys: dict[str, str] | None = None,
 ) -> Contamination:
-    """Scan every source's records against the manifest's benchmarks."""
+    """Scan every source's records against the manifest's benchmarks.
+
+    `cache`: the stage cache (its `enabled` also decides whether transformer embeddings are
+    cached); `keys`: the `benchmarks` stage's key (under "") and each source's
+    `decontaminate` key, for the stages to be cached. The benchmarks are read and indexed
+    only when some source's scan is not in the cache."""
     from tqdm.auto import tqdm
 
+    cache = cache or StageCache(enabled=False)
+    keys = keys or {}
     settings = settings_from(config)
-    benchmarks = load_benchmarks(
-        [e.model_dump(exclude_none=True) for e in config.benchmarks], base_dir
-    )
-    detector = Detector(benchmarks, settings)
-    removed, by_benchmark, audit = {}, {}, []
+    made: list[Detector] = []
+
+    def detector() -> Detector:
+        if not made:
+            entries = [e.model_dump(exclude_none=True) for e in config.benchmarks]
+            first = None
+
+            def build_index() -> BenchmarkIndex:
+                nonlocal first
+                first = Detector(load_benchmarks(entries, base_dir), settings, None, cache.enabled)
+                return first.built
+
+            if "" in keys:
+                index = cache.through(
+                    "benchmarks",
+                    keys[""],
+                    "benchmarks",
+                    build_index,
+                    BenchmarkIndex.save,
+                    BenchmarkIndex.load,
+                )
+            else:
+                index = build_index()
+            made.append(first or Detector([], settings, index, cache.enabled))
+        return made[0]
+
+    def scan(name: str, table: pa.Table) -> SourceScan:
+        return scan_source(detector(), name, table, kinds[name], config.report_only)
+
+    scans: dict[str, SourceScan] = {}
     for name, table in tqdm(
         tables.items(), desc="decontaminate", unit="source", disable=not progress
     ):
-        checked = checked_texts(table, kinds[name], settings)
-        matches = detector.scan(checked)
-        mask = np.zeros(table.num_rows, bool)
-        ids = table.column("id").to_pylist()
-        metas = table.column("meta").to_pylist()
-        counts: Counter = Counter()
-        seen: set[tuple[int, str]] = set()
-        for m in matches:
-            record = checked.record[m.text]
-            mask[record] = True
-            benchmark = detector.benchmark[m.item]
-            if (record, benchmark) not in seen:
-                seen.add((record, benchmark))
-                counts[benchmark] += 1
-            text = checked.texts[m.text]
-            audit.append(
-                {
-                    "source": name,
-                    "id": ids[record],
-                    "upstream": json.loads(metas[record]),
-                    "part": checked.part[m.text],
-                    "benchmark": benchmark,
-                    "item_id": detector.item_ids[m.item],
-                    "item": detector.items[m.item],
-                    "detector": m.detector,
-                    "score": m.score,
-                    "text": text if len(text) <= AUDIT_TEXT else text[:AUDIT_TEXT] + "…",
-                    "removed": not config.report_only,
-                }
+        compute = partial(scan, name, table)
+        if name in keys:
+            scans[name] = cache.through(
+                "decontaminate", keys[name], name, compute, SourceScan.save, SourceScan.load
             )
-        removed[name] = mask
-        by_benchmark[name] = dict(sorted(counts.items()))
-    stats = {
-        "benchmark_items": len(detector.items),
-        **detector.stats,
-        "transformer_texts_embedded": detector.transformer.computed if detector.transformer else 0,
-    }
-    return Contamination(removed, by_benchmark, audit, dict(stats), detector.scores)
+        else:
+            scans[name] = compute()
+    if made and made[0].transformer is not None:
+        cache.log("embedded", "embeddings", count=made[0].transformer.computed)
+    totals: Counter = Counter()
+    for scan in scans.values():
+        totals.update(scan.stats)
+    items = next((scan.benchmark_items for scan in scans.values()), 0)
+    return Contamination(
+        removed={name: scan.removed for name, scan in scans.items()},
+        by_benchmark={name: scan.by_benchmark for name, scan in scans.items()},
+        audit=[a for scan in scans.values() for a in scan.audit],
+        stats={"benchmark_items": items, **dict(sorted(totals.items()))},
+        scores=[s for scan in scans.values() for s in scan.scores],
+    )

@@ -20,13 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from composer.cache import cache_dir
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 STATIC_DIMS = 256
-
-
-def cache_dir() -> Path:
-    """Where composer keeps what it can reuse: `$COMPOSER_CACHE`, else ~/.cache/composer."""
-    return Path(os.environ.get("COMPOSER_CACHE") or Path.home() / ".cache" / "composer")
+SAVE_EVERY = 2048  # texts the transformer embeds between saves to the cache
 
 
 def model_path(name: str) -> str:
@@ -66,17 +64,18 @@ def text_keys(texts: list[str]) -> np.ndarray:
 
 
 class EmbeddingCache:
-    """Vectors by text hash for one model, in .npz shards; a corrupt shard is ignored."""
+    """Vectors by text hash for one model, in .npz shards; a corrupt shard is ignored.
+    `folder=None`: kept in memory only (`composer build --no-cache`)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path | None):
         self.folder = folder
         self.index: dict[int, np.ndarray] = {}
         self.new: dict[int, np.ndarray] = {}
-        for shard in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+        for shard in sorted(folder.glob("*.npz")) if folder and folder.is_dir() else []:
             try:
                 with np.load(shard) as data:
                     self.index.update(zip(data["keys"].tolist(), data["vectors"]))
-            except (OSError, ValueError, KeyError):
+            except Exception:  # a bad zip CRC, a cut-short file: computed again
                 continue
 
     def get(self, key: int) -> np.ndarray | None:
@@ -86,7 +85,7 @@ class EmbeddingCache:
         self.index[key] = self.new[key] = vector
 
     def save(self) -> None:
-        if not self.new:
+        if not self.new or self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         keys = np.array(list(self.new), np.uint64)
@@ -102,10 +101,11 @@ class EmbeddingCache:
 class TransformerEmbedder:
     """A sentence-transformers model; fp16 on a GPU when there is one."""
 
-    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64):
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64, cached: bool = True):
         self.name = name
         self.batch_size = batch_size
-        self.cache = EmbeddingCache(cache_dir() / "embeddings" / model_id(name))
+        folder = cache_dir() / "embeddings" / model_id(name) if cached else None
+        self.cache = EmbeddingCache(folder)
         self.computed = 0  # texts embedded by the model (not found in the cache)
 
     @property
@@ -119,13 +119,19 @@ class TransformerEmbedder:
         missing = [i for i, k in enumerate(keys.tolist()) if self.cache.get(k) is None]
         if missing:
             unique = list(dict.fromkeys(texts[i] for i in missing))
-            vectors = self.model.encode(
-                unique, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-            )
-            for key, vector in zip(text_keys(unique).tolist(), vectors):
-                self.cache.put(key, vector.astype(np.float32))
-            self.computed += len(unique)
-            self.cache.save()
+            # Saved a chunk at a time: a build killed while embedding keeps what it did.
+            for start in range(0, len(unique), SAVE_EVERY):
+                chunk = unique[start : start + SAVE_EVERY]
+                vectors = self.model.encode(
+                    chunk,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                )
+                for key, vector in zip(text_keys(chunk).tolist(), vectors):
+                    self.cache.put(key, vector.astype(np.float32))
+                self.computed += len(chunk)
+                self.cache.save()
         return np.stack([self.cache.get(k) for k in keys.tolist()])
 
     @property

@@ -19,6 +19,7 @@ conversation; a template for which it is not falls back to two renders per row.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,28 @@ class _Sandbox(SandboxedEnvironment):
 _env = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _parse(path: str, source: str) -> tuple[dict[str, Any], jinja2.Template]:
+    """A template's settings and compiled template, once per process (the manifest check and
+    the build both load each format). The settings are read, never changed."""
+    settings: dict[str, Any] = {}
+    match = _FRONT_MATTER.match(source)
+    if match:
+        try:
+            settings = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as exc:
+            raise TemplateError(f"{path}: invalid settings comment: {exc}") from exc
+        if not isinstance(settings, dict) or not isinstance(settings.get("vars", {}), dict):
+            raise TemplateError(
+                f"{path}: the settings comment must be a mapping, with `vars` a mapping"
+            )
+    try:
+        template = _env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{path}:{exc.lineno}: template syntax error: {exc.message}") from exc
+    return settings, template
+
+
 def builtin_dir() -> Path:
     """The installed `templates/` folder (the package `composer.templates`)."""
     return Path(str(files("composer.templates")))
@@ -104,23 +127,7 @@ class PromptFormat:
             source = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise TemplateError(f"{path}: cannot read template: {exc}") from exc
-        settings: dict[str, Any] = {}
-        match = _FRONT_MATTER.match(source)
-        if match:
-            try:
-                settings = yaml.safe_load(match.group(1)) or {}
-            except yaml.YAMLError as exc:
-                raise TemplateError(f"{path}: invalid settings comment: {exc}") from exc
-            if not isinstance(settings, dict) or not isinstance(settings.get("vars", {}), dict):
-                raise TemplateError(
-                    f"{path}: the settings comment must be a mapping, with `vars` a mapping"
-                )
-        try:
-            template = _env.from_string(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
-                f"{path}:{exc.lineno}: template syntax error: {exc.message}"
-            ) from exc
+        settings, template = _parse(str(path), source)
         unknown = set(overrides or {}) - set(settings.get("vars") or {})
         if unknown:
             raise TemplateError(

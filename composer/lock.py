@@ -4,8 +4,9 @@ Every build writes `OUT/composer.lock`: the versions of composer, Python and the
 that shape the output; the manifest's hash and the seed used; per source its plugin's code
 hash and its upstream (each local file's sha256, or the hub id, config, split, data_files
 and the commit the revision resolved to); the templates; the decontamination model and
-benchmarks; and the sha256 of every output file. JSON with sorted keys and no timestamps:
-two builds of the same inputs write the same lock.
+benchmarks; the code filters run (scorer modules, tokenizers); and the sha256 of every
+output file. JSON with sorted keys and no timestamps: two builds of the same inputs write
+the same lock.
 
 `check(manifest, formats, path)` computes the inputs part again and compares it with a lock:
 a changed input is an error (each change named on its own line), a changed package version
@@ -235,6 +236,38 @@ def _decontamination(manifest: Manifest) -> dict[str, Any] | None:
     }
 
 
+def filter_code(manifest: Manifest) -> dict[str, dict[str, str | None]]:
+    """sha256 of the code and files filters run: each `package.module:function` scorer's
+    module, and each local max_tokens tokenizer."""
+    scorers: dict[str, str | None] = {}
+    tokenizers: dict[str, str | None] = {}
+    specs = [manifest.filters] + [s.filters for s in manifest.sources]
+    for spec in filter(None, specs):
+        for score in spec.score:
+            if ":" in score.scorer:
+                scorers[score.scorer] = _module_sha(score.scorer.split(":")[0])
+        if spec.max_tokens is not None:
+            from composer.filters import _tokenizer_path
+
+            path = _tokenizer_path(spec.max_tokens.tokenizer, manifest.base_dir)
+            tokenizers[spec.max_tokens.tokenizer] = sha256_file(path) if path else None
+    return {
+        "scorers": dict(sorted(scorers.items())),
+        "tokenizers": dict(sorted(tokenizers.items())),
+    }
+
+
+def _module_sha(module: str) -> str | None:
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = found.origin if found else None
+    return sha256_file(origin) if origin and os.path.isfile(origin) else None
+
+
 def manifest_entry(manifest: Manifest) -> dict[str, Any]:
     """sha256 of the manifest file's bytes (None when built in code) and of its validated
     model (seed apart: that is recorded as used)."""
@@ -270,6 +303,7 @@ def inputs(
             for fmt in formats
         },
         "decontamination": _decontamination(manifest),
+        "code": filter_code(manifest),
     }
 
 
@@ -396,6 +430,16 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], li
         for name in sorted(set(old_b) | set(new_b)):
             old_up, new_up = old_b.get(name) or {}, new_b.get(name) or {}
             changes += _upstream_changes(f"benchmark {name!r}", old_up, new_up)
+
+    old_c, new_c = old.get("code") or {}, new["code"]
+    for part, label in (("scorers", "scorer"), ("tokenizers", "tokenizer")):
+        before, now = old_c.get(part) or {}, new_c[part]
+        for name in sorted(set(before) | set(now)):
+            if before.get(name) != now.get(name):
+                changes.append(
+                    f"{label} {name!r} changed "
+                    f"(sha256 {_short(before.get(name))} -> {_short(now.get(name))})"
+                )
 
     warnings = []
     old_p, new_p = old.get("packages") or {}, new["packages"]

@@ -320,8 +320,12 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read manifest: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=_UniqueKeyLoader)
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+        loader = _UniqueKeyLoader(text)  # a SafeLoader: no arbitrary objects
+        try:  # parsed once: the nodes give key lines, and the data is built from them
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
@@ -333,7 +337,10 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        raise ManifestError(path, describe_errors(exc.errors(), data, lines)) from None
+        from composer.lock import redact
+
+        problems = describe_errors(exc.errors(), data, lines)
+        raise ManifestError(path, [redact(p) for p in problems]) from None
     manifest.base_dir = Path(path).resolve().parent
     manifest.path = path
     problems = check(manifest)
@@ -347,15 +354,28 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
     """Checks across keys that a schema cannot express: names, files, plugins, formats."""
     from composer.filters import check_filters
     from composer.formats import PromptFormat, available_formats, template_path
+    from composer.lock import redact
     from composer.plugins import registry
     from composer.readers import file_type, resolve_files
     from composer.system_prompt import POOLS
 
     problems: list[tuple[tuple, str]] = []
+    if manifest.output.dir is None and not _plain_name(manifest.name):
+        problems.append(
+            (
+                ("name",),
+                f"{manifest.name!r} cannot name the output folder out/<name>: use a plain "
+                "folder name (no '/', '\\', NUL, '.' or '..'), or set output.dir",
+            )
+        )
+    if manifest.output.dir is not None and "\0" in manifest.output.dir:
+        problems.append((("output", "dir"), "a path cannot hold a NUL character"))
     plugins = registry()
     seen: set[str] = set()
     for i, source in enumerate(manifest.sources):
         loc = ("sources", i)
+        secret = _credential_problems(loc, source)
+        problems += secret
         if source.name in seen:
             problems.append(((*loc, "name"), f"duplicate source name {source.name!r}"))
         seen.add(source.name)
@@ -373,8 +393,11 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         if source.path and source.hub:
             problems.append((loc, "give either path or hub, not both"))
         elif source.path:
-            files = resolve_files(source.path, manifest.base_dir)
-            patterns = [source.path] if isinstance(source.path, str) else source.path
+            # Not checked when it holds credentials: the messages would show them.
+            files = [] if secret else resolve_files(source.path, manifest.base_dir)
+            patterns = (
+                [] if secret else [source.path] if isinstance(source.path, str) else source.path
+            )
             for pattern in patterns:
                 if glob.has_magic(pattern) and not resolve_files(pattern, manifest.base_dir):
                     problems.append(((*loc, "path"), f"no files match {pattern!r}"))
@@ -493,6 +516,8 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
 
         for i, entry in enumerate(manifest.decontaminate.benchmarks):
             loc = ("decontaminate", "benchmarks", i)
+            secret = _credential_problems(loc, entry)
+            problems += secret
             if entry.name not in BUILTIN and not entry.fields:
                 problems.append(
                     (
@@ -502,7 +527,7 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                         "path or hub) to add one; `composer benchmarks` lists them",
                     )
                 )
-            if entry.path is not None:
+            if entry.path is not None and not secret:
                 for pattern in [entry.path] if isinstance(entry.path, str) else entry.path:
                     if not resolve_files(pattern, manifest.base_dir) or not all(
                         os.path.exists(f) for f in resolve_files(pattern, manifest.base_dir)
@@ -528,6 +553,33 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
     for d in manifest.template_dirs():
         if not d.is_dir():
             problems.append((("templates_dir",), f"no such folder: {d}"))
+    # No message shows a URL's password or token, whatever key it came from.
+    return [(loc, redact(message)) for loc, message in problems]
+
+
+def _plain_name(name: str) -> bool:
+    """A name that is one folder name: `out/<name>` stays inside `out/`."""
+    return name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
+
+def _credential_problems(loc: tuple, entry: Source | BenchmarkEntry) -> list[tuple[tuple, str]]:
+    """A `path` or `hub` holding a URL's user:password@ or token: refused, so that it never
+    reaches an error message, a report or the lock (shown here with the secret masked)."""
+    from composer.lock import redact
+
+    problems = []
+    for key in ("path", "hub"):
+        value = getattr(entry, key)
+        for text in [value] if isinstance(value, str) else value or []:
+            if redact(text) != text:
+                problems.append(
+                    (
+                        (*loc, key),
+                        f"{redact(text)} holds credentials (a URL's user:password@ or a "
+                        "token): composer would show them in messages and reports; log in with "
+                        "HF_TOKEN or `hf auth login` instead",
+                    )
+                )
     return problems
 
 

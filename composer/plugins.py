@@ -37,7 +37,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
@@ -191,32 +191,72 @@ def _inputs(module: ModuleType, name: str, convert: Callable) -> dict[str, dict[
     return inputs
 
 
+class Plugins(MutableMapping):
+    """Plugins by name; a built-in's module is imported the first time it is asked for (a
+    build that names three sources does not import sixty)."""
+
+    def __init__(self, builtin: list[str], installed: dict[str, Plugin]):
+        self._builtin = builtin
+        self._loaded = dict(installed)
+        self._names = sorted({*builtin, *installed})
+
+    def __getitem__(self, name: str) -> Plugin:
+        if name not in self._loaded:
+            if name not in self._builtin:
+                raise KeyError(name)
+            module = importlib.import_module(f"composer.sources.{name}")
+            plugin = Plugin.from_module(module, "built-in")
+            if plugin.name != name:
+                raise UserError(
+                    f"built-in plugin module {module.__name__} names itself {plugin.name!r}: "
+                    "a built-in plugin's name is its module's"
+                )
+            self._loaded[name] = plugin
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, plugin: Plugin) -> None:  # a plugin made in code
+        self._loaded[name] = plugin
+        self._names = sorted({*self._names, name})
+
+    def __delitem__(self, name: str) -> None:
+        self._loaded.pop(name, None)
+        self._builtin = [n for n in self._builtin if n != name]
+        self._names = [n for n in self._names if n != name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @cache
-def registry() -> dict[str, Plugin]:
+def registry() -> Plugins:
     """Every plugin by name: the built-ins, then those installed through entry points."""
     import composer.sources as builtin
 
-    plugins: dict[str, Plugin] = {}
-
-    def add(plugin: Plugin) -> None:
-        if plugin.name in plugins:
-            raise UserError(
-                f"two source plugins are named {plugin.name!r}: "
-                f"{plugins[plugin.name].origin} and {plugin.origin}"
-            )
-        plugins[plugin.name] = plugin
-
-    for info in sorted(pkgutil.iter_modules(builtin.__path__), key=lambda m: m.name):
-        if not info.name.startswith("_"):
-            module = importlib.import_module(f"composer.sources.{info.name}")
-            add(Plugin.from_module(module, "built-in"))
+    names = sorted(
+        info.name
+        for info in pkgutil.iter_modules(builtin.__path__)
+        if not info.name.startswith("_")
+    )
+    installed: dict[str, Plugin] = {}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:
             module = ep.load()
         except Exception as exc:  # a broken third-party package must not hide the others
             raise UserError(f"cannot load source plugin {ep.name!r} ({ep.value}): {exc}") from exc
-        add(Plugin.from_module(module, f"{ep.dist.name if ep.dist else ep.value}"))
-    return plugins
+        plugin = Plugin.from_module(module, f"{ep.dist.name if ep.dist else ep.value}")
+        if plugin.name in installed or plugin.name in names:
+            first = installed[plugin.name].origin if plugin.name in installed else "built-in"
+            raise UserError(
+                f"two source plugins are named {plugin.name!r}: {first} and {plugin.origin}"
+            )
+        installed[plugin.name] = plugin
+    return Plugins(names, installed)
 
 
 def get_plugin(name: str) -> Plugin:

@@ -35,5 +35,13 @@ def composer_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def composer_cache_env(composer_cache, monkeypatch):
-    monkeypatch.setenv("COMPOSER_CACHE", str(composer_cache))
+def composer_cache_env(composer_cache, tmp_path_factory, monkeypatch):
+    """A stage cache of the test's own (a test that monkeypatches code must not read what
+    another test stored under the same key), sharing the session's static model and
+    embeddings."""
+    own = tmp_path_factory.mktemp("stage-cache")
+    for shared in ("static", "embeddings"):
+        (composer_cache / shared).mkdir(exist_ok=True)
+        (own / shared).symlink_to(composer_cache / shared, target_is_directory=True)
+    monkeypatch.setenv("COMPOSER_CACHE", str(own))
+    return own

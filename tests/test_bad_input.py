@@ -77,11 +77,13 @@ def test_invalid_rows_within_max_invalid_are_rejected_and_kept_in_rejected_jsonl
         "detail": "invalid JSON: Expecting property name enclosed in double quotes: "
         "line 1 column 2 (char 1)",
         "row": None,  # the line is not JSON: there is no row to keep
+        "index": None,  # nor a row index (`where` has its line)
     }
     empty = rejected[2]
-    assert (empty["source"], empty["where"], empty["reason"]) == (
+    assert (empty["source"], empty["where"], empty["index"], empty["reason"]) == (
         "a",
         "a.jsonl:line 2",
+        1,  # the upstream row's 0-based index, as a record's meta.row
         "empty turn",
     )
     assert empty["row"] == {"instruction": "q", "output": ""}

@@ -252,11 +252,19 @@ def test_a_build_removes_contaminated_rows_and_audits_each(tmp_path):
     assert "## Contamination" in (tmp_path / "out" / "report.md").read_text()
 
 
-def test_a_rebuild_reuses_the_cached_embeddings(tmp_path):
+def test_a_rebuild_reuses_the_cached_embeddings(tmp_path, composer_cache_env):
+    from composer.cache import StageCache
+
+    cache = StageCache(composer_cache_env)
+    (composer_cache_env / "embeddings").unlink()  # embeddings of this test's own
     path = manifest_with(tmp_path)
-    composer.build(path)
+    first = composer.build(path)
+    embedded = [e["count"] for e in cache.events() if e["event"] == "embedded"]
+    assert embedded and embedded[-1] > 0
+    cache.clear(["output", "decontaminate", "benchmarks"])  # only the embeddings are left
     again = composer.build(path)
-    assert again.report["decontamination"]["transformer_texts_embedded"] == 0
+    assert [e["count"] for e in cache.events() if e["event"] == "embedded"][-1] == 0
+    assert again.report == first.report
 
 
 def test_report_only_keeps_every_row_and_the_command_shows_scores(tmp_path):

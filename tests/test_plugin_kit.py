@@ -561,10 +561,9 @@ def test_load_sources_notes_a_gated_upstream_before_reading_it(tmp_path, monkeyp
         )
     )
     read = []
-    # `composer.build` the attribute is the build function; patch the module's name
-    build_module = importlib.import_module("composer.build")
+    stages = importlib.import_module("composer.stages")
     monkeypatch.setattr(
-        build_module, "convert_source", lambda m, i, source, plugin: read.append(source.name)
+        stages, "prepare_source", lambda m, i, plugin: read.append(m.sources[i].name)
     )
     load_sources(manifest)
     assert read == ["g", "h"]

@@ -1,0 +1,271 @@
+"""The stage cache: what a build computed, stored by the hash of everything it depends on.
+
+A stage's result (a source's converted and filtered records, a benchmark index, a source's
+decontamination, a whole output folder) is an *entry*: a folder of files under
+`CACHE/stages/STAGE/KEY/`, where KEY is the sha256 of the stage's inputs (file hashes,
+plugin and composer code hashes, the manifest keys it reads, the seed, package versions).
+Nothing is ever updated in place, so an entry cannot go stale: a changed input is a new key.
+
+- Written atomically: into a temporary folder, then renamed; a killed build leaves no
+  half entry, and the entries it finished are reused when it is started again.
+- Checked on read: `entry.json` lists each file's sha256; a file that does not match (or
+  cannot be loaded) makes the entry corrupt, and it is removed and computed again.
+- Logged: every hit, miss, store and corrupt entry is a line of `CACHE/log.jsonl`, which is
+  what `composer cache info` and the tests count.
+
+The cache folder is `$COMPOSER_CACHE`, else ~/.cache/composer; embeddings and the distilled
+static model live beside the stages (see composer.embeddings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+ENTRY = "entry.json"
+LOG = "log.jsonl"
+STAGES = ("source", "benchmarks", "decontaminate", "output")
+# Folders beside the stages that `composer cache` also reports and clears.
+OTHERS = ("embeddings", "static")
+
+
+def cache_dir() -> Path:
+    """Where composer keeps what it can reuse: `$COMPOSER_CACHE`, else ~/.cache/composer."""
+    return Path(os.environ.get("COMPOSER_CACHE") or Path.home() / ".cache" / "composer")
+
+
+def digest(*parts: Any) -> str:
+    """The sha256 of JSON-able parts: a cache key."""
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@cache
+def code_sha() -> str:
+    """sha256 of composer's own code: a new composer (or an edited one) never reads entries
+    an older one wrote."""
+    package = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def file_sha(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class StageCache:
+    """Entries by (stage, key) under `root`; `enabled=False` reads and writes nothing."""
+
+    def __init__(self, root: Path | None = None, enabled: bool = True):
+        self.root = Path(root) if root is not None else cache_dir()
+        self.enabled = enabled
+        self.stages = self.root / "stages"
+        self.seen: Counter = Counter()  # (stage, event) in this process, for `summary`
+
+    # ---------------------------------------------------------------- entries
+
+    def entry(self, stage: str, key: str) -> Path:
+        return self.stages / stage / key[:2] / key
+
+    def get(self, stage: str, key: str, name: str = "") -> Path | None:
+        """The folder of a sound entry, or None (missing, disabled, or found corrupt)."""
+        if not self.enabled:
+            return None
+        folder = self.entry(stage, key)
+        try:
+            listed = json.loads((folder / ENTRY).read_text(encoding="utf-8"))["files"]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            self.discard(stage, key, name, "unreadable entry.json")
+            return None
+        for file, sha in listed.items():
+            try:
+                sound = file_sha(folder / file) == sha
+            except OSError:
+                sound = False
+            if not sound:
+                self.discard(stage, key, name, f"{file} does not match its checksum")
+                return None
+        os.utime(folder / ENTRY)  # last use, for whoever prunes by age
+        return folder
+
+    @contextmanager
+    def put(self, stage: str, key: str, name: str = "") -> Iterator[Path]:
+        """A folder to write an entry's files into; renamed into place when the block ends."""
+        parent = self.stages / stage / key[:2]
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+        try:
+            yield tmp
+            files = {
+                p.relative_to(tmp).as_posix(): file_sha(p)
+                for p in sorted(tmp.rglob("*"))
+                if p.is_file()
+            }
+            (tmp / ENTRY).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
+            final = self.entry(stage, key)
+            if final.exists():  # another build stored the same entry meanwhile
+                shutil.rmtree(tmp)
+            else:
+                os.rename(tmp, final)
+            self.log("store", stage, key, name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def discard(self, stage: str, key: str, name: str, why: str) -> None:
+        shutil.rmtree(self.entry(stage, key), ignore_errors=True)
+        self.log("corrupt", stage, key, name, why=why)
+
+    def through(
+        self,
+        stage: str,
+        key: str,
+        name: str,
+        compute: Callable[[], T],
+        save: Callable[[T, Path], None],
+        load: Callable[[Path], T],
+    ) -> T:
+        """The stage's result from the cache, else computed and stored."""
+        folder = self.get(stage, key, name)
+        if folder is not None:
+            try:
+                value = load(folder)
+            except Exception as exc:  # sound bytes that do not load: written by a bug
+                self.discard(stage, key, name, f"cannot load: {type(exc).__name__}: {exc}")
+            else:
+                self.log("hit", stage, key, name)
+                return value
+        self.log("miss", stage, key, name)
+        value = compute()
+        if self.enabled:
+            with self.put(stage, key, name) as tmp:
+                save(value, tmp)
+        return value
+
+    # ---------------------------------------------------------------- the log
+
+    def log(self, event: str, stage: str, key: str = "", name: str = "", **extra: Any) -> None:
+        if not self.enabled:
+            return
+        self.seen[stage, event] += 1
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "pid": os.getpid(),
+            "event": event,
+            "stage": stage,
+            "name": name,
+            "key": key[:16],
+            **extra,
+        }
+        self.root.mkdir(parents=True, exist_ok=True)
+        # One write of one line with O_APPEND: concurrent builds do not interleave lines.
+        fd = os.open(self.root / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(line, ensure_ascii=False) + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def summary(self) -> str:
+        """What this build took from the cache, in a line."""
+        if not self.enabled:
+            return "not used (--no-cache)"
+        if self.seen["output", "hit"]:
+            return "output copied from the cache (no input changed)"
+        parts = []
+        for stage in STAGES[:-1]:
+            hit, miss = self.seen[stage, "hit"], self.seen[stage, "miss"]
+            if hit or miss:
+                parts.append(f"{stage} {hit} reused, {miss} computed")
+        corrupt = sum(n for (_, event), n in self.seen.items() if event == "corrupt")
+        if corrupt:
+            parts.append(f"{corrupt} corrupt entr{'y' if corrupt == 1 else 'ies'} recomputed")
+        return "; ".join(parts)
+
+    def events(self) -> list[dict[str, Any]]:
+        """The log's lines, oldest first (lines a killed write cut short are skipped)."""
+        try:
+            text = (self.root / LOG).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    # ---------------------------------------------------------------- info and clear
+
+    def info(self) -> dict[str, Any]:
+        """Entries and bytes per stage (and per other cache folder), and the log's counts."""
+        folders = {}
+        for stage in STAGES:
+            base = self.stages / stage
+            entries = list(base.glob("*/*/" + ENTRY)) if base.is_dir() else []
+            folders[stage] = {"entries": len(entries), "bytes": _size(base)}
+        for other in OTHERS:
+            base = self.root / other
+            folders[other] = {"entries": None, "bytes": _size(base)}
+        counts = Counter((e.get("stage"), e.get("event")) for e in self.events())
+        for (stage, event), n in counts.items():
+            if stage in folders:
+                folders[stage][event] = n
+        return {"path": str(self.root), "folders": folders}
+
+    def clear(self, names: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Remove the named stages and folders (all of them, and the log, when none named)."""
+        unknown = [n for n in names if n not in STAGES + OTHERS]
+        if unknown:
+            from composer.errors import UserError, did_you_mean
+
+            raise UserError(
+                f"unknown cache part {unknown[0]!r}{did_you_mean(unknown[0], STAGES + OTHERS)}; "
+                f"parts: {', '.join(STAGES + OTHERS)}"
+            )
+        removed = []
+        for name in names or STAGES + OTHERS:
+            folder = self.stages / name if name in STAGES else self.root / name
+            if folder.is_symlink():  # a folder shared with another cache: not ours to empty
+                folder.unlink()
+                removed.append(name)
+            elif folder.exists():
+                shutil.rmtree(folder)
+                removed.append(name)
+        if not names:
+            (self.root / LOG).unlink(missing_ok=True)
+            if self.stages.exists():
+                shutil.rmtree(self.stages)
+        return removed
+
+
+def _size(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def copy_entry(src: Path, dst: Path) -> None:
+    """Copy an entry's files (all but entry.json) into `dst`, which must exist."""
+    for path in sorted(src.rglob("*")):
+        if path.is_file() and path.name != ENTRY:
+            target = dst / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)

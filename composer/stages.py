@@ -1,0 +1,116 @@
+"""The build's cached stages: what each one's key is made of, and how its result is stored.
+
+| stage           | one entry per       | key: the hash of                                        |
+|-----------------|---------------------|---------------------------------------------------------|
+| `source`        | source              | its lock entry (files' sha256 or hub commit, plugin code,|
+|                 |                     | joined inputs), its manifest keys, the global filters,  |
+|                 |                     | dedup key, seed, scorer/tokenizer code, composer code   |
+| `benchmarks`    | manifest            | the lock's decontamination entry (model, benchmarks)    |
+| `decontaminate` | source              | the source's key, the ids dedup kept, the benchmarks    |
+| `output`        | manifest            | the whole lock (every input above, templates, packages) |
+
+So a changed template re-renders the output and recomputes nothing else; a changed local
+file recomputes its source, then the stages after it (dedup decides across sources), with
+the other sources' records and decontamination read from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from composer.cache import code_sha, digest
+from composer.convert import Converted, Rejection, convert_source
+from composer.manifest import Filters, Manifest
+from composer.plugins import Plugin
+from composer.report import histogram
+
+RECORDS = "records.arrow"
+STATE = "state.json"
+
+
+def source_key(manifest: Manifest, index: int, lock_inputs: dict[str, Any]) -> str:
+    source = manifest.sources[index]
+    return digest(
+        "source",
+        code_sha(),
+        lock_inputs["packages"],
+        lock_inputs["code"],
+        lock_inputs["sources"][source.name],
+        source.model_dump(mode="json", by_alias=True),
+        # Records keep upstream file paths (meta.file) and rejections name them.
+        str(manifest.base_dir.resolve()),
+        manifest.seed,
+        manifest.dedup.model_dump(mode="json"),
+        manifest.filters.model_dump(mode="json") if manifest.filters else None,
+    )
+
+
+def output_key(lock_inputs: dict[str, Any]) -> str:
+    """Everything a build's bytes depend on is in its lock; composer's own code is not."""
+    return digest("output", code_sha(), lock_inputs)
+
+
+def prepare_source(manifest: Manifest, index: int, plugin: Plugin) -> Converted:
+    """A source converted, then filtered by the manifest's and its own filters."""
+    source = manifest.sources[index]
+    c = convert_source(manifest, index, source, plugin)
+    c.made = c.records.num_rows
+    if manifest.filters is None and source.filters is None:
+        return c
+    from composer.filters import apply_filters
+
+    spec = (manifest.filters or Filters()).merged(source.filters)
+    result = apply_filters(c.records, plugin.kind, spec, manifest.base_dir)
+    c.records = c.records.filter(pa.array(result.keep))
+    c.filtered_by = result.dropped
+    for scorer, values in result.scores.items():  # score histograms with their thresholds
+        bounds = result.thresholds.get(scorer, {})
+        c.distributions[f"score:{scorer}"] = {
+            **histogram(values),
+            "min": bounds.get("min"),
+            "max": bounds.get("max"),
+        }
+    return c
+
+
+def save_source(c: Converted, folder: Path) -> None:
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with (
+        pa.OSFile(str(folder / RECORDS), "wb") as sink,
+        pa.ipc.new_file(sink, c.records.schema, options=options) as writer,
+    ):
+        writer.write_table(c.records)
+    state = {
+        "rows_read": c.rows_read,
+        "revision": c.revision,
+        "made": c.made,
+        "filtered_by": c.filtered_by,
+        "distributions": c.distributions,
+        "rejections": [vars(r) for r in c.rejections],
+    }
+    text = json.dumps(state, ensure_ascii=False, default=str)  # rows as rejected.jsonl has them
+    (folder / STATE).write_text(text, encoding="utf-8")
+
+
+def load_source(folder: Path, manifest: Manifest, index: int, plugin: Plugin) -> Converted:
+    source = manifest.sources[index]
+    with pa.OSFile(str(folder / RECORDS)) as f:
+        records = pa.ipc.open_file(f).read_all()
+    state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+    return Converted(
+        source=source,
+        plugin=plugin,
+        confidence=plugin.confidence if source.confidence is None else source.confidence,
+        order=index,
+        records=records,
+        rows_read=state["rows_read"],
+        rejections=[Rejection(**r) for r in state["rejections"]],
+        revision=state["revision"],
+        made=state["made"],
+        filtered_by=state["filtered_by"],
+        distributions=state["distributions"],
+    )

@@ -1,0 +1,288 @@
+"""The stage cache: what a rebuild reuses, what it recomputes, and corrupt entries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from composer.build import build
+from composer.cache import StageCache
+from composer.lock import LOCK_NAME
+from tests.helpers import (
+    assert_user_error,
+    invoke,
+    read_parquet,
+    snapshot,
+    write_jsonl,
+    write_manifest,
+)
+
+BENCH_ITEMS = [
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
+    "in May. How many clips did Natalia sell altogether in April and May?",
+    "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of "
+    "babysitting. How much did she earn?",
+]
+
+
+def chats(prefix: str, n: int) -> list[dict]:
+    return [
+        {
+            "conversations": [
+                {"from": "human", "value": f"{prefix} question number {i}: why is the sky blue?"},
+                {"from": "gpt", "value": f"{prefix} answer {i}: light scatters off air."},
+            ]
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """Three local sources (one with a bad line and a filter), two formats, a split."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "a.jsonl", chats("alpha", 30))
+    write_jsonl(data / "b.jsonl", [*chats("beta", 20), "{not json"])
+    alpaca = [
+        {"instruction": f"Task {i}: list {i} colours.", "input": "", "output": "Red. " * i}
+        for i in range(25)
+    ]
+    write_jsonl(data / "c.jsonl", alpaca)
+    write_manifest(
+        tmp_path,
+        [
+            {"name": "a", "plugin": "sharegpt", "path": "data/a.jsonl", "confidence": 3},
+            {"name": "b", "plugin": "sharegpt", "path": "data/b.jsonl", "confidence": 2},
+            {
+                "name": "c",
+                "plugin": "alpaca",
+                "path": "data/c.jsonl",
+                "filters": {"response_chars": {"min": 10}},
+            },
+        ],
+        formats=["chatml", "alpaca"],
+        split={"validation": 0.2},
+        output={"dir": "out"},
+    )
+    return tmp_path
+
+
+def events(cache: Path, since: int = 0) -> Counter:
+    """(stage, name, event) counts in the cache's log, from line `since` on."""
+    return Counter((e["stage"], e["name"], e["event"]) for e in StageCache(cache).events()[since:])
+
+
+def log_length(cache: Path) -> int:
+    return len(StageCache(cache).events())
+
+
+def clean_build(project: Path, tmp_path_factory, monkeypatch) -> dict[str, bytes]:
+    """The same manifest built with no cache at all, into a folder of its own."""
+    other = tmp_path_factory.mktemp("clean")
+    monkeypatch.setenv("COMPOSER_CACHE", str(other / "cache"))
+    build(project / "manifest.yaml", output_dir=other / "out", cache=False)
+    assert not (other / "cache").exists()  # --no-cache stores nothing
+    return snapshot(other / "out")
+
+
+def test_a_rebuild_reuses_everything_and_gives_the_same_bytes(
+    project, composer_cache_env, tmp_path_factory, monkeypatch
+):
+    first = build(project / "manifest.yaml")
+    assert first.cache_use == "source 0 reused, 3 computed"
+    cold = snapshot(project / "out")
+    mark = log_length(composer_cache_env)
+    again = build(project / "manifest.yaml")
+    assert again.cache_use == "output copied from the cache (no input changed)"
+    assert events(composer_cache_env, mark) == {("output", "t", "hit"): 1}
+    assert again.report == first.report
+    assert snapshot(project / "out") == cold
+    assert clean_build(project, tmp_path_factory, monkeypatch) == cold
+
+
+def test_a_changed_file_is_named_by_the_lock_and_only_its_source_is_recomputed(
+    project, composer_cache_env, tmp_path_factory, monkeypatch
+):
+    build(project / "manifest.yaml")
+    locked = shutil.copy(project / "out" / LOCK_NAME, project / "locked.json")
+    write_jsonl(project / "data" / "b.jsonl", chats("beta", 21))
+
+    result = invoke("build", str(project / "manifest.yaml"), "-q", "--locked", locked)
+    assert result.exit_code == 2
+    assert "source 'b': file data/b.jsonl changed (sha256 " in result.stderr
+
+    mark = log_length(composer_cache_env)
+    result = build(project / "manifest.yaml")
+    assert events(composer_cache_env, mark) == {
+        ("output", "t", "miss"): 1,
+        ("source", "a", "hit"): 1,
+        ("source", "b", "miss"): 1,
+        ("source", "b", "store"): 1,
+        ("source", "c", "hit"): 1,
+        ("output", "t", "store"): 1,
+    }
+    assert result.cache_use == "source 2 reused, 1 computed"
+    [b] = [s for s in result.report["sources"] if s["name"] == "b"]
+    assert (b["rows_read"], b["rejected"]) == (21, 0)
+    assert snapshot(project / "out") == clean_build(project, tmp_path_factory, monkeypatch)
+
+
+def test_a_changed_template_rerenders_without_reloading_any_source(project, composer_cache_env):
+    folder = project / "formats"
+    folder.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "templates" / "chatml.jinja", folder / "chatml.jinja")
+    text = (project / "manifest.yaml").read_text() + "templates_dir: formats\n"
+    (project / "manifest.yaml").write_text(text)
+    build(project / "manifest.yaml")
+    template = folder / "chatml.jinja"
+    template.write_text(template.read_text().replace("<|im_start|>", "<|start|>"))
+    mark = log_length(composer_cache_env)
+    build(project / "manifest.yaml")
+    seen = events(composer_cache_env, mark)
+    assert {k for k in seen if k[2] == "miss"} == {("output", "t", "miss")}
+    assert sum(n for (stage, _, event), n in seen.items() if stage == "source") == 3
+    rows = read_parquet(project / "out" / "sft" / "train.parquet")
+    chatml = [r["input"] for r in rows if r["format"] == "chatml"]
+    assert chatml and all(r.startswith("<|start|>") and "<|im_start|>" not in r for r in chatml)
+
+
+def entry_files(cache: Path, stage: str) -> list[Path]:
+    return sorted(
+        p for p in (cache / "stages" / stage).rglob("*") if p.is_file() and p.name != "entry.json"
+    )
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("stage", ["source", "output"])
+def test_a_corrupt_entry_is_recomputed_not_trusted(
+    project, composer_cache_env, stage, tmp_path_factory, monkeypatch
+):
+    build(project / "manifest.yaml")
+    if stage == "source":  # else the output entry would be used and no source read
+        StageCache(composer_cache_env).clear(["output"])
+    target = max(entry_files(composer_cache_env, stage), key=lambda p: p.stat().st_size)
+    flip_a_byte(target)
+    mark = log_length(composer_cache_env)
+    result = build(project / "manifest.yaml")
+    seen = events(composer_cache_env, mark)
+    corrupt = [k for k in seen if k[2] == "corrupt"]
+    assert len(corrupt) == 1 and corrupt[0][0] == stage
+    assert (corrupt[0][0], corrupt[0][1], "miss") in seen
+    assert (corrupt[0][0], corrupt[0][1], "store") in seen
+    assert "1 corrupt entry recomputed" in result.cache_use or stage == "output"
+    [line] = [e for e in StageCache(composer_cache_env).events()[mark:] if e["event"] == "corrupt"]
+    assert "does not match its checksum" in line["why"]
+    assert snapshot(project / "out") == clean_build(project, tmp_path_factory, monkeypatch)
+
+
+def test_an_entry_json_that_is_not_json_is_corrupt(project, composer_cache_env):
+    build(project / "manifest.yaml")
+    [entry] = (composer_cache_env / "stages" / "output").rglob("entry.json")
+    entry.write_text("{")
+    mark = log_length(composer_cache_env)
+    build(project / "manifest.yaml")
+    assert events(composer_cache_env, mark)[("output", "t", "corrupt")] == 1
+
+
+def test_no_cache_reads_and_stores_nothing(project, composer_cache_env):
+    build(project / "manifest.yaml")
+    stored = snapshot(composer_cache_env / "stages")
+    mark = log_length(composer_cache_env)
+    result = invoke("build", str(project / "manifest.yaml"), "--no-cache")
+    assert result.exit_code == 0, result.output
+    assert "cache: not used (--no-cache)" in result.stderr
+    assert log_length(composer_cache_env) == mark
+    assert snapshot(composer_cache_env / "stages") == stored
+
+
+def test_a_killed_store_leaves_no_entry(composer_cache_env):
+    cache = StageCache(composer_cache_env)
+    with pytest.raises(KeyboardInterrupt), cache.put("source", "ab" * 32, "x") as folder:
+        (folder / "half.arrow").write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert cache.get("source", "ab" * 32) is None
+    assert not list((composer_cache_env / "stages" / "source").rglob("half.arrow"))
+
+
+def test_decontamination_is_cached_per_source(tmp_path, composer_cache_env):
+    write_jsonl(tmp_path / "bench.jsonl", [{"question": q} for q in BENCH_ITEMS])
+    leaked = [
+        {
+            "conversations": [
+                {"from": "human", "value": BENCH_ITEMS[0]},
+                {"from": "gpt", "value": "72"},
+            ]
+        }
+    ]
+    write_jsonl(tmp_path / "a.jsonl", chats("alpha", 10) + leaked)
+    write_jsonl(tmp_path / "b.jsonl", chats("beta", 10))
+    write_manifest(
+        tmp_path,
+        [
+            {"name": "a", "plugin": "sharegpt", "path": "a.jsonl"},
+            {"name": "b", "plugin": "sharegpt", "path": "b.jsonl"},
+        ],
+        output={"dir": "out"},
+        decontaminate={
+            "benchmarks": [{"name": "gsm8k", "path": "bench.jsonl", "fields": ["question"]}]
+        },
+    )
+    first = build(tmp_path / "manifest.yaml")
+    assert first.report["sources"][0]["contaminated"] == 1
+    write_jsonl(tmp_path / "b.jsonl", chats("beta", 12))
+    mark = log_length(composer_cache_env)
+    again = build(tmp_path / "manifest.yaml")
+    seen = events(composer_cache_env, mark)
+    assert seen[("decontaminate", "a", "hit")] == 1
+    assert seen[("decontaminate", "b", "miss")] == 1
+    assert seen[("benchmarks", "benchmarks", "hit")] == 1  # read, not indexed again
+    assert again.report["sources"][0]["contaminated"] == 1
+    before, after = first.report["decontamination"], again.report["decontamination"]
+    assert after["benchmark_items"] == before["benchmark_items"] == 2
+    assert after["windows"] == before["windows"] + 4  # b's two new conversations' turns
+    audit = [json.loads(line) for line in (tmp_path / "out" / "contamination.jsonl").open()]
+    assert [a["source"] for a in audit] == ["a"]
+
+
+def test_cache_info_and_clear(project, composer_cache_env):
+    build(project / "manifest.yaml")
+    build(project / "manifest.yaml")
+    result = invoke("cache", "info", "--json")
+    assert result.exit_code == 0, result.output
+    folders = json.loads(result.stdout)["folders"]
+    assert folders["source"]["entries"] == 3 and folders["source"]["store"] == 3
+    assert folders["output"]["entries"] == 1 and folders["output"]["hit"] == 1
+    assert folders["output"]["bytes"] > 0
+    table = invoke("cache", "info").stdout
+    assert str(composer_cache_env) in table and "source" in table and "entries" in table
+
+    result = invoke("cache", "clear", "output")
+    assert result.exit_code == 0 and "output" in result.stderr
+    assert json.loads(invoke("cache", "info", "--json").stdout)["folders"]["output"]["entries"] == 0
+    assert_user_error(
+        invoke("cache", "clear", "outptu"),
+        "unknown cache part 'outptu' (did you mean 'output'?); parts: source, benchmarks, "
+        "decontaminate, output, embeddings, static",
+    )
+    invoke("cache", "clear")
+    assert not (composer_cache_env / "stages").exists()
+    assert not (composer_cache_env / "log.jsonl").exists()
+
+
+def test_rejected_rows_name_their_upstream_index(project):
+    build(project / "manifest.yaml")
+    rows = [json.loads(line) for line in (project / "out" / "rejected.jsonl").open()]
+    assert [(r["source"], r["where"], r["index"], r["reason"]) for r in rows] == [
+        ("b", "b.jsonl:line 21", None, "unreadable row"),  # not JSON: no row, no index
+        ("c", "c.jsonl:line 1", 0, "empty turn"),
+    ]
