@@ -295,7 +295,9 @@ def _compose(
     writer = RowWriter(
         tmp, SCHEMAS, kinds, splits, manifest.output.jsonl, manifest.output.json_list
     )
-    _render_all(manifest, converted, tables, funnels, formats, writer, progress)
+    _render_all(
+        manifest, converted, tables, funnels, formats, writer, progress, stage_cache, lock_inputs
+    )
     outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
     outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
     if contamination is not None:
@@ -346,28 +348,58 @@ def _render_all(
     formats: list[PromptFormat],
     writer: RowWriter,
     progress: bool,
+    stage_cache: StageCache,
+    lock_inputs: dict[str, Any],
 ) -> None:
-    """Render every source in batches into `writer`, counting rows per split and format."""
+    """Render every source in batches into `writer`, counting rows per split and format.
+
+    A source's rendered rows are a `render` cache entry, stored batch by batch as they are
+    written: a source whose final records and formats did not change is read, not rendered.
+    """
     last_only = manifest.render.turns == "last"
     total = sum(t.num_rows for t in tables.values())
     with tqdm(total=total, desc="render", unit="item", disable=not progress) as bar:
         for i, c in enumerate(converted):
             name, kind = c.source.name, c.plugin.kind
             table, funnel = tables[name], funnels[name]
-            plans = format_plans(manifest, i, formats)
-            for start in range(0, table.num_rows, RENDER_BATCH):
-                batch = table.slice(start, RENDER_BATCH)
-                rows = render_source(batch, kind, plans, last_only, manifest.seed)
-                writer.write(kind, rows)
-                for split, fmt in zip(rows["split"], rows.get("format") or repeat("text")):
-                    by_format = funnel.rows_out.setdefault(split, {})
-                    by_format[fmt] = by_format.get(fmt, 0) + 1
-                bar.update(batch.num_rows)
+            key = stages.render_key(manifest, i, kind, table, lock_inputs)
+            entry = stage_cache.get("render", key, name) if stage_cache.enabled else None
+            if entry is not None:
+                stage_cache.log("hit", "render", key, name)
+                for batch in stages.read_rows(entry):
+                    writer.write_table(kind, batch)
+                    _count(funnel, batch)
+                bar.update(table.num_rows)
+            else:
+                stage_cache.log("miss", "render", key, name)
+                plans = format_plans(manifest, i, formats)
+                with stages.RowStore(stage_cache, key, name, SCHEMAS[kind]) as store:
+                    for start in range(0, table.num_rows, RENDER_BATCH):
+                        batch = table.slice(start, RENDER_BATCH)
+                        rows = render_source(batch, kind, plans, last_only, manifest.seed)
+                        rendered = pa.table(rows, schema=SCHEMAS[kind])
+                        store.write(rendered)
+                        writer.write_table(kind, rendered)
+                        _count(funnel, rendered)
+                        bar.update(batch.num_rows)
             counts = pc.value_counts(table.column("split")).to_pylist()
             by_split = {c["values"]: c["counts"] for c in counts}
             funnel.train = by_split.get("train", 0)
             funnel.validation = by_split.get("validation", 0)
             funnel.test = by_split.get("test", 0)
+
+
+def _count(funnel: Funnel, rendered: pa.Table) -> None:
+    """Rows out by split and format (in order of first appearance, as the report lists)."""
+    splits = rendered.column("split").to_pylist()
+    formats = (
+        rendered.column("format").to_pylist()
+        if "format" in rendered.column_names
+        else repeat("text")
+    )
+    for split, fmt in zip(splits, formats):
+        by_format = funnel.rows_out.setdefault(split, {})
+        by_format[fmt] = by_format.get(fmt, 0) + 1
 
 
 def scan_contamination(manifest: Manifest | str | os.PathLike, progress: bool = False):

@@ -1,10 +1,11 @@
 """The stage cache: what a build computed, stored by the hash of everything it depends on.
 
 A stage's result (a source's converted and filtered records, a benchmark index, a source's
-decontamination, a whole output folder) is an *entry*: a folder of files under
-`CACHE/stages/STAGE/KEY/`, where KEY is the sha256 of the stage's inputs (file hashes,
-plugin and composer code hashes, the manifest keys it reads, the seed, package versions).
-Nothing is ever updated in place, so an entry cannot go stale: a changed input is a new key.
+decontamination, a source's rendered rows, a whole output folder) is an *entry*: a folder
+of files under `CACHE/stages/STAGE/KEY/`, where KEY is the sha256 of the stage's inputs
+(file hashes, plugin and composer code hashes, the manifest keys it reads, the seed,
+package versions). Nothing is ever updated in place, so an entry cannot go stale: a
+changed input is a new key.
 
 - Written atomically: into a temporary folder, then renamed; a killed build leaves no
   half entry, and the entries it finished are reused when it is started again.
@@ -36,7 +37,7 @@ T = TypeVar("T")
 
 ENTRY = "entry.json"
 LOG = "log.jsonl"
-STAGES = ("source", "benchmarks", "decontaminate", "output")
+STAGES = ("source", "benchmarks", "decontaminate", "render", "output")
 # Folders beside the stages that `composer cache` also reports and clears.
 OTHERS = ("embeddings", "static")
 

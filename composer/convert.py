@@ -74,7 +74,7 @@ def read_inputs(manifest: Manifest, source: Source, plugin: Plugin) -> dict[str,
                 spec["hub"],
                 spec.get("config"),
                 spec.get("split", "train"),
-                spec.get("revision"),
+                source._input_revisions.get(name) or spec.get("revision"),  # --locked commit
                 spec.get("data_files"),
             )
         out[name] = upstream.batch(0, upstream.table.num_rows)

@@ -8,18 +8,23 @@ position, so it is case-sensitive and skips the first two characters). Here:
 - `draws` / `coin`: seeded random choices keyed by a row's text, so a choice does not
   depend on batch boundaries or row order, and the manifest's seed changes all of them;
 - `stratified_sample`: a seeded sample that keeps each stratum's share (a task, a source);
-- `lettered`: a multiple-choice question with lettered options.
+- `lettered`: a multiple-choice question with lettered options;
+- `per_input`: what a plugin derives from a joined input, made once per build.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from composer.draws import generator, uniforms
 from composer.records import make_id
+
+T = TypeVar("T")
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -101,3 +106,20 @@ def lettered(question: str, options: Sequence[str], labels: Sequence[str] | None
     """The question, then one option a line: "A. first", "B. second", ..."""
     labels = labels or LETTERS[: len(options)]
     return "\n".join([question, *(f"{label}. {text}" for label, text in zip(labels, options))])
+
+
+def per_input(derive: Callable[[Any], T]) -> Callable[[Any], T]:
+    """`derive(input)` made once for each joined input, not once per batch.
+
+    A plugin's `convert` is handed the same input object with every batch of a build; a set
+    or an index it builds from that input (slimorca's skip set, HumanEval's solutions) is
+    kept until a different input comes (the next build)."""
+    last: list = []  # [(the input, what was derived from it)]
+
+    @functools.wraps(derive)
+    def derived(value: Any) -> T:
+        if not last or last[0][0] is not value:
+            last[:] = [(value, derive(value))]
+        return last[0][1]
+
+    return derived

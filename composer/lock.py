@@ -170,9 +170,11 @@ def _plugin_sha(plugin: Plugin) -> str | None:
 
 
 def source_entry(
-    manifest: Manifest, source: Source, plugin: Plugin, pinned: str | None = None
+    manifest: Manifest, source: Source, plugin: Plugin, pinned: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """One source: its plugin, the plugin's code hash, its upstream and joined inputs."""
+    """One source: its plugin, the plugin's code hash, its upstream and joined inputs.
+    `pinned`: locked commits to resolve instead, of the upstream (under "") and inputs."""
+    pinned = pinned or {}
     if source.path:
         upstream: dict[str, Any] = {
             "files": _files(resolve_files(source.path, manifest.base_dir), manifest.base_dir)
@@ -185,7 +187,7 @@ def source_entry(
             source.split or plugin.split,
             source.revision or (plugin.revision if own else None),
             source.data_files or (plugin.data_files if own else None),
-            pinned,
+            pinned.get(""),
         )
     inputs = {}
     for name, spec in plugin.inputs.items():
@@ -199,6 +201,7 @@ def source_entry(
                 spec.get("split", "train"),
                 spec.get("revision"),
                 spec.get("data_files"),
+                pinned.get(name),
             )
     return {
         "plugin": plugin.name,
@@ -281,9 +284,11 @@ def manifest_entry(manifest: Manifest) -> dict[str, Any]:
 
 
 def inputs(
-    manifest: Manifest, formats: list[PromptFormat], pins: dict[str, str] | None = None
+    manifest: Manifest,
+    formats: list[PromptFormat],
+    pins: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Everything in a lock but the outputs. `pins`: source name -> a locked hub commit."""
+    """Everything in a lock but the outputs. `pins`: see `pins()`."""
     plugins = registry()
     pins = pins or {}
     return {
@@ -338,13 +343,18 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     return lock
 
 
-def pins(lock: dict[str, Any]) -> dict[str, str]:
-    """Source name -> the hub commit the locked build read."""
-    return {
-        name: entry["upstream"]["resolved"]
-        for name, entry in (lock.get("sources") or {}).items()
-        if isinstance(entry, dict) and (entry.get("upstream") or {}).get("resolved")
-    }
+def pins(lock: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Source name -> the hub commits the locked build read: its upstream's under "", each
+    joined input's under the input's name."""
+    out: dict[str, dict[str, str]] = {}
+    for name, entry in (lock.get("sources") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        parts = {"": entry.get("upstream"), **(entry.get("inputs") or {})}
+        commits = {k: v["resolved"] for k, v in parts.items() if (v or {}).get("resolved")}
+        if commits:
+            out[name] = commits
+    return out
 
 
 # ---------------------------------------------------------------- comparing
@@ -470,12 +480,18 @@ def check(
 
 
 def pinned(manifest: Manifest, lock_inputs: dict[str, Any]) -> Manifest:
-    """`manifest` with each hub source's revision set to the commit in `lock_inputs`."""
+    """`manifest` with each hub source's revision, and each joined hub input's, set to the
+    commit in `lock_inputs`."""
     commits = pins(lock_inputs)
     if not commits:
         return manifest
-    sources = [
-        s.model_copy(update={"revision": commits[s.name]}) if s.name in commits else s
-        for s in manifest.sources
-    ]
+    sources = []
+    for source in manifest.sources:
+        mine = commits.get(source.name, {})
+        if mine.get(""):
+            source = source.model_copy(update={"revision": mine[""]})
+        else:
+            source = source.model_copy()
+        source._input_revisions = {k: v for k, v in mine.items() if k}
+        sources.append(source)
     return manifest.model_copy(update={"sources": sources})

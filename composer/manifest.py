@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from composer.errors import ManifestError, TemplateError, UserError, did_you_mean
 
@@ -185,6 +193,8 @@ class Source(Strict):
     stratify: str | None = None  # a meta field: sampling keeps each value's share
     max_validation: int | None = Field(None, ge=0)
     packing: Packing | None = None
+    # Set by `composer build --locked` (composer.lock.pinned): joined hub inputs' commits.
+    _input_revisions: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("sample", mode="before")
     @classmethod

@@ -155,7 +155,9 @@ class RowWriter:
         self.schemas = schemas
 
     def write(self, kind: str, columns: dict[str, list]) -> None:
-        table = pa.table(columns, schema=self.schemas[kind])
+        self.write_table(kind, pa.table(columns, schema=self.schemas[kind]))
+
+    def write_table(self, kind: str, table: pa.Table) -> None:
         split = table.column("split")
         for name in self.splits:
             part = table.filter(pc.equal(split, name)).drop_columns(["split"])

@@ -7,22 +7,27 @@
 |                 |                     | dedup key, seed, scorer/tokenizer code, composer code   |
 | `benchmarks`    | manifest            | the lock's decontamination entry (model, benchmarks)    |
 | `decontaminate` | source              | the source's key, the ids dedup kept, the benchmarks    |
+| `render`        | source              | its final records (split included), templates, formats, |
+|                 |                     | system prompt policies, turns, seed                     |
 | `output`        | manifest            | the whole lock (every input above, templates, packages) |
 
-So a changed template re-renders the output and recomputes nothing else; a changed local
-file recomputes its source, then the stages after it (dedup decides across sources), with
-the other sources' records and decontamination read from the cache.
+So a changed template re-renders and recomputes nothing else; a changed local file
+recomputes its source, then the stages after it (dedup decides across sources), with the
+other sources' records, decontamination and rendered rows read from the cache wherever
+their records came out the same.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from composer.cache import code_sha, digest
+from composer.cache import StageCache, code_sha, digest
 from composer.convert import Converted, Rejection, convert_source
 from composer.manifest import Filters, Manifest
 from composer.plugins import Plugin
@@ -30,6 +35,7 @@ from composer.report import histogram
 
 RECORDS = "records.arrow"
 STATE = "state.json"
+ROWS = "rows.arrow"
 
 
 def source_key(manifest: Manifest, index: int, lock_inputs: dict[str, Any]) -> str:
@@ -52,6 +58,71 @@ def source_key(manifest: Manifest, index: int, lock_inputs: dict[str, Any]) -> s
 def output_key(lock_inputs: dict[str, Any]) -> str:
     """Everything a build's bytes depend on is in its lock; composer's own code is not."""
     return digest("output", code_sha(), lock_inputs)
+
+
+def render_key(
+    manifest: Manifest, index: int, kind: str, table: pa.Table, lock_inputs: dict[str, Any]
+) -> str:
+    """A source's rendered rows depend on its final records (split column included) and on
+    how the formats render them: templates, coverage, system prompt policies, turns, seed."""
+    source = manifest.sources[index]
+    return digest(
+        "render",
+        code_sha(),
+        lock_inputs["packages"],
+        lock_inputs["templates"],
+        [f.model_dump(mode="json") for f in manifest.formats],
+        manifest.system_prompt.model_dump(mode="json"),
+        source.system_prompt.model_dump(mode="json") if source.system_prompt else None,
+        manifest.render.model_dump(mode="json"),
+        manifest.seed,
+        kind,
+        table_sha(table),
+    )
+
+
+def table_sha(table: pa.Table) -> str:
+    """sha256 of a table's Arrow IPC stream: its schema and every value."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+class RowStore:
+    """A `render` entry written batch by batch (rendered rows are too many to hold at once);
+    stored when the block ends, nothing when the cache is off or the block fails."""
+
+    def __init__(self, cache: StageCache, key: str, name: str, schema: pa.Schema):
+        self.cache, self.key, self.name, self.schema = cache, key, name, schema
+        self._put = None
+        self._writer = None
+
+    def __enter__(self) -> RowStore:
+        if self.cache.enabled:
+            self._put = self.cache.put("render", self.key, self.name)
+            folder = self._put.__enter__()
+            options = pa.ipc.IpcWriteOptions(compression="zstd")
+            self._writer = pa.ipc.new_file(str(folder / ROWS), self.schema, options=options)
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is not None:
+            self._writer.write_table(table)
+
+    def __exit__(self, *exc_info) -> None:
+        if self._put is None:
+            return
+        self._writer.close()
+        self._put.__exit__(*exc_info)
+
+
+def read_rows(folder: Path) -> Iterator[pa.Table]:
+    """A `render` entry's rows, a batch at a time."""
+    with pa.OSFile(str(folder / ROWS)) as f:
+        reader = pa.ipc.open_file(f)
+        for i in range(reader.num_record_batches):
+            yield pa.Table.from_batches([reader.get_batch(i)])
 
 
 def prepare_source(manifest: Manifest, index: int, plugin: Plugin) -> Converted:

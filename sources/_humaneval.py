@@ -5,9 +5,12 @@ one (substring checks both ways). We do the same on stripped text, and blank cod
 nothing (in bagel, an empty solution is "in" every canonical solution).
 """
 
+from composer.kit import per_input
+
 HUMANEVAL = {"humaneval": {"hub": "openai/openai_humaneval", "split": "test"}}
 
 
+@per_input
 def canonical_solutions(humaneval: dict[str, list]) -> list[str]:
     return [s.strip() for s in humaneval["canonical_solution"] if isinstance(s, str) and s.strip()]
 

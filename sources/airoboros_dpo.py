@@ -10,6 +10,7 @@ the gpt turn after it. Bagel takes every pair: no `sample:`. (Bagel also trains 
 3.2 conversations: that is the airoboros SFT source's job.)
 """
 
+from composer.kit import per_input
 from composer.turns import turn
 
 name = "airoboros_dpo"
@@ -27,12 +28,19 @@ def _key(instruction) -> str | None:
     return " ".join(instruction.casefold().split()) if isinstance(instruction, str) else None
 
 
-def convert(batch: dict[str, list], old: dict[str, list]) -> dict[str, list]:
-    originals = {}
+@per_input
+def _originals(old: dict[str, list]) -> dict[str, str]:
+    """The old airoboros answer to each creative instruction."""
+    originals: dict[str, str] = {}
     categories = old.get("category") or [None] * len(old["instruction"])
     for instruction, response, category in zip(old["instruction"], old["response"], categories):
         if category in CREATIVE and isinstance(response, str):
             originals.setdefault(_key(instruction), response)
+    return originals
+
+
+def convert(batch: dict[str, list], old: dict[str, list]) -> dict[str, list]:
+    originals = _originals(old)
     ids = batch.get("id") or [None] * len(batch["category"])
     out = {"conversations": [], "chosen": [], "rejected": [], "row": [], "meta": []}
     for i, (category, turns) in enumerate(zip(batch["category"], batch["conversations"])):

@@ -7,7 +7,7 @@ joined as the `airoboros` input, checking only the gpt turns for refusals (a que
 about something illegal is not a refusal); empty system prompts are left out.
 """
 
-from composer.kit import has_refusal
+from composer.kit import has_refusal, per_input
 from composer.turns import turn
 
 name = "slimorca"
@@ -24,12 +24,18 @@ def _first_human(turns: list[dict] | None) -> str | None:
     return next((v.strip() for v in values if isinstance(v, str)), None)
 
 
-def convert(batch: dict[str, list], airoboros: dict[str, list]) -> dict[str, list]:
-    extended = {
+@per_input
+def _extended(airoboros: dict[str, list]) -> set[str]:
+    """First human turns that airoboros-3.2 extends to several turns."""
+    return {
         _first_human(turns)
         for turns, category in zip(airoboros["conversations"], airoboros["category"])
         if category == "slimorca_multiturn"
     } - {None}
+
+
+def convert(batch: dict[str, list], airoboros: dict[str, list]) -> dict[str, list]:
+    extended = _extended(airoboros)
     out = {"conversations": [], "row": []}
     for i, turns in enumerate(batch["conversations"]):
         turns = [turn(t.get("from"), t.get("value")) for t in turns or []]

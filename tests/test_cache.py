@@ -94,7 +94,7 @@ def test_a_rebuild_reuses_everything_and_gives_the_same_bytes(
     project, composer_cache_env, tmp_path_factory, monkeypatch
 ):
     first = build(project / "manifest.yaml")
-    assert first.cache_use == "source 0 reused, 3 computed"
+    assert first.cache_use == "source 0 reused, 3 computed; render 0 reused, 3 computed"
     cold = snapshot(project / "out")
     mark = log_length(composer_cache_env)
     again = build(project / "manifest.yaml")
@@ -124,9 +124,14 @@ def test_a_changed_file_is_named_by_the_lock_and_only_its_source_is_recomputed(
         ("source", "b", "miss"): 1,
         ("source", "b", "store"): 1,
         ("source", "c", "hit"): 1,
+        ("render", "a", "hit"): 1,
+        ("render", "b", "miss"): 1,
+        ("render", "b", "store"): 1,
+        ("render", "c", "hit"): 1,
         ("output", "t", "store"): 1,
     }
-    assert result.cache_use == "source 2 reused, 1 computed"
+    # a and c kept the same records: their rendered rows are read, not rendered again
+    assert result.cache_use == "source 2 reused, 1 computed; render 2 reused, 1 computed"
     [b] = [s for s in result.report["sources"] if s["name"] == "b"]
     assert (b["rows_read"], b["rejected"]) == (21, 0)
     assert snapshot(project / "out") == clean_build(project, tmp_path_factory, monkeypatch)
@@ -144,7 +149,10 @@ def test_a_changed_template_rerenders_without_reloading_any_source(project, comp
     mark = log_length(composer_cache_env)
     build(project / "manifest.yaml")
     seen = events(composer_cache_env, mark)
-    assert {k for k in seen if k[2] == "miss"} == {("output", "t", "miss")}
+    assert {k for k in seen if k[2] == "miss"} == {
+        ("output", "t", "miss"),
+        *(("render", name, "miss") for name in "abc"),
+    }
     assert sum(n for (stage, _, event), n in seen.items() if stage == "source") == 3
     rows = read_parquet(project / "out" / "sft" / "train.parquet")
     chatml = [r["input"] for r in rows if r["format"] == "chatml"]
@@ -272,7 +280,7 @@ def test_cache_info_and_clear(project, composer_cache_env):
     assert_user_error(
         invoke("cache", "clear", "outptu"),
         "unknown cache part 'outptu' (did you mean 'output'?); parts: source, benchmarks, "
-        "decontaminate, output, embeddings, static",
+        "decontaminate, render, output, embeddings, static",
     )
     invoke("cache", "clear")
     assert not (composer_cache_env / "stages").exists()

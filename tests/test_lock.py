@@ -307,3 +307,43 @@ def test_decontamination_benchmarks_are_locked(project):
     write_jsonl(project / "bench.jsonl", [{"question": "What is the capital of Lemuria?"}])
     with pytest.raises(UserError, match=r"\n  benchmark 'mine': file bench.jsonl changed \("):
         build(project / "manifest.yaml", locked=locked)
+
+
+def test_a_locked_build_reads_hub_sources_and_joined_inputs_at_the_locked_commits(
+    tmp_path, monkeypatch
+):
+    """Resolving needs the hub; the pins taken from a lock, and what is asked of `datasets`
+    with them, are checked here (the hub call itself is stopped where it would go online)."""
+    from composer import convert
+    from composer.lock import pinned
+    from composer.manifest import Manifest, Source
+    from composer.plugins import registry
+
+    locked = {
+        "sources": {
+            "slim": {
+                "upstream": {"hub": "Open-Orca/SlimOrca", "resolved": "c0ffee1"},
+                "inputs": {"airoboros": {"hub": "jondurbin/airoboros-3.2", "resolved": "beef002"}},
+            },
+            "local": {"upstream": {"files": {"a.jsonl": "00"}}, "inputs": {}},
+        }
+    }
+    manifest = Manifest(
+        name="m",
+        sources=[Source(name="slim", plugin="slimorca"), Source(name="local", path="a.jsonl")],
+    )
+    manifest = pinned(manifest, locked)
+    slim, local = manifest.sources
+    assert (slim.revision, slim._input_revisions) == ("c0ffee1", {"airoboros": "beef002"})
+    assert (local.revision, local._input_revisions) == (None, {})
+
+    asked = []
+
+    def offline(hub, config, split, revision, *rest):
+        asked.append((hub, revision))
+        raise RuntimeError("stop: this would go online")
+
+    monkeypatch.setattr(convert, "read_hub", offline)
+    with pytest.raises(RuntimeError, match="stop"):
+        convert.read_inputs(manifest, slim, registry()["slimorca"])
+    assert asked == [("jondurbin/airoboros-3.2", "beef002")]

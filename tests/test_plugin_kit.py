@@ -863,3 +863,19 @@ def test_a_scaffolded_package_installs_as_a_third_party_plugin(tmp_path, monkeyp
         "Say hi.",
         "Spell cat.",
     }
+
+
+def test_per_input_derives_once_per_joined_input_not_per_batch():
+    from composer.kit import per_input
+
+    calls = []
+
+    @per_input
+    def words(joined: dict) -> set:
+        calls.append(1)
+        return set(joined["text"])
+
+    first = {"text": ["a", "b"]}
+    assert [words(first) for _ in range(3)] == [{"a", "b"}] * 3
+    assert len(calls) == 1  # the same input with every batch: made once
+    assert words({"text": ["c"]}) == {"c"} and len(calls) == 2  # another build's input
