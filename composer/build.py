@@ -180,6 +180,7 @@ def build(
     else:
         lock_inputs = lock.inputs(manifest, formats)
     stage_cache = StageCache(enabled=cache)
+    stage_cache.sweep()
     key = stages.output_key(lock_inputs)
     with atomic_dir(target) as tmp:
         entry = stage_cache.get("output", key, manifest.name)

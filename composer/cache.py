@@ -111,7 +111,7 @@ class StageCache:
         """A folder to write an entry's files into; renamed into place when the block ends."""
         parent = self.stages / stage / key[:2]
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=parent))
         try:
             yield tmp
             files = {
@@ -120,15 +120,26 @@ class StageCache:
                 if p.is_file()
             }
             (tmp / ENTRY).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
-            final = self.entry(stage, key)
-            if final.exists():  # another build stored the same entry meanwhile
-                shutil.rmtree(tmp)
-            else:
-                os.rename(tmp, final)
+            try:
+                os.rename(tmp, self.entry(stage, key))
+            except OSError:
+                if not self.entry(stage, key).is_dir():
+                    raise
+                shutil.rmtree(tmp)  # another build stored the same entry meanwhile
             self.log("store", stage, key, name)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def sweep(self) -> int:
+        """Remove what killed builds left: entries half written by a process that is gone.
+        (A live build's temporary folder is left alone.)"""
+        removed = 0
+        for tmp in self.stages.glob("*/*/.tmp-*") if self.enabled else []:
+            if not made_by_live_process(tmp.name):
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed += 1
+        return removed
 
     def discard(self, stage: str, key: str, name: str, why: str) -> None:
         shutil.rmtree(self.entry(stage, key), ignore_errors=True)
@@ -220,7 +231,8 @@ class StageCache:
         folders = {}
         for stage in STAGES:
             base = self.stages / stage
-            entries = list(base.glob("*/*/" + ENTRY)) if base.is_dir() else []
+            found = base.glob("*/*/" + ENTRY) if base.is_dir() else []
+            entries = [e for e in found if not e.parent.name.startswith(".")]
             folders[stage] = {"entries": len(entries), "bytes": _size(base)}
         for other in OTHERS:
             base = self.root / other
@@ -255,6 +267,21 @@ class StageCache:
             if self.stages.exists():
                 shutil.rmtree(self.stages)
         return removed
+
+
+def made_by_live_process(name: str) -> bool:
+    """Whether the process a `.tmp-PID-...` name was made by is running."""
+    try:
+        pid = int(name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _size(folder: Path) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.cache import cache_dir
+from composer.cache import cache_dir, made_by_live_process
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 STATIC_DIMS = 256
@@ -91,7 +91,10 @@ class EmbeddingCache:
         keys = np.array(list(self.new), np.uint64)
         vectors = np.stack(list(self.new.values()))
         name = hashlib.blake2b(keys.tobytes(), digest_size=8).hexdigest()
-        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        for stale in self.folder.glob(".tmp-*"):  # what killed builds left
+            if not made_by_live_process(stale.name):
+                stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".tmp-{os.getpid()}-")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, keys=keys, vectors=vectors)
         os.replace(tmp, self.folder / f"{name}.npz")

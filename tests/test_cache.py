@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -294,3 +297,33 @@ def test_rejected_rows_name_their_upstream_index(project):
         ("b", "b.jsonl:line 21", None, "unreadable row"),  # not JSON: no row, no index
         ("c", "c.jsonl:line 1", 0, "empty turn"),
     ]
+
+
+def test_two_builds_storing_the_same_entry_both_succeed(composer_cache_env):
+    cache = StageCache(composer_cache_env)
+    key = "cd" * 32
+    with cache.put("source", key, "x") as first:
+        (first / "a.txt").write_text("one")
+        with cache.put("source", key, "x") as second:  # a concurrent build, finishing first
+            (second / "a.txt").write_text("one")
+    folder = cache.get("source", key)
+    assert (folder / "a.txt").read_text() == "one"
+    assert [p.name for p in folder.parent.iterdir()] == [key]  # no temporary folder left
+
+
+def test_a_build_sweeps_what_killed_builds_left_half_written(project, composer_cache_env):
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = int(gone.stdout)
+    stage = composer_cache_env / "stages" / "render" / "ab"
+    (stage / f".tmp-{dead}-x").mkdir(parents=True)
+    (stage / f".tmp-{dead}-x" / "entry.json").write_text("{}")  # killed just before renaming
+    (stage / f".tmp-{os.getpid()}-y").mkdir()  # a build still writing: left alone
+    assert StageCache(composer_cache_env).info()["folders"]["render"]["entries"] == 0
+    build(project / "manifest.yaml")
+    assert not (stage / f".tmp-{dead}-x").exists()
+    assert (stage / f".tmp-{os.getpid()}-y").exists()
