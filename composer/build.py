@@ -181,7 +181,7 @@ def build(
         lock_inputs = lock.inputs(manifest, formats)
     stage_cache = StageCache(enabled=cache)
     stage_cache.sweep()
-    key = stages.output_key(lock_inputs)
+    key = stages.output_key(manifest, lock_inputs)
     with atomic_dir(target) as tmp:
         entry = stage_cache.get("output", key, manifest.name)
         if entry is not None:

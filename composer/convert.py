@@ -7,8 +7,10 @@ and a detail saying where and what; with `on_invalid: fail` the first one stops 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -115,6 +117,10 @@ def _renamed(batch: dict[str, list], renames: dict[str, str]) -> dict[str, list]
 def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugin) -> Converted:
     label = f"sources[{index}] ({source.name})"
     upstream = read_upstream(manifest, source, plugin)
+    if source.path:  # records name their file relative to the manifest: the same anywhere
+        upstream.files = [
+            Path(os.path.relpath(f, manifest.base_dir)).as_posix() for f in upstream.files
+        ]
     renames = column_renames(upstream.table.column_names, source, plugin, label)
     rows_read = upstream.table.num_rows + len(upstream.bad_rows)
     options = dict(source.options)

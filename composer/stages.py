@@ -55,9 +55,10 @@ def source_key(manifest: Manifest, index: int, lock_inputs: dict[str, Any]) -> s
     )
 
 
-def output_key(lock_inputs: dict[str, Any]) -> str:
-    """Everything a build's bytes depend on is in its lock; composer's own code is not."""
-    return digest("output", code_sha(), lock_inputs)
+def output_key(manifest: Manifest, lock_inputs: dict[str, Any]) -> str:
+    """Everything a build's bytes depend on is in its lock; composer's own code is not, nor
+    the manifest's folder (a message about a file may name it)."""
+    return digest("output", code_sha(), lock_inputs, str(manifest.base_dir.resolve()))
 
 
 def render_key(

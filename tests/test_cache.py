@@ -327,3 +327,20 @@ def test_a_build_sweeps_what_killed_builds_left_half_written(project, composer_c
     build(project / "manifest.yaml")
     assert not (stage / f".tmp-{dead}-x").exists()
     assert (stage / f".tmp-{os.getpid()}-y").exists()
+
+
+def test_the_same_project_elsewhere_builds_the_same_bytes_without_borrowing_its_output(
+    project, composer_cache_env, tmp_path_factory
+):
+    """Outputs do not depend on where the project is; entries are not shared between two
+    checkouts all the same (a rejected row's detail may name a file's folder)."""
+    write_jsonl(project / "data" / "a2.jsonl", chats("gamma", 5))
+    text = (project / "manifest.yaml").read_text().replace("data/a.jsonl", "data/a*.jsonl")
+    (project / "manifest.yaml").write_text(text)
+    build(project / "manifest.yaml")
+    elsewhere = tmp_path_factory.mktemp("checkout") / "project"
+    shutil.copytree(project, elsewhere, ignore=shutil.ignore_patterns("out"))
+    mark = log_length(composer_cache_env)
+    build(elsewhere / "manifest.yaml")
+    assert events(composer_cache_env, mark)[("output", "t", "miss")] == 1
+    assert snapshot(elsewhere / "out") == snapshot(project / "out")

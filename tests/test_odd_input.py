@@ -203,6 +203,11 @@ def test_a_recursive_glob_finds_nested_files(tmp_path):
     report = build(tmp_path, [{"name": "a", "plugin": "alpaca", "path": "data/**/*.jsonl"}])
     assert report["sources"][0]["records"] == 2
     assert len(read_parquet(tmp_path / "out" / "sft" / "train.parquet")) == 2
+    # each record names its file relative to the manifest: the output is the same wherever
+    # the project is checked out
+    records = read_parquet(tmp_path / "out" / "records.parquet")
+    files = sorted(json.loads(r["meta"])["file"] for r in records)
+    assert files == ["data/b.jsonl", "data/deep/a.jsonl"]
 
 
 def test_validate_json_uses_the_manifest_key_names(tmp_path):
