@@ -192,8 +192,11 @@ def build(
             stage_cache.log("miss", "output", key, manifest.name)
             report = _compose(manifest, formats, lock_inputs, stage_cache, tmp, progress)
             if stage_cache.enabled:
-                with stage_cache.put("output", key, manifest.name) as folder:
-                    copy_entry(tmp, folder)
+                try:
+                    with stage_cache.put("output", key, manifest.name) as folder:
+                        copy_entry(tmp, folder)
+                except OSError as exc:
+                    stage_cache.cannot_store("output", manifest.name, exc)
     return BuildResult(output_dir=target, report=report, cache_use=stage_cache.summary())
 
 

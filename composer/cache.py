@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -55,12 +56,18 @@ def digest(*parts: Any) -> str:
 
 @cache
 def code_sha() -> str:
-    """sha256 of composer's own code: a new composer (or an edited one) never reads entries
-    an older one wrote."""
-    package = Path(__file__).parent
+    """sha256 of composer's own code and the built-in plugins' shared helpers
+    (`sources/_*.py`): a new composer (or an edited one) never reads entries an older one
+    wrote. (Each plugin's own module is hashed in its source's key, from the lock.)"""
+    import composer.sources
+
     h = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    package = Path(__file__).parent
+    files = [(p.relative_to(package).as_posix(), p) for p in sorted(package.rglob("*.py"))]
+    for folder in map(Path, composer.sources.__path__):
+        files += [(f"sources/{p.name}", p) for p in sorted(folder.glob("_*.py"))]
+    for name, path in files:
+        h.update(name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -90,7 +97,7 @@ class StageCache:
         folder = self.entry(stage, key)
         try:
             listed = json.loads((folder / ENTRY).read_text(encoding="utf-8"))["files"]
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError, KeyError, TypeError):
             self.discard(stage, key, name, "unreadable entry.json")
@@ -167,9 +174,22 @@ class StageCache:
         self.log("miss", stage, key, name)
         value = compute()
         if self.enabled:
-            with self.put(stage, key, name) as tmp:
-                save(value, tmp)
+            try:
+                with self.put(stage, key, name) as tmp:
+                    save(value, tmp)
+            except OSError as exc:
+                self.cannot_store(stage, name, exc)
         return value
+
+    def cannot_store(self, stage: str, name: str, exc: OSError) -> None:
+        """A full disk or a read-only cache costs the next build time, not this build."""
+        if not self.seen["", "cannot store"]:
+            print(
+                f"Warning: cannot store in the cache {self.root} ({stage} {name}): "
+                f"{exc.strerror or exc}; the build goes on without storing",
+                file=sys.stderr,
+            )
+        self.seen["", "cannot store"] += 1
 
     # ---------------------------------------------------------------- the log
 
@@ -186,13 +206,16 @@ class StageCache:
             "key": key[:16],
             **extra,
         }
-        self.root.mkdir(parents=True, exist_ok=True)
-        # One write of one line with O_APPEND: concurrent builds do not interleave lines.
-        fd = os.open(self.root / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, (json.dumps(line, ensure_ascii=False) + "\n").encode())
-        finally:
-            os.close(fd)
+            self.root.mkdir(parents=True, exist_ok=True)
+            # One write of one line with O_APPEND: concurrent builds do not interleave lines.
+            fd = os.open(self.root / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (json.dumps(line, ensure_ascii=False) + "\n").encode())
+            finally:
+                os.close(fd)
+        except OSError:  # a full disk loses a log line, not the build
+            return
 
     def summary(self) -> str:
         """What this build took from the cache, in a line."""

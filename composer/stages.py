@@ -92,7 +92,8 @@ def table_sha(table: pa.Table) -> str:
 
 class RowStore:
     """A `render` entry written batch by batch (rendered rows are too many to hold at once);
-    stored when the block ends, nothing when the cache is off or the block fails."""
+    stored when the block ends, nothing when the cache is off, the block fails or the cache
+    cannot be written (a warning; the build goes on)."""
 
     def __init__(self, cache: StageCache, key: str, name: str, schema: pa.Schema):
         self.cache, self.key, self.name, self.schema = cache, key, name, schema
@@ -101,21 +102,44 @@ class RowStore:
 
     def __enter__(self) -> RowStore:
         if self.cache.enabled:
-            self._put = self.cache.put("render", self.key, self.name)
-            folder = self._put.__enter__()
-            options = pa.ipc.IpcWriteOptions(compression="zstd")
-            self._writer = pa.ipc.new_file(str(folder / ROWS), self.schema, options=options)
+            self._guard(self._open)
         return self
+
+    def _open(self) -> None:
+        self._put = self.cache.put("render", self.key, self.name)
+        folder = self._put.__enter__()
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        self._writer = pa.ipc.new_file(str(folder / ROWS), self.schema, options=options)
 
     def write(self, table: pa.Table) -> None:
         if self._writer is not None:
-            self._writer.write_table(table)
+            self._guard(self._writer.write_table, table)
 
     def __exit__(self, *exc_info) -> None:
         if self._put is None:
             return
-        self._writer.close()
-        self._put.__exit__(*exc_info)
+        if exc_info[0] is not None:
+            self._put.__exit__(*exc_info)  # removes the half entry; the error goes on up
+            self._put = None
+            return
+        self._guard(self._writer.close)
+        if self._put is not None:
+            put, self._put = self._put, None
+            try:
+                put.__exit__(None, None, None)  # checksums, then the rename into place
+            except OSError as exc:
+                self.cache.cannot_store("render", self.name, exc)
+
+    def _guard(self, step, *args) -> None:
+        """Run a storing step; on OSError give up storing, not the build."""
+        try:
+            step(*args)
+        except OSError as exc:
+            self._writer = None
+            if self._put is not None:
+                self._put.__exit__(type(exc), exc, exc.__traceback__)
+                self._put = None
+            self.cache.cannot_store("render", self.name, exc)
 
 
 def read_rows(folder: Path) -> Iterator[pa.Table]:

@@ -344,3 +344,37 @@ def test_the_same_project_elsewhere_builds_the_same_bytes_without_borrowing_its_
     build(elsewhere / "manifest.yaml")
     assert events(composer_cache_env, mark)[("output", "t", "miss")] == 1
     assert snapshot(elsewhere / "out") == snapshot(project / "out")
+
+
+def test_the_code_hash_covers_the_plugins_shared_helpers(tmp_path, monkeypatch):
+    """A plugin's own module is in its source's key; helpers several plugins import
+    (sources/_choices.py, say) are in every key, through composer's code hash."""
+    import composer.sources
+    from composer.cache import code_sha
+
+    helper = tmp_path / "_helper.py"
+    helper.write_text("LETTERS = 'ABCD'\n")
+    monkeypatch.setattr(composer.sources, "__path__", [*composer.sources.__path__, str(tmp_path)])
+    code_sha.cache_clear()
+    before = code_sha()
+    helper.write_text("LETTERS = 'ABCDE'\n")
+    code_sha.cache_clear()
+    assert code_sha() != before
+    code_sha.cache_clear()
+    monkeypatch.undo()
+    code_sha.cache_clear()
+
+
+def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_build(
+    project, tmp_path_factory, monkeypatch
+):
+    cache = tmp_path_factory.mktemp("unwritable")
+    (cache / "stages").write_text("not a folder")  # every store fails (root ignores modes)
+    monkeypatch.setenv("COMPOSER_CACHE", str(cache))
+    result = invoke("build", str(project / "manifest.yaml"), "-q")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "cannot store" in line]
+    assert len(warnings) == 1  # said once, not once per entry
+    assert warnings[0].startswith(f"Warning: cannot store in the cache {cache} (source a): ")
+    built = snapshot(project / "out")
+    assert built == clean_build(project, tmp_path_factory, monkeypatch)
