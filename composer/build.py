@@ -28,7 +28,6 @@ from composer.dedup import dedup, priority
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
 from composer.html_report import render_html
-from composer.lock import sha256_bytes
 from composer.manifest import Manifest, Sample, check, key_path, load_manifest
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
 from composer.plugins import Plugin, registry
@@ -104,7 +103,8 @@ def load_sources(
     with tqdm(manifest.sources, desc="load", unit="source", disable=not progress) as bar:
         for i, source in enumerate(bar):
             plugin = plugins[source.plugin_name]
-            key = stages.source_key(manifest, i, lock_inputs) if cache.enabled else ""
+            pinned = cache.enabled and stages.pinned(lock_inputs["sources"][source.name])
+            key = stages.source_key(manifest, i, lock_inputs) if pinned else ""
             compute = partial(_prepare, manifest, i, plugin)
             load = partial(stages.load_source, manifest=manifest, index=i, plugin=plugin)
             converted.append(
@@ -181,9 +181,10 @@ def build(
         lock_inputs = lock.inputs(manifest, formats)
     stage_cache = StageCache(enabled=cache)
     stage_cache.sweep()
-    key = stages.output_key(manifest, lock_inputs)
+    # Hub data read at no known commit (offline, say) may change under the same key.
+    key = stages.output_key(manifest, lock_inputs) if stages.pinned(lock_inputs) else ""
     with atomic_dir(target) as tmp:
-        entry = stage_cache.get("output", key, manifest.name)
+        entry = stage_cache.get("output", key, manifest.name) if key else None
         if entry is not None:
             copy_entry(entry, tmp)
             stage_cache.log("hit", "output", key, manifest.name)
@@ -191,7 +192,7 @@ def build(
         else:
             stage_cache.log("miss", "output", key, manifest.name)
             report = _compose(manifest, formats, lock_inputs, stage_cache, tmp, progress)
-            if stage_cache.enabled:
+            if stage_cache.enabled and key:
                 try:
                     with stage_cache.put("output", key, manifest.name) as folder:
                         copy_entry(tmp, folder)
@@ -327,20 +328,15 @@ def _compose(
 def _scan_keys(
     manifest: Manifest, lock_inputs: dict[str, Any], kept: dict[str, pa.Table]
 ) -> dict[str, str]:
-    """Cache keys of the benchmark index (under "") and of each source's scan: the source's
-    own key and the ids dedup kept of it."""
+    """Cache keys of the benchmark index (under "", when every benchmark is pinned) and of
+    each source's scan: the benchmarks' key and the sha256 of the records it scans."""
     index = digest(
         "benchmarks", code_sha(), lock_inputs["packages"], lock_inputs["decontamination"]
     )
-    keys = {"": index}
-    for i, source in enumerate(manifest.sources):
-        ids = "\n".join(kept[source.name].column("id").to_pylist())
-        keys[source.name] = digest(
-            "decontaminate",
-            index,
-            stages.source_key(manifest, i, lock_inputs),
-            sha256_bytes(ids.encode()),
-        )
+    keys = {"": index} if stages.pinned(lock_inputs["decontamination"]["benchmarks"]) else {}
+    if keys:
+        for source in manifest.sources:
+            keys[source.name] = digest("decontaminate", index, stages.table_sha(kept[source.name]))
     return keys
 
 

@@ -20,10 +20,12 @@ static model live beside the stages (see composer.embeddings).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -56,18 +58,12 @@ def digest(*parts: Any) -> str:
 
 @cache
 def code_sha() -> str:
-    """sha256 of composer's own code and the built-in plugins' shared helpers
-    (`sources/_*.py`): a new composer (or an edited one) never reads entries an older one
-    wrote. (Each plugin's own module is hashed in its source's key, from the lock.)"""
-    import composer.sources
-
-    h = hashlib.sha256()
+    """sha256 of composer's own code: a new composer (or an edited one) never reads entries
+    an older one wrote. (Plugins' and scorers' code is hashed in the lock: composer.codehash.)"""
     package = Path(__file__).parent
-    files = [(p.relative_to(package).as_posix(), p) for p in sorted(package.rglob("*.py"))]
-    for folder in map(Path, composer.sources.__path__):
-        files += [(f"sources/{p.name}", p) for p in sorted(folder.glob("_*.py"))]
-    for name, path in files:
-        h.update(name.encode() + b"\0" + path.read_bytes())
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -110,7 +106,8 @@ class StageCache:
             if not sound:
                 self.discard(stage, key, name, f"{file} does not match its checksum")
                 return None
-        os.utime(folder / ENTRY)  # last use, for whoever prunes by age
+        with contextlib.suppress(OSError):  # a read-only cache: reading is all a build needs
+            os.utime(folder / ENTRY)  # last use, for whoever prunes by age
         return folder
 
     @contextmanager
@@ -118,7 +115,8 @@ class StageCache:
         """A folder to write an entry's files into; renamed into place when the block ends."""
         parent = self.stages / stage / key[:2]
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a cache may be shared
         try:
             yield tmp
             files = {
@@ -143,7 +141,7 @@ class StageCache:
         (A live build's temporary folder is left alone.)"""
         removed = 0
         for tmp in self.stages.glob("*/*/.tmp-*") if self.enabled else []:
-            if not made_by_live_process(tmp.name):
+            if abandoned(tmp):
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed += 1
         return removed
@@ -161,7 +159,11 @@ class StageCache:
         save: Callable[[T, Path], None],
         load: Callable[[Path], T],
     ) -> T:
-        """The stage's result from the cache, else computed and stored."""
+        """The stage's result from the cache, else computed and stored. An empty key: not
+        cacheable (hub data at no known commit), computed and logged as such."""
+        if not key:
+            self.log("uncached", stage, key, name)
+            return compute()
         folder = self.get(stage, key, name)
         if folder is not None:
             try:
@@ -228,6 +230,9 @@ class StageCache:
             hit, miss = self.seen[stage, "hit"], self.seen[stage, "miss"]
             if hit or miss:
                 parts.append(f"{stage} {hit} reused, {miss} computed")
+        uncached = sum(n for (_, event), n in self.seen.items() if event == "uncached")
+        if uncached:
+            parts.append(f"{uncached} not cached (hub data at no known commit)")
         corrupt = sum(n for (_, event), n in self.seen.items() if event == "corrupt")
         if corrupt:
             parts.append(f"{corrupt} corrupt entr{'y' if corrupt == 1 else 'ies'} recomputed")
@@ -292,19 +297,37 @@ class StageCache:
         return removed
 
 
-def made_by_live_process(name: str) -> bool:
-    """Whether the process a `.tmp-PID-...` name was made by is running."""
+def temp_prefix() -> str:
+    """`.tmp-HOST-PID-`: whoever finds it knows whether the build writing it still runs."""
+    return f".tmp-{socket.gethostname().replace('-', '_')}-{os.getpid()}-"
+
+
+def abandoned(path: Path, after: float = 24 * 3600) -> bool:
+    """A temporary file or folder a killed build left: its process (on this host) is gone,
+    or, made on another host (a shared cache), it is older than `after` seconds."""
+    parts = path.name.split("-")
     try:
-        pid = int(name.split("-")[1])
+        host, pid = parts[1], int(parts[2])
     except (IndexError, ValueError):
+        host, pid = "", 0
+    if host and host == socket.gethostname().replace("-", "_"):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's live process
+            return False
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return time.time() - path.stat().st_mtime > after
+    except OSError:
         return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _size(folder: Path) -> int:

@@ -174,6 +174,7 @@ def cache_info(as_json: bool) -> None:
                 v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))
             )
         )
+    click.echo("(hits, misses, stored, corrupt: counted in log.jsonl since it began)")
 
 
 EVENTS = ("hit", "miss", "store", "corrupt")
@@ -191,8 +192,8 @@ def _size(n: int) -> str:
 @click.argument("parts", nargs=-1)
 @user_errors
 def cache_clear(parts: tuple[str, ...]) -> None:
-    """Remove PARTS of the cache (source, benchmarks, decontaminate, output, embeddings,
-    static), or all of it."""
+    """Remove PARTS of the cache (source, benchmarks, decontaminate, render, output,
+    embeddings, static), or all of it and its log."""
     from composer.cache import StageCache
 
     stage_cache = StageCache()

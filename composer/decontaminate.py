@@ -155,7 +155,11 @@ class BenchmarkIndex:
         listed = {"benchmark": self.benchmark, "item_ids": self.item_ids, "items": self.items}
         (folder / "items.json").write_text(json.dumps(listed, ensure_ascii=False), "utf-8")
         if self.ngrams is not None:
-            parts = {f.name: getattr(self.ngrams, f.name) for f in fields(self.ngrams)}
+            parts = {
+                f.name: getattr(self.ngrams, f.name)
+                for f in fields(self.ngrams)
+                if f.name != "buckets"  # remade on load
+            }
             arrays = {k: v for k, v in parts.items() if isinstance(v, np.ndarray)}
             others = {k: v for k, v in parts.items() if k not in arrays}
             np.savez(folder / "ngrams.npz", **arrays)

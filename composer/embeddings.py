@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from composer.cache import cache_dir, made_by_live_process
+from composer.cache import abandoned, cache_dir, temp_prefix
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 STATIC_DIMS = 256
@@ -87,17 +88,23 @@ class EmbeddingCache:
     def save(self) -> None:
         if not self.new or self.folder is None:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         keys = np.array(list(self.new), np.uint64)
         vectors = np.stack(list(self.new.values()))
         name = hashlib.blake2b(keys.tobytes(), digest_size=8).hexdigest()
-        for stale in self.folder.glob(".tmp-*"):  # what killed builds left
-            if not made_by_live_process(stale.name):
-                stale.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".tmp-{os.getpid()}-")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, keys=keys, vectors=vectors)
-        os.replace(tmp, self.folder / f"{name}.npz")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for stale in self.folder.glob(".tmp-*"):  # what killed builds left
+                if abandoned(stale):
+                    stale.unlink(missing_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=temp_prefix())
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, keys=keys, vectors=vectors)
+            os.replace(tmp, self.folder / f"{name}.npz")
+        except OSError as exc:  # a full disk or a read-only cache: computed again next time
+            print(
+                f"Warning: cannot store embeddings in {self.folder}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
         self.new.clear()
 
 

@@ -27,6 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from composer.codehash import module_sha
 from composer.errors import UserError
 from composer.formats import PromptFormat
 from composer.manifest import Manifest, Source
@@ -161,12 +162,11 @@ def hub_upstream(
 
 
 def _plugin_sha(plugin: Plugin) -> str | None:
-    module = inspect.getmodule(plugin.convert)
-    try:
-        path = inspect.getsourcefile(module) if module else None
-    except TypeError:
-        path = None
-    return sha256_file(path) if path and os.path.isfile(path) else None
+    """The plugin's module and the modules of its own package it reaches (a helper, another
+    plugin's function): see composer.codehash."""
+    module = sys.modules.get(plugin.module) if plugin.module else None
+    module = module or inspect.getmodule(plugin.convert)
+    return module_sha(module) if module else None
 
 
 def source_entry(
@@ -241,34 +241,43 @@ def _decontamination(manifest: Manifest) -> dict[str, Any] | None:
 
 def filter_code(manifest: Manifest) -> dict[str, dict[str, str | None]]:
     """sha256 of the code and files filters run: each `package.module:function` scorer's
-    module, and each local max_tokens tokenizer."""
+    module (and the modules of its own it reaches), and each max_tokens tokenizer's files."""
+    from composer.filters import _tokenizer_path
+    from composer.scorers import load_function
+
     scorers: dict[str, str | None] = {}
     tokenizers: dict[str, str | None] = {}
     specs = [manifest.filters] + [s.filters for s in manifest.sources]
     for spec in filter(None, specs):
         for score in spec.score:
             if ":" in score.scorer:
-                scorers[score.scorer] = _module_sha(score.scorer.split(":")[0])
+                function = load_function(score.scorer, manifest.base_dir)
+                scorers[score.scorer] = module_sha(sys.modules[function.__module__])
         if spec.max_tokens is not None:
-            from composer.filters import _tokenizer_path
-
-            path = _tokenizer_path(spec.max_tokens.tokenizer, manifest.base_dir)
-            tokenizers[spec.max_tokens.tokenizer] = sha256_file(path) if path else None
+            name = spec.max_tokens.tokenizer
+            path = _tokenizer_path(name, manifest.base_dir)
+            folder = manifest.base_dir / os.path.expanduser(name)
+            if path is not None:
+                tokenizers[name] = sha256_file(path)
+            elif folder.is_dir():
+                tokenizers[name] = sha256_bytes(json.dumps(_folder_files(folder)).encode())
+            else:
+                tokenizers[name] = _hub_snapshot_sha(name)
     return {
         "scorers": dict(sorted(scorers.items())),
         "tokenizers": dict(sorted(tokenizers.items())),
     }
 
 
-def _module_sha(module: str) -> str | None:
-    import importlib.util
+def _hub_snapshot_sha(repo: str) -> str | None:
+    """sha256 of the files of a model already in the Hugging Face cache (None: not there)."""
+    from huggingface_hub import snapshot_download
 
     try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
+        folder = snapshot_download(repo, local_files_only=True)
+    except Exception:  # not cached, or not a repo id
         return None
-    origin = found.origin if found else None
-    return sha256_file(origin) if origin and os.path.isfile(origin) else None
+    return sha256_bytes(json.dumps(_folder_files(Path(folder))).encode())
 
 
 def manifest_entry(manifest: Manifest) -> dict[str, Any]:

@@ -94,9 +94,12 @@ class NgramIndex:
         hashes, items = hashes[first], items[first]
         counts = np.bincount(items, minlength=len(texts))
         sizes = sorted(set(size_of[size_of > 0].tolist()))
-        buckets = np.zeros(1 << BUCKET_BITS, bool)
-        buckets[_bucket(hashes)] = True
-        return cls(vocab, sizes, hashes, items, counts, n, buckets)
+        return cls(vocab, sizes, hashes, items, counts, n)
+
+    def __post_init__(self) -> None:
+        if self.buckets is None:  # made here, not stored: 64 MiB of flags from the hashes
+            self.buckets = np.zeros(1 << BUCKET_BITS, bool)
+            self.buckets[_bucket(self.hashes)] = True
 
     def match(
         self, word_lists: list[list[str]], min_overlap: float = 0.25

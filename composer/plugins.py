@@ -74,6 +74,7 @@ class Plugin:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     takes_seed: bool = False
     select: Callable[..., list[int]] | None = None
+    module: str = ""  # the module's name (its code, and what it reaches, is hashed)
     select_columns: tuple[str, ...] = ()
 
     @classmethod
@@ -101,6 +102,7 @@ class Plugin:
             batch_size=getattr(module, "batch_size", 1000),
             description=doc[0] if doc else "",
             origin=origin,
+            module=module.__name__,
             options={
                 **_keyword_options(convert),
                 **_keyword_options(getattr(module, "select", None)),

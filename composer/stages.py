@@ -55,6 +55,19 @@ def source_key(manifest: Manifest, index: int, lock_inputs: dict[str, Any]) -> s
     )
 
 
+def pinned(entry: Any) -> bool:
+    """Whether every upstream in a lock (or a part of one) is pinned: local files with
+    their sha256, or a hub dataset with the commit it resolved to. A hub dataset read
+    offline at no known commit is not, and no stage that depends on it is cached."""
+    if isinstance(entry, dict):
+        if "hub" in entry and "files" not in entry:
+            return bool(entry.get("resolved"))
+        return all(pinned(v) for v in entry.values())
+    if isinstance(entry, list):
+        return all(pinned(v) for v in entry)
+    return True
+
+
 def output_key(manifest: Manifest, lock_inputs: dict[str, Any]) -> str:
     """Everything a build's bytes depend on is in its lock; composer's own code is not, nor
     the manifest's folder (a message about a file may name it)."""

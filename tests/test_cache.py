@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -257,6 +259,8 @@ def test_decontamination_is_cached_per_source(tmp_path, composer_cache_env):
     assert seen[("decontaminate", "a", "hit")] == 1
     assert seen[("decontaminate", "b", "miss")] == 1
     assert seen[("benchmarks", "benchmarks", "hit")] == 1  # read, not indexed again
+    info = StageCache(composer_cache_env).info()["folders"]["benchmarks"]
+    assert info["entries"] == 1 and info["bytes"] < 1 << 20  # n-gram flags not stored
     assert again.report["sources"][0]["contaminated"] == 1
     before, after = first.report["decontamination"], again.report["decontamination"]
     assert after["benchmark_items"] == before["benchmark_items"] == 2
@@ -319,14 +323,19 @@ def test_a_build_sweeps_what_killed_builds_left_half_written(project, composer_c
         check=True,
     )
     dead = int(gone.stdout)
+    host = socket.gethostname().replace("-", "_")
     stage = composer_cache_env / "stages" / "render" / "ab"
-    (stage / f".tmp-{dead}-x").mkdir(parents=True)
-    (stage / f".tmp-{dead}-x" / "entry.json").write_text("{}")  # killed just before renaming
-    (stage / f".tmp-{os.getpid()}-y").mkdir()  # a build still writing: left alone
+    killed, writing = stage / f".tmp-{host}-{dead}-x", stage / f".tmp-{host}-{os.getpid()}-y"
+    elsewhere, old = stage / ".tmp-otherhost-1-z", stage / ".tmp-otherhost-2-w"
+    for folder in (killed, writing, elsewhere, old):
+        folder.mkdir(parents=True)
+    (killed / "entry.json").write_text("{}")  # killed just before the rename
+    os.utime(old, (time.time() - 2 * 24 * 3600,) * 2)  # another host's, two days old
     assert StageCache(composer_cache_env).info()["folders"]["render"]["entries"] == 0
     build(project / "manifest.yaml")
-    assert not (stage / f".tmp-{dead}-x").exists()
-    assert (stage / f".tmp-{os.getpid()}-y").exists()
+    assert not killed.exists() and not old.exists()
+    assert writing.exists()  # a build still writing: left alone
+    assert elsewhere.exists()  # another host's, recent: it may still be writing
 
 
 def test_the_same_project_elsewhere_builds_the_same_bytes_without_borrowing_its_output(
@@ -346,23 +355,37 @@ def test_the_same_project_elsewhere_builds_the_same_bytes_without_borrowing_its_
     assert snapshot(elsewhere / "out") == snapshot(project / "out")
 
 
-def test_the_code_hash_covers_the_plugins_shared_helpers(tmp_path, monkeypatch):
-    """A plugin's own module is in its source's key; helpers several plugins import
-    (sources/_choices.py, say) are in every key, through composer's code hash."""
-    import composer.sources
-    from composer.cache import code_sha
+def test_code_hashes_cover_the_helpers_a_plugin_or_scorer_reaches(tmp_path, monkeypatch):
+    """A plugin's (or scorer's) hash covers the modules of its own it reaches: another
+    plugin whose function it calls, a shared helper, a module beside a lone scorer; not
+    composer's own code (hashed whole, apart) nor third-party libraries."""
+    import importlib
 
-    helper = tmp_path / "_helper.py"
-    helper.write_text("LETTERS = 'ABCD'\n")
-    monkeypatch.setattr(composer.sources, "__path__", [*composer.sources.__path__, str(tmp_path)])
-    code_sha.cache_clear()
-    before = code_sha()
-    helper.write_text("LETTERS = 'ABCDE'\n")
-    code_sha.cache_clear()
-    assert code_sha() != before
-    code_sha.cache_clear()
-    monkeypatch.undo()
-    code_sha.cache_clear()
+    from composer import codehash
+
+    def files(name: str) -> list[str]:
+        module = importlib.import_module(name)
+        return sorted(Path(f).name for f in codehash.reached_files(module))
+
+    assert files("composer.sources.fanfics") == ["fanfics.py", "text.py"]
+    assert files("composer.sources.ai2_arc") == ["_choices.py", "ai2_arc.py"]
+    assert files("composer.sources.camel_ai_biology") == ["_camel.py", "camel_ai_biology.py"]
+
+    (tmp_path / "cachetest_score.py").write_text(
+        "import numpy\nimport cachetest_helper\n\n"
+        "def score(t):\n    return cachetest_helper.THRESH\n"
+    )
+    (tmp_path / "cachetest_helper.py").write_text("THRESH = 0.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scorer = importlib.import_module("cachetest_score")
+    assert sorted(Path(f).name for f in codehash.reached_files(scorer)) == [
+        "cachetest_helper.py",
+        "cachetest_score.py",
+    ]
+    before = codehash.module_sha(scorer)
+    (tmp_path / "cachetest_helper.py").write_text("THRESH = 1.0\n")
+    codehash.file_sha.cache_clear()  # a fresh process: the edit is seen
+    assert codehash.module_sha(scorer) != before
 
 
 def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_build(
@@ -378,3 +401,27 @@ def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_build(
     assert warnings[0].startswith(f"Warning: cannot store in the cache {cache} (source a): ")
     built = snapshot(project / "out")
     assert built == clean_build(project, tmp_path_factory, monkeypatch)
+
+
+def test_hub_data_at_no_known_commit_is_not_cached():
+    """Offline, a hub dataset's commit is not known: what was read may change under the
+    same manifest, so no stage that depends on it is cached (local files always are)."""
+    from composer.stages import pinned
+
+    local = {"upstream": {"files": {"a.jsonl": "ab12"}}, "inputs": {}}
+    hub_folder = {"upstream": {"hub": "/data/x", "files": {"x.parquet": "cd34"}}, "inputs": {}}
+    online = {"upstream": {"hub": "org/x", "resolved": "c0ffee"}, "inputs": {}}
+    offline = {"upstream": {"hub": "org/x", "resolved": None}, "inputs": {}}
+    joined_offline = {**online, "inputs": {"old": {"hub": "org/y", "resolved": None}}}
+    assert pinned(local) and pinned(hub_folder) and pinned(online)
+    assert not pinned(offline) and not pinned(joined_offline)
+    lock = {"sources": {"a": local, "b": online}, "decontamination": None, "templates": {}}
+    assert pinned(lock)
+    assert not pinned({**lock, "sources": {"a": local, "b": offline}})
+
+
+def test_an_empty_key_computes_and_says_so(composer_cache_env):
+    cache = StageCache(composer_cache_env)
+    assert cache.through("source", "", "x", lambda: 42, None, None) == 42
+    assert cache.summary() == "1 not cached (hub data at no known commit)"
+    assert not (composer_cache_env / "stages").exists()

@@ -83,8 +83,9 @@ def test_every_build_writes_a_deterministic_lock(project):
         "files": {"data/alpaca.jsonl": sha(project / "data/alpaca.jsonl")}
     }
     import composer.sources.alpaca as module
+    from composer.codehash import module_sha
 
-    assert alpaca["plugin_sha256"] == sha(Path(module.__file__))
+    assert alpaca["plugin_sha256"] == module_sha(module)
     assert lock["templates"]["zephyr"] == {
         "file": "zephyr.jinja",
         "sha256": sha(project / "formats" / "zephyr.jinja"),

@@ -1,0 +1,85 @@
+"""Hashes of the code a build runs beyond composer's own: a plugin's or a scorer's module
+and every module of its own package that it reaches (a helper it imports, another plugin
+whose function it calls), so that an edit to a helper is a change like any other.
+
+A file is hashed once per process: a module edited after it was imported is not what runs,
+and the hash follows what runs (a fresh process sees the edit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+
+@cache
+def file_sha(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def module_sha(module: ModuleType) -> str | None:
+    """sha256 over the files of `module` and of the modules of its package it reaches."""
+    files = reached_files(module)
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(Path(path).name.encode() + b"\0" + file_sha(path).encode())
+    return h.hexdigest()
+
+
+def reached_files(module: ModuleType) -> set[str]:
+    """The files of `module` and of every module it reaches through its globals (modules,
+    and the modules functions and classes come from) that is its own code (`_owned`)."""
+    own = _owned(module)
+    files: set[str] = set()
+    stack = [module]
+    while stack:
+        current = stack.pop()
+        path = getattr(current, "__file__", None)
+        if not path or path in files or not own(current):
+            continue
+        files.add(path)
+        for value in vars(current).values():
+            if isinstance(value, ModuleType):
+                stack.append(value)
+            else:
+                owner = sys.modules.get(getattr(value, "__module__", None) or "")
+                if owner is not None:
+                    stack.append(owner)
+    return files
+
+
+def _owned(module: ModuleType):
+    """Which modules are `module`'s own code: for a built-in plugin, those in the `sources`
+    folder (composer itself is hashed whole, elsewhere); for a module of a package, that
+    package's; for a lone module (a scorer beside the manifest), the lone modules beside it."""
+    name = module.__name__
+    if name.startswith("composer.sources"):
+        import composer.sources
+
+        return _under([os.path.realpath(p) for p in composer.sources.__path__])
+    top = sys.modules.get(name.split(".")[0])
+    if top is not module and top is not None and hasattr(top, "__path__"):
+        return _under([os.path.realpath(p) for p in top.__path__])
+    folder = os.path.dirname(os.path.realpath(module.__file__ or ""))
+
+    def beside(other: ModuleType) -> bool:
+        path = os.path.realpath(getattr(other, "__file__", None) or "")
+        lone = "." not in other.__name__ and not hasattr(other, "__path__")
+        return lone and os.path.dirname(path) == folder
+
+    return beside
+
+
+def _under(roots: list[str]):
+    def within(other: ModuleType) -> bool:
+        real = os.path.realpath(getattr(other, "__file__", None) or "")
+        return any(real.startswith(root + os.sep) for root in roots)
+
+    return within
