@@ -27,7 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from composer.codehash import module_sha
+from composer.codehash import file_sha, module_sha
 from composer.errors import UserError
 from composer.formats import PromptFormat
 from composer.manifest import Manifest, Source
@@ -258,7 +258,7 @@ def filter_code(manifest: Manifest) -> dict[str, dict[str, str | None]]:
             path = _tokenizer_path(name, manifest.base_dir)
             folder = manifest.base_dir / os.path.expanduser(name)
             if path is not None:
-                tokenizers[name] = sha256_file(path)
+                tokenizers[name] = file_sha(str(path))  # as loaded: once per process
             elif folder.is_dir():
                 tokenizers[name] = sha256_bytes(json.dumps(_folder_files(folder)).encode())
             else:

@@ -33,6 +33,18 @@ from composer.manifest import Filters, Manifest
 from composer.plugins import Plugin
 from composer.report import histogram
 
+# A source's keys that later stages read (dedup, packing, sampling, the split, rendering):
+# changing them (`sample`, say, the key most often tuned) does not convert a source again.
+LATER_KEYS = {
+    "confidence",
+    "sample",
+    "weight",
+    "stratify",
+    "max_validation",
+    "packing",
+    "system_prompt",
+    "opt_in",
+}
 RECORDS = "records.arrow"
 STATE = "state.json"
 ROWS = "rows.arrow"
@@ -46,7 +58,7 @@ def source_key(manifest: Manifest, index: int, lock_inputs: dict[str, Any]) -> s
         lock_inputs["packages"],
         lock_inputs["code"],
         lock_inputs["sources"][source.name],
-        source.model_dump(mode="json", by_alias=True),
+        source.model_dump(mode="json", by_alias=True, exclude=LATER_KEYS),
         # Records keep upstream file paths (meta.file) and rejections name them.
         str(manifest.base_dir.resolve()),
         manifest.seed,

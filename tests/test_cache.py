@@ -425,3 +425,19 @@ def test_an_empty_key_computes_and_says_so(composer_cache_env):
     assert cache.through("source", "", "x", lambda: 42, None, None) == 42
     assert cache.summary() == "1 not cached (hub data at no known commit)"
     assert not (composer_cache_env / "stages").exists()
+
+
+def test_tuning_a_sample_size_or_confidence_does_not_convert_the_source_again(
+    project, composer_cache_env, tmp_path_factory, monkeypatch
+):
+    build(project / "manifest.yaml")
+    text = (project / "manifest.yaml").read_text()
+    text = text.replace("confidence: 3", "confidence: 1\n  sample: 10")
+    (project / "manifest.yaml").write_text(text)
+    mark = log_length(composer_cache_env)
+    result = build(project / "manifest.yaml")
+    seen = events(composer_cache_env, mark)
+    assert {n for (stage, n, e) in seen if stage == "source" and e == "hit"} == {"a", "b", "c"}
+    [a] = [s for s in result.report["sources"] if s["name"] == "a"]
+    assert (a["confidence"], a["sampled"]) == (1, 10)
+    assert snapshot(project / "out") == clean_build(project, tmp_path_factory, monkeypatch)
