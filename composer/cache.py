@@ -271,6 +271,20 @@ class StageCache:
                 folders[stage][event] = n
         return {"path": str(self.root), "folders": folders}
 
+    def prune(self, days: float) -> tuple[int, int]:
+        """Remove the stage entries no build has used for `days` days (a hit refreshes an
+        entry's time); (entries, bytes) removed."""
+        cutoff = time.time() - days * 24 * 3600
+        removed = size = 0
+        for entry in sorted(self.stages.glob(f"*/*/*/{ENTRY}")):
+            folder = entry.parent
+            if folder.name.startswith(".") or entry.stat().st_mtime >= cutoff:
+                continue
+            size += _size(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+        return removed, size
+
     def clear(self, names: list[str] | tuple[str, ...] = ()) -> list[str]:
         """Remove the named stages and folders (all of them, and the log, when none named)."""
         unknown = [n for n in names if n not in STAGES + OTHERS]

@@ -146,6 +146,7 @@ def cache() -> None:
 
     \b
     composer cache info
+    composer cache prune --days 30  # entries no build has used for 30 days
     composer cache clear            # everything, the log too
     composer cache clear output     # only these parts
     """
@@ -186,6 +187,27 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
+
+
+@cache.command("prune")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    help="Remove entries no build has used for this many days.",
+)
+def cache_prune(days: float) -> None:
+    """Remove the stage entries no build has used lately (embeddings stay)."""
+    from composer.cache import StageCache
+
+    stage_cache = StageCache()
+    removed, size = stage_cache.prune(days)
+    click.echo(
+        f"Pruned {stage_cache.root}: {removed:,} entr{'y' if removed == 1 else 'ies'} "
+        f"unused for {days:g} days ({_size(size)})",
+        err=True,
+    )
 
 
 @cache.command("clear")

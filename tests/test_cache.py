@@ -441,3 +441,19 @@ def test_tuning_a_sample_size_or_confidence_does_not_convert_the_source_again(
     [a] = [s for s in result.report["sources"] if s["name"] == "a"]
     assert (a["confidence"], a["sampled"]) == (1, 10)
     assert snapshot(project / "out") == clean_build(project, tmp_path_factory, monkeypatch)
+
+
+def test_prune_removes_the_entries_no_build_used_lately(project, composer_cache_env):
+    build(project / "manifest.yaml")
+    [output] = (composer_cache_env / "stages" / "output").rglob("entry.json")
+    month_ago = time.time() - 31 * 24 * 3600
+    os.utime(output, (month_ago, month_ago))
+    result = invoke("cache", "prune", "--days", "30")
+    assert result.exit_code == 0, result.output
+    assert "1 entry unused for 30 days" in result.stderr
+    folders = StageCache(composer_cache_env).info()["folders"]
+    assert folders["output"]["entries"] == 0 and folders["source"]["entries"] == 3
+    mark = log_length(composer_cache_env)
+    build(project / "manifest.yaml")  # a used entry is fresh again: nothing more to prune
+    assert events(composer_cache_env, mark)[("output", "t", "miss")] == 1
+    assert "0 entries" in invoke("cache", "prune", "--days", "30").stderr
