@@ -402,12 +402,14 @@ def _count(funnel: Funnel, rendered: pa.Table) -> None:
         by_format[fmt] = by_format.get(fmt, 0) + 1
 
 
-def scan_contamination(manifest: Manifest | str | os.PathLike, progress: bool = False):
+def scan_contamination(
+    manifest: Manifest | str | os.PathLike, progress: bool = False, cache: bool = True
+):
     """Decontamination alone, removing nothing: what a build would remove, and the scores."""
     manifest = prepare(manifest)
     if manifest.decontaminate is None:
         raise UserError(f"{manifest.path}: the manifest has no `decontaminate` section")
-    stage_cache = StageCache()
+    stage_cache = StageCache(enabled=cache)
     lock_inputs = lock.inputs(manifest, load_formats(manifest))
     converted = load_sources(manifest, progress, stage_cache, lock_inputs)
     kinds = {c.source.name: c.plugin.kind for c in converted}

@@ -324,8 +324,9 @@ def benchmarks(as_json: bool) -> None:
 @click.option(
     "-o", "--audit", type=click.Path(dir_okay=False), help="Write every match here as JSON lines."
 )
+@click.option("--no-cache", is_flag=True, help="Read and store nothing in the cache.")
 @user_errors
-def decontaminate(manifest: str, audit: str | None) -> None:
+def decontaminate(manifest: str, audit: str | None, no_cache: bool) -> None:
     """Show what decontamination would remove (and the scores); remove nothing.
 
     \b
@@ -337,7 +338,7 @@ def decontaminate(manifest: str, audit: str | None) -> None:
     from composer.build import scan_contamination
     from composer.output import write_jsonl
 
-    found = scan_contamination(manifest, progress=True)
+    found = scan_contamination(manifest, progress=True, cache=not no_cache)
     benchmarks = sorted({b for counts in found.by_benchmark.values() for b in counts})
     click.echo("Records that would be removed, by source (and benchmark):")
     for source, counts in found.by_benchmark.items():

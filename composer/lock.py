@@ -48,6 +48,7 @@ PACKAGES = (
     "jinja2",
     "model2vec",
     "tokenizers",
+    "py3langid",  # the language filter's model
 )
 
 _URL_USERINFO = re.compile(r"(?<=://)[^/?#@\s]+@")

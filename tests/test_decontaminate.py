@@ -267,13 +267,17 @@ def test_a_rebuild_reuses_the_cached_embeddings(tmp_path, composer_cache_env):
     assert again.report == first.report
 
 
-def test_report_only_keeps_every_row_and_the_command_shows_scores(tmp_path):
+def test_report_only_keeps_every_row_and_the_command_shows_scores(tmp_path, composer_cache_env):
     path = manifest_with(tmp_path, report_only=True)
+    uncached = invoke("decontaminate", str(path), "--no-cache")
+    assert uncached.exit_code == 0, uncached.output
+    assert not (composer_cache_env / "stages").exists()  # --no-cache: nothing stored
     [source] = composer.build(path).report["sources"]
     assert (source["contaminated"], source["sampled"]) == (0, 4)
     result = invoke("decontaminate", str(path), "-o", str(tmp_path / "m.jsonl"))
     assert result.exit_code == 0, result.output
     assert "chat" in result.stdout and "Transformer cosine" in result.stdout
+    assert result.stdout.startswith(uncached.stdout)  # the same, then "Wrote 2 matches"
     assert len((tmp_path / "m.jsonl").read_text().splitlines()) >= 2
 
 
