@@ -53,7 +53,7 @@ import json, resource, sys, time
 spec = json.loads(sys.argv[1])
 import pyarrow, pyarrow.parquet, pyarrow.compute
 from composer.build import build
-from composer.cache import code_sha
+from composer.codehash import code_sha
 import composer.decontaminate, composer.dedup, composer.render
 if spec["mpl"]:  # the HTML report's charts: a 0.5 s import that only a cold build pays
     import matplotlib.figure, matplotlib.backends.backend_svg

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from composer import lock, stages
-from composer.cache import StageCache, code_sha, copy_entry, digest
+from composer.cache import StageCache, copy_entry
 from composer.card import write_card
 from composer.convert import Converted
 from composer.decontaminate import decontaminate
@@ -222,7 +222,7 @@ def _compose(
             manifest.base_dir,
             progress,
             stage_cache,
-            _scan_keys(manifest, lock_inputs, deduped.kept) if stage_cache.enabled else None,
+            stages.scan_keys(manifest, lock_inputs, deduped.kept) if stage_cache.enabled else None,
         )
 
     funnels: dict[str, Funnel] = {}
@@ -323,21 +323,6 @@ def _compose(
     write_card(tmp, report, manifest)
     lock.write(lock_inputs, tmp)
     return report
-
-
-def _scan_keys(
-    manifest: Manifest, lock_inputs: dict[str, Any], kept: dict[str, pa.Table]
-) -> dict[str, str]:
-    """Cache keys of the benchmark index (under "", when every benchmark is pinned) and of
-    each source's scan: the benchmarks' key and the sha256 of the records it scans."""
-    index = digest(
-        "benchmarks", code_sha(), lock_inputs["packages"], lock_inputs["decontamination"]
-    )
-    keys = {"": index} if stages.pinned(lock_inputs["decontamination"]["benchmarks"]) else {}
-    if keys:
-        for source in manifest.sources:
-            keys[source.name] = digest("decontaminate", index, stages.table_sha(kept[source.name]))
-    return keys
 
 
 def _render_all(

@@ -32,9 +32,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
+
+from composer.output import umask
 
 T = TypeVar("T")
 
@@ -56,18 +57,8 @@ def digest(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@cache
-def code_sha() -> str:
-    """sha256 of composer's own code: a new composer (or an edited one) never reads entries
-    an older one wrote. (Plugins' and scorers' code is hashed in the lock: composer.codehash.)"""
-    package = Path(__file__).parent
-    h = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def file_sha(path: Path) -> str:
+def file_sha(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read now (composer.codehash keeps code files' once)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -116,7 +107,7 @@ class StageCache:
         parent = self.stages / stage / key[:2]
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=parent))
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a cache may be shared
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; a cache may be shared
         try:
             yield tmp
             files = {
@@ -336,12 +327,6 @@ def abandoned(path: Path, after: float = 24 * 3600) -> bool:
         return time.time() - path.stat().st_mtime > after
     except OSError:
         return False
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _size(folder: Path) -> int:

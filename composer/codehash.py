@@ -1,4 +1,4 @@
-"""Hashes of the code a build runs beyond composer's own: a plugin's or a scorer's module
+"""Hashes of the code a build runs: composer's own, and a plugin's or a scorer's module
 and every module of its own package that it reaches (a helper it imports, another plugin
 whose function it calls), so that an edit to a helper is a change like any other.
 
@@ -15,11 +15,24 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
+from composer.cache import file_sha as cache_file_sha
+
+
+@cache
+def code_sha() -> str:
+    """sha256 of composer's own code, in every stage cache key: a new composer (or an
+    edited one) never reads entries an older one wrote."""
+    package = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
 
 @cache
 def file_sha(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """A code file's sha256, taken once per process (see above)."""
+    return cache_file_sha(path)
 
 
 def module_sha(module: ModuleType) -> str | None:

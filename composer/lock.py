@@ -27,7 +27,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from composer.codehash import file_sha, module_sha
+from composer.cache import file_sha
+from composer.codehash import file_sha as code_file_sha
+from composer.codehash import module_sha
 from composer.errors import UserError
 from composer.formats import PromptFormat
 from composer.manifest import Manifest, Source
@@ -64,18 +66,10 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _folder_files(folder: Path) -> dict[str, str]:
     """sha256 of every file under `folder`, by relative POSIX path, sorted."""
     return {
-        p.relative_to(folder).as_posix(): sha256_file(p)
+        p.relative_to(folder).as_posix(): file_sha(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
@@ -89,7 +83,7 @@ def _files(files: list[str], base: Path) -> dict[str, str]:
         if os.path.isdir(f):
             out.update({f"{rel}/{k}": v for k, v in _folder_files(Path(f)).items()})
         elif os.path.isfile(f):
-            out[rel] = sha256_file(f)
+            out[rel] = file_sha(f)
         else:
             out[rel] = None
     return out
@@ -259,7 +253,7 @@ def filter_code(manifest: Manifest) -> dict[str, dict[str, str | None]]:
             path = _tokenizer_path(name, manifest.base_dir)
             folder = manifest.base_dir / os.path.expanduser(name)
             if path is not None:
-                tokenizers[name] = file_sha(str(path))  # as loaded: once per process
+                tokenizers[name] = code_file_sha(str(path))  # as loaded: once per process
             elif folder.is_dir():
                 tokenizers[name] = sha256_bytes(json.dumps(_folder_files(folder)).encode())
             else:
@@ -287,7 +281,7 @@ def manifest_entry(manifest: Manifest) -> dict[str, Any]:
     path = Path(manifest.path)
     dump = manifest.model_dump(mode="json", by_alias=True, exclude={"seed"})
     return {
-        "file_sha256": sha256_file(path) if path.is_file() else None,
+        "file_sha256": file_sha(path) if path.is_file() else None,
         "model_sha256": sha256_bytes(json.dumps(dump, sort_keys=True).encode()),
         "seed": manifest.seed,
     }

@@ -42,7 +42,8 @@ def _recover(target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (reading it means setting it: set back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -70,7 +71,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     except OSError as exc:
         raise UserError(f"{target}: cannot write the output here: {exc.strerror or exc}") from exc
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; the output should not be
     try:
         yield tmp
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))

@@ -27,7 +27,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from composer.cache import StageCache, code_sha, digest
+from composer.cache import StageCache, digest
+from composer.codehash import code_sha
 from composer.convert import Converted, Rejection, convert_source
 from composer.manifest import Filters, Manifest
 from composer.plugins import Plugin
@@ -105,6 +106,22 @@ def render_key(
         kind,
         table_sha(table),
     )
+
+
+def scan_keys(
+    manifest: Manifest, lock_inputs: dict[str, Any], kept: dict[str, pa.Table]
+) -> dict[str, str]:
+    """Keys of the benchmark index (under "", when every benchmark is pinned) and of each
+    source's scan: the benchmarks' key and the sha256 of the records it scans."""
+    index = digest(
+        "benchmarks", code_sha(), lock_inputs["packages"], lock_inputs["decontamination"]
+    )
+    if not pinned(lock_inputs["decontamination"]["benchmarks"]):
+        return {}
+    keys = {"": index}
+    for source in manifest.sources:
+        keys[source.name] = digest("decontaminate", index, table_sha(kept[source.name]))
+    return keys
 
 
 def table_sha(table: pa.Table) -> str:
