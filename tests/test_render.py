@@ -324,12 +324,60 @@ def test_a_conversation_shares_one_system_prompt_across_turns():
     assert {c for c in chosen if c} <= set(ORCA_POOL)
 
 
-def test_orca_pool():
-    assert len(ORCA_POOL) == 15 and all(ORCA_POOL)  # the 16 Orca system messages less the empty one
-    got = systems(singles(300), SystemPrompt(pool="orca"))
+# Seed 001's list: the Orca paper's table 2 (Mukherjee et al., 2023), ids 1 to 16.
+ORCA_PAPER = [
+    "",
+    "You are an AI assistant. Provide a detailed answer so user don't need to search outside to "
+    "understand the answer.",
+    "You are an AI assistant. You will be given a task. You must generate a detailed and long "
+    "answer.",
+    "You are a helpful assistant, who always provide explanation. Think like you are answering "
+    "to a five year old.",
+    "You are an AI assistant that follows instruction extremely well. Help as much as you can.",
+    "You are an AI assistant that helps people find information. Provide a detailed answer so "
+    "user don't need to search outside to understand the answer.",
+    "You are an AI assistant. User will you give you a task. Your goal is to complete the task as "
+    "faithfully as you can. While performing the task think step-by-step and justify your steps.",
+    "You should describe the task and explain your answer. While answering a multiple choice "
+    "question, first output the correct answer(s). Then explain why other answers are wrong. "
+    "Think like you are answering to a five year old.",
+    "Explain how you used the definition to come up with the answer.",
+    "You are an AI assistant. You should describe the task and explain your answer. While "
+    "answering a multiple choice question, first output the correct answer(s). Then explain why "
+    "other answers are wrong. You might need to use additional knowledge to answer the question.",
+    "You are an AI assistant that helps people find information. User will you give you a "
+    "question. Your task is to answer as faithfully as you can. While answering think "
+    "step-by-step and justify your answer.",
+    "User will you give you a task with some instruction. Your job is follow the instructions as "
+    "faithfully as you can. While answering think step-by-step and justify your answer.",
+    "You are a teacher. Given a task, you explain in simple steps what the task is asking, any "
+    "guidelines it provides and how to use those guidelines to find the answer.",
+    "You are an AI assistant, who knows every language and how to translate one language to "
+    "another. Given a task, you explain in simple steps what the task is asking, any guidelines "
+    "that it provides. You solve the task and show how you used the guidelines to solve the "
+    "task.",
+    "Given a definition of a task and a sample input, break the definition into small parts.\n"
+    "Each of those parts will have some instruction. Explain their meaning by showing an example "
+    "that meets the criteria in the instruction. Use the following format:\n"
+    "Part #: a key part of the definition.\n"
+    "Usage: Sample response that meets the criteria from the key part. Explain why you think it "
+    "meets the criteria.",
+    "You are an AI assistant that helps people find information.",
+]
+
+
+def test_orca_pool_is_the_papers_16_messages_verbatim():
+    assert list(ORCA_POOL) == ORCA_PAPER
+    assert len(set(ORCA_POOL)) == 16
+
+
+def test_orca_pool_draws_every_message_and_the_empty_one_is_no_system_prompt():
+    got = systems(singles(1600), SystemPrompt(pool="orca"))
     prompts = Counter(next(iter(s)) for s in got.values())
-    assert set(prompts) <= set(ORCA_POOL)
-    assert len(prompts) >= 10
+    assert "" not in prompts
+    assert set(prompts) == set(ORCA_POOL[1:]) | {None}
+    # Message 1 (empty) is drawn like the others: about 1 in 16 items get no system prompt.
+    assert 50 <= prompts[None] <= 150
 
 
 def test_pool_given_as_a_list():
