@@ -151,6 +151,56 @@ def test_llama2_answer_follows_after_a_space():
     assert builtin("llama2").lead == " "
 
 
+def meta_chat_completion(dialog: list[dict[str, str]]) -> str:
+    """The text Meta's llama `chat_completion` encodes (llama/generation.py), as a string:
+    each exchange `<s>[INST] {user.strip()} [/INST] {answer.strip()} </s>`, the last
+    instruction `<s>[INST] {user.strip()} [/INST]`, the system prompt folded into the first
+    instruction before the strip."""
+    b_inst, e_inst, b_sys, e_sys = "[INST]", "[/INST]", "<<SYS>>\n", "\n<</SYS>>\n\n"
+    if dialog[0]["role"] == "system":
+        first = {"role": "user", "content": b_sys + dialog[0]["content"] + e_sys}
+        dialog = [{**first, "content": first["content"] + dialog[1]["content"]}, *dialog[2:]]
+    text = "".join(
+        f"<s>{b_inst} {q['content'].strip()} {e_inst} {a['content'].strip()} </s>"
+        for q, a in zip(dialog[::2], dialog[1::2])
+    )
+    if len(dialog) % 2:
+        text += f"<s>{b_inst} {dialog[-1]['content'].strip()} {e_inst}"
+    return text
+
+
+# Seed 002's example: a system prompt, two exchanges, whitespace at the edges of each turn.
+SEED_002 = [
+    ("system", "You are a helpful, respectful and honest assistant. "),
+    ("human", " There's a llama in my garden 😱 What should I do?\n"),
+    ("gpt", "  Stay calm, and call animal control.\n\n"),
+    ("human", "What if it spits?  "),
+    ("gpt", "\tStep back; llamas spit when they feel threatened. "),
+]
+
+
+@pytest.mark.parametrize("cut", [2, 3, 4, 5])
+def test_llama2_with_leading_bos_and_strip_is_metas_chat_completion_byte_for_byte(cut):
+    fmt = PromptFormat.load(
+        "llama2", builtin_dir() / "llama2.jinja", {"leading_bos": True, "strip": True}
+    )
+    turns = SEED_002[:cut]
+    dialog = [dict(m) for m in messages_for(turns)]
+    if turns[-1][0] == "human":
+        assert fmt._render(messages_for(turns), True) == meta_chat_completion(dialog)
+    else:
+        prompt, output = fmt.render(messages_for(turns[:-1]), turns[-1][1])
+        assert prompt + output == meta_chat_completion(dialog)
+        assert prompt == meta_chat_completion(dialog[:-1])
+
+
+def test_llama2_defaults_keep_bagels_text():
+    turns = messages_for(SEED_002[:3])
+    prompt, output = builtin("llama2").render(turns[:-1], SEED_002[2][1])
+    assert not prompt.startswith("<s>")
+    assert output == " " + SEED_002[2][1] + " </s>"
+
+
 @pytest.mark.parametrize("name", BUILTINS)
 def test_dpo_prompt_chosen_rejected(name):
     fmt = builtin(name)
