@@ -226,6 +226,7 @@ def save_source(c: Converted, folder: Path) -> None:
         "rows_read": c.rows_read,
         "revision": c.revision,
         "made": c.made,
+        "linked": c.linked,
         "filtered_by": c.filtered_by,
         "distributions": c.distributions,
         "rejections": [vars(r) for r in c.rejections],
@@ -249,6 +250,7 @@ def load_source(folder: Path, manifest: Manifest, index: int, plugin: Plugin) ->
         rejections=[Rejection(**r) for r in state["rejections"]],
         revision=state["revision"],
         made=state["made"],
+        linked=state.get("linked", 0),
         filtered_by=state["filtered_by"],
         distributions=state["distributions"],
     )
