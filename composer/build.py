@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
 from pathlib import Path
@@ -45,6 +47,8 @@ class BuildResult:
     output_dir: Path
     report: dict[str, Any]
     cache_use: str = ""  # what the build took from the cache, in a line
+    # Wall seconds per stage. Kept out of the output folder, whose bytes never vary.
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -181,6 +185,7 @@ def build(
         lock_inputs = lock.inputs(manifest, formats)
     stage_cache = StageCache(enabled=cache)
     stage_cache.sweep()
+    timings: dict[str, float] = {}
     # Hub data read at no known commit (offline, say) may change under the same key.
     key = stages.output_key(manifest, lock_inputs) if stages.pinned(lock_inputs) else ""
     with atomic_dir(target) as tmp:
@@ -191,14 +196,23 @@ def build(
             report = json.loads((tmp / "report.json").read_text(encoding="utf-8"))
         else:
             stage_cache.log("miss", "output", key, manifest.name)
-            report = _compose(manifest, formats, lock_inputs, stage_cache, tmp, progress)
+            report = _compose(manifest, formats, lock_inputs, stage_cache, tmp, progress, timings)
             if stage_cache.enabled and key:
                 try:
                     with stage_cache.put("output", key, manifest.name) as folder:
                         copy_entry(tmp, folder)
                 except OSError as exc:
                     stage_cache.cannot_store("output", manifest.name, exc)
-    return BuildResult(output_dir=target, report=report, cache_use=stage_cache.summary())
+    return BuildResult(target, report, stage_cache.summary(), timings)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str):
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(timings.get(stage, 0) + time.perf_counter() - started, 3)
 
 
 def _compose(
@@ -208,23 +222,31 @@ def _compose(
     stage_cache: StageCache,
     tmp: Path,
     progress: bool,
+    timings: dict[str, float],
 ) -> dict[str, Any]:
     """Every stage after the lock: load, dedup, decontaminate, pack, mix, sample, split,
-    render; writes the output files into `tmp` and returns the report."""
-    converted = load_sources(manifest, progress, stage_cache, lock_inputs)
-    deduped = dedup(converted)
+    render; writes the output files into `tmp` and returns the report, and each stage's
+    wall time into `timings`."""
+    with _timed(timings, "load"):
+        converted = load_sources(manifest, progress, stage_cache, lock_inputs)
+    with _timed(timings, "dedup"):
+        deduped = dedup(converted)
     contamination = None
     if manifest.decontaminate is not None:
-        contamination = decontaminate(
-            deduped.kept,
-            {c.source.name: c.plugin.kind for c in converted},
-            manifest.decontaminate,
-            manifest.base_dir,
-            progress,
-            stage_cache,
-            stages.scan_keys(manifest, lock_inputs, deduped.kept) if stage_cache.enabled else None,
-        )
+        with _timed(timings, "decontaminate"):
+            contamination = decontaminate(
+                deduped.kept,
+                {c.source.name: c.plugin.kind for c in converted},
+                manifest.decontaminate,
+                manifest.base_dir,
+                progress,
+                stage_cache,
+                stages.scan_keys(manifest, lock_inputs, deduped.kept)
+                if stage_cache.enabled
+                else None,
+            )
 
+    mixing_started = time.perf_counter()
     funnels: dict[str, Funnel] = {}
     tables: dict[str, pa.Table] = {}
     cleaned: dict[str, pa.Table] = {}
@@ -296,15 +318,26 @@ def _compose(
         {c.source.name: c.source.max_validation for c in converted},
     )
 
+    timings["pack, mix, sample, split"] = round(time.perf_counter() - mixing_started, 3)
+
     splits = ["train"] + [s for s in ("validation", "test") if getattr(manifest.split, s)]
     kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]
     writer = RowWriter(
         tmp, SCHEMAS, kinds, splits, manifest.output.jsonl, manifest.output.json_list
     )
-    _render_all(
-        manifest, converted, tables, funnels, formats, writer, progress, stage_cache, lock_inputs
-    )
-    outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
+    with _timed(timings, "render and write"):
+        _render_all(
+            manifest,
+            converted,
+            tables,
+            funnels,
+            formats,
+            writer,
+            progress,
+            stage_cache,
+            lock_inputs,
+        )
+        outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
     outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
     if contamination is not None:
         write_jsonl(contamination.audit, tmp / "contamination.jsonl")
@@ -319,10 +352,11 @@ def _compose(
         contamination.stats if contamination else None,
         {"requested": manifest.mix.total, "achieved": mixture.total} if mixture else None,
     )
-    write_report(report, tmp)
-    (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
-    write_card(tmp, report, manifest)
-    lock.write(lock_inputs, tmp)
+    with _timed(timings, "report"):
+        write_report(report, tmp)
+        (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
+        write_card(tmp, report, manifest)
+        lock.write(lock_inputs, tmp)
     return report
 
 

@@ -114,6 +114,9 @@ def build(
             click.echo(f"  {path}: {rows:,} rows", err=True)
         if result.cache_use:
             click.echo(f"  cache: {result.cache_use}", err=True)
+        if result.timings:
+            stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+            click.echo(f"  time: {stages}", err=True)
     for warning in result.report["warnings"]:
         click.echo(f"Warning: {warning}", err=True)
 

@@ -254,6 +254,14 @@ def test_demo_leaves_nothing_beside_its_output(demo):
 
 def test_full_mixture_funnel_adds_up(tmp_path):
     result = composer.build(full_manifest(tmp_path), output_dir=tmp_path / "out")
+    # Each stage's wall time is in the result, and nowhere in the output folder.
+    stages = ["load", "dedup", "pack, mix, sample, split", "render and write", "report"]
+    if "decontaminate" in (tmp_path / "manifest.yaml").read_text():
+        stages.insert(2, "decontaminate")
+    assert list(result.timings) == stages
+    assert all(seconds >= 0 for seconds in result.timings.values())
+    assert sum(result.timings.values()) > 0
+    assert "timings" not in (tmp_path / "out" / "report.json").read_text()
     check_funnel(result.report, result.output_dir)
     s = {f["name"]: f for f in result.report["sources"]}
     assert (s["chat"]["rows_read"], s["chat"]["rejected"], s["chat"]["duplicates"]) == (32, 2, 6)
