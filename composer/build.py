@@ -106,6 +106,7 @@ def load_sources(
     converted = []
     with tqdm(manifest.sources, desc="load", unit="source", disable=not progress) as bar:
         for i, source in enumerate(bar):
+            bar.set_postfix_str(f"{source.name}: read, convert, filter")
             plugin = plugins[source.plugin_name]
             pinned = cache.enabled and stages.pinned(lock_inputs["sources"][source.name])
             key = stages.source_key(manifest, i, lock_inputs) if pinned else ""
@@ -230,7 +231,7 @@ def _compose(
     with _timed(timings, "load"):
         converted = load_sources(manifest, progress, stage_cache, lock_inputs)
     with _timed(timings, "dedup"):
-        deduped = dedup(converted)
+        deduped = dedup(converted, progress)
     contamination = None
     if manifest.decontaminate is not None:
         with _timed(timings, "decontaminate"):
@@ -337,11 +338,16 @@ def _compose(
             stage_cache,
             lock_inputs,
         )
-        outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
-    outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
-    if contamination is not None:
-        write_jsonl(contamination.audit, tmp / "contamination.jsonl")
-        outputs["contamination.jsonl"] = len(contamination.audit)
+        with tqdm(total=3, desc="write", unit="file", disable=not progress) as bar:
+            outputs = {"records.parquet": _write_records(tmp, converted, tables)}
+            bar.update()
+            outputs.update(writer.close())
+            bar.update()
+            outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
+            if contamination is not None:
+                write_jsonl(contamination.audit, tmp / "contamination.jsonl")
+                outputs["contamination.jsonl"] = len(contamination.audit)
+            bar.update()
     report = build_report(
         manifest.name,
         manifest.seed,

@@ -81,6 +81,7 @@ def build_report(
 ) -> dict[str, Any]:
     totals: dict[str, Any] = {k: sum(getattr(f, k) for f in funnels) for k in STAGES}
     totals["linked"] = sum(f.linked for f in funnels)
+    totals["packed"] = sum(f.packed for f in funnels)
     rows_out: Counter = Counter()
     for f in funnels:
         for split, by_format in f.rows_out.items():
@@ -204,13 +205,16 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Each source's rows: read, rejected as invalid, linked (turns inside another row's "
         "conversation, in message trees), records made, dropped by filters, "
-        "lost as duplicates, left after dedup, removed as benchmark contamination, after "
-        "sampling, and the train/validation/test split.",
+        "lost as duplicates, left after dedup, removed as benchmark contamination, packed "
+        "(merged into other rows by packing), after sampling, and the train/validation/test "
+        "split.",
         "",
     ]
     stages = list(STAGES)
     if any(s.get("linked") for s in sources):  # only where a message tree was read
         stages.insert(stages.index("rejected") + 1, "linked")
+    if any(s.get("packed") for s in sources):  # only where packing merged rows
+        stages.insert(stages.index("contaminated") + 1, "packed")
     header = ["source", "kind", "conf.", *(STAGE_LABELS.get(k, k) for k in stages)]
     rows = [
         [s["name"], s["kind"], f"{s['confidence']:g}", *(s[k] for k in stages)] for s in sources

@@ -23,6 +23,7 @@ from tests.helpers import (
     invoke,
     snapshot,
     write_jsonl,
+    write_manifest,
     write_manifest_text,
 )
 
@@ -260,6 +261,69 @@ def test_build_seed_override_and_quiet(tmp_path):
     assert result.exit_code == 0
     assert result.output == ""
     assert json.loads((tmp_path / "demo" / "report.json").read_text())["seed"] == 7
+
+
+def test_build_json_prints_a_machine_readable_summary(tmp_path):
+    out = tmp_path / "demo"
+    result = invoke("build", str(DEMO), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # stdout is the JSON and nothing else
+    report = json.loads((out / "report.json").read_text())
+    assert "Built demo" not in result.stderr
+    assert (summary["name"], summary["output_dir"]) == ("demo", str(out.resolve()))
+    assert summary["totals"] == report["totals"]
+    assert {k: v["rows"] for k, v in summary["files"].items()} == report["outputs"]
+    assert all(Path(v["path"]).is_file() for v in summary["files"].values())
+    for s in report["sources"]:
+        counts = summary["sources"][s["name"]]
+        assert counts["rows_read"] == s["rows_read"] and counts["train"] == s["train"]
+        assert counts["sampled"] == counts["train"] + counts["validation"] + counts["test"]
+
+
+def _build_with_stderr(tmp_path: Path, terminal: bool) -> str:
+    """A real `composer build` in a child process, stderr a pipe or a terminal (a pty)."""
+    import os
+    import subprocess
+    import sys
+
+    write_jsonl(tmp_path / "a.jsonl", [GOOD, {"instruction": "Count to 3.", "output": "1 2 3"}])
+    manifest = write_manifest(tmp_path, [{"name": "a", "plugin": "alpaca", "path": "a.jsonl"}])
+    command = [sys.executable, "-m", "composer", "build", str(manifest), "-o", str(tmp_path / "o")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    if not terminal:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        return done.stderr
+    import fcntl
+    import struct
+    import termios
+
+    reader, writer = os.openpty()
+    fcntl.ioctl(writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 120 columns
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=writer, env=env)
+    os.close(writer)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(reader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(reader)
+    assert child.wait() == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bars_only_when_stderr_is_a_terminal(tmp_path):
+    (tmp_path / "pipe").mkdir()
+    (tmp_path / "tty").mkdir()
+    piped = _build_with_stderr(tmp_path / "pipe", terminal=False)
+    assert "Built t in " in piped
+    assert "\r" not in piped and "it/s" not in piped and "load:" not in piped
+    shown = _build_with_stderr(tmp_path / "tty", terminal=True)
+    for stage in ("load", "dedup", "render", "write"):
+        assert f"{stage}: 100%" in shown, stage
 
 
 # ---------------------------------------------------------------- invalid rows, skipped
