@@ -260,6 +260,7 @@ def _compose(
             upstream=_upstream(c),
             rows_read=c.rows_read,
             rejected=len(c.rejections),
+            read_warnings=c.warnings,
             records=c.made,
             filtered=c.made - c.records.num_rows,
             filtered_by=c.filtered_by,

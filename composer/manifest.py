@@ -421,7 +421,7 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                         (
                             (*loc, "path"),
                             f"unsupported file type: {f} (use .jsonl, "
-                            ".json, .csv, .parquet, .arrow or a save_to_disk folder)",
+                            ".json, .csv, .parquet (.pq), .arrow or a save_to_disk folder)",
                         )
                     )
         elif not source.hub and plugin is not None and not plugin.hub:
