@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -242,3 +243,99 @@ def test_a_file_reached_twice_is_read_once_with_a_warning(tmp_path):
     [warning] = [w for w in report["warnings"] if "already read" in w]
     assert warning.startswith("s: ") and warning.endswith("d/a.jsonl; each file was read once")
     assert f"Warning: {warning}" in result.stderr
+
+
+# ---------------------------------------------------------------- the manifest
+
+
+@pytest.mark.parametrize(
+    ("source", "top", "message"),
+    [
+        ({"sample": float("nan")}, {}, "sources[0].sample: expected a finite number"),
+        ({"sample": float("inf")}, {}, "sources[0].sample: expected a finite number"),
+        ({"confidence": float("nan")}, {}, "sources[0].confidence: expected a finite number"),
+        ({"weight": float("inf")}, {"mix": {"total": 10}}, "sources[0].weight: expected a finite"),
+        ({}, {"split": {"validation": float("nan")}}, "split.validation: expected a finite number"),
+        (
+            {"filters": {"response_chars": {"min": float("nan")}}},
+            {},
+            "sources[0].filters.response_chars.min: expected a finite number",
+        ),
+        (
+            {"filters": {"score": {"scorer": "length", "max": float("-inf")}}},
+            {},
+            "sources[0].filters.score: expected a finite number",
+        ),
+        ({"sample": "1e9x"}, {}, "sources[0].sample: expected a number <= 1000, got 1000000000.0"),
+        (
+            {"filters": {"score": {"scorer": "builtins:len", "min": 1}}},
+            {},
+            "sources[0].filters.score[0].scorer: scorer 'builtins:len': 'builtins' is built",
+        ),
+    ],
+)
+def test_a_manifest_value_that_cannot_be_right_is_a_manifest_error_with_its_line(
+    tmp_path, source, top, message
+):
+    write_jsonl(tmp_path / "a.jsonl", [GOOD])
+    result, _ = hostile_build(tmp_path, {"path": "a.jsonl", **source}, **top)
+    assert result.exit_code == 2
+    assert re.search(r"\n  line \d+: " + re.escape(message), result.stderr), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("fraction", "composer's is sample"),
+        ("val_ratio", "composer's is split.validation"),
+        ("max_val_set", "composer's is split.validation as a row count"),
+        ("max_chunk_size", "composer's is options.max_chunk_size"),
+    ],
+)
+def test_other_tools_keys_name_composers_key(tmp_path, key, hint):
+    write_jsonl(tmp_path / "a.jsonl", [GOOD])
+    path = write_manifest(
+        tmp_path, [{"name": "s", "plugin": "sharegpt", "path": "a.jsonl", key: 1}]
+    )
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2
+    assert f"sources[0].{key}: unknown key (other tools' key; {hint}" in result.stderr
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [GOOD])
+    lines = ["name: t", "sources: [{name: s, plugin: sharegpt, path: a.jsonl}]", "bomb:"]
+    lines.append("  l0: &l0 [x, x, x, x, x, x, x, x, x, x]")
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (tmp_path / "manifest.yaml").write_text("\n".join(lines) + "\n")
+    for command in ("validate", "build"):
+        result = invoke(command, str(tmp_path / "manifest.yaml"))
+        assert result.exit_code == 2, result.output
+        assert "the manifest expands to 111,111 values (YAML aliases?)" in result.stderr
+
+
+def test_a_template_that_is_not_utf8_is_a_clear_error(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [GOOD])
+    (tmp_path / "mine.jinja").write_bytes(b"{{ caf\xe9 }}")
+    path = write_manifest(
+        tmp_path,
+        [{"name": "s", "plugin": "sharegpt", "path": "a.jsonl"}],
+        formats=[{"name": "mine", "template": "mine.jinja"}],
+    )
+    for command in ("validate", "build"):
+        result = invoke(command, str(path))
+        assert "Traceback" not in result.output
+        assert result.exit_code == 2, result.output
+        assert (
+            "mine.jinja: cannot read template: byte 0xe9 at offset 6 is not UTF-8" in result.stderr
+        )
+
+
+def test_a_lock_file_that_is_not_utf8_is_a_clear_error(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [GOOD])
+    path = write_manifest(tmp_path, [{"name": "s", "plugin": "sharegpt", "path": "a.jsonl"}])
+    (tmp_path / "composer.lock").write_bytes(b'{"caf\xe9": 1}')
+    result = invoke("build", str(path), "--locked", str(tmp_path / "composer.lock"))
+    assert "Traceback" not in result.output
+    assert result.exit_code == 2, result.output
+    assert "composer.lock: not a composer.lock: byte 0xe9 at offset 5 is not UTF-8" in result.stderr
