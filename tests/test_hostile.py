@@ -339,3 +339,43 @@ def test_a_lock_file_that_is_not_utf8_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.output
     assert result.exit_code == 2, result.output
     assert "composer.lock: not a composer.lock: byte 0xe9 at offset 5 is not UTF-8" in result.stderr
+
+
+# ---------------------------------------------------------------- rows the plugins see
+
+
+def test_a_turn_that_is_not_an_object_rejects_the_whole_conversation(tmp_path):
+    shortened = {"conversations": [GOOD["conversations"][0], 5, GOOD["conversations"][1]]}
+    write_jsonl(tmp_path / "a.jsonl", [chat("kept"), shortened, {"conversations": "hi"}])
+    result, report = hostile_build(tmp_path, {"path": "a.jsonl"})
+    assert result.exit_code == 0, result.output
+    assert [(r["where"], r["reason"], r["detail"]) for r in rejected(tmp_path)] == [
+        ("a.jsonl:line 2", "malformed turn", "turn 1 is int, not an object"),
+        ("a.jsonl:line 3", "malformed turn", "the conversation is str, not a list of turns"),
+    ]
+    assert report["sources"][0]["records"] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "what"), [(["a"], "a list"), ({"a": 1}, "an object"), (True, "true/false")]
+)
+def test_a_turn_value_that_is_not_text_is_a_non_text_turn(tmp_path, value, what):
+    row = {"conversations": [{"from": "human", "value": value}, {"from": "gpt", "value": "yo"}]}
+    write_jsonl(tmp_path / "a.jsonl", [chat("kept"), row])
+    hostile_build(tmp_path, {"path": "a.jsonl"})
+    assert [(r["reason"], r["detail"]) for r in rejected(tmp_path)] == [
+        ("non-text turn", f"turn 0 (human) is {what}, not text")
+    ]
+
+
+def test_a_dpo_pair_with_chosen_equal_to_rejected_is_rejected(tmp_path):
+    rows = [
+        {"prompt": "p", "chosen": "Same answer", "rejected": " same answer "},
+        {"prompt": "p", "chosen": "good", "rejected": "bad"},
+    ]
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    _, report = hostile_build(tmp_path, {"plugin": "dpo", "path": "a.jsonl"})
+    assert [(r["where"], r["reason"]) for r in rejected(tmp_path)] == [
+        ("a.jsonl:line 1", "chosen equals rejected")
+    ]
+    assert report["sources"][0]["records"] == 1
