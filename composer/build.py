@@ -284,6 +284,7 @@ def _compose(
             rows_read=c.rows_read,
             rejected=len(c.rejections),
             linked=c.linked,
+            read_warnings=c.warnings,
             records=c.made,
             filtered=c.made - c.records.num_rows,
             filtered_by=c.filtered_by,

@@ -127,6 +127,11 @@ class PromptFormat:
             source = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise TemplateError(f"{path}: cannot read template: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise TemplateError(
+                f"{path}: cannot read template: byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start} is not UTF-8 text"
+            ) from None
         settings, template = _parse(str(path), source)
         unknown = set(overrides or {}) - set(settings.get("vars") or {})
         if unknown:

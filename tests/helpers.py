@@ -88,6 +88,34 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
+def assert_accounted(outdir: Path) -> dict:
+    """Every row of every source is accounted for in outdir's report.json, and rejected.jsonl
+    matches the funnel: read = kept + filtered + duplicates + contaminated + rejected (+ the
+    rows a message tree joined into other rows' records, `linked`).
+
+    A text source's chunking makes several records of one row: it is checked from its
+    records on. Returns the report.
+    """
+    report = json.loads((outdir / "report.json").read_text(encoding="utf-8"))
+    lines = (outdir / "rejected.jsonl").read_text(encoding="utf-8").splitlines()
+    rejected = [json.loads(line) for line in lines]
+    for f in report["sources"]:
+        kept = f["after_dedup"] - f["contaminated"]
+        assert kept >= 0, f
+        made = kept + f["filtered"] + f["duplicates"] + f["contaminated"]
+        assert made == f["records"], f
+        if f["kind"] != "text":
+            assert f["rows_read"] == made + f["rejected"] + f["linked"], f
+        mine = [r for r in rejected if r["source"] == f["name"]]
+        assert len(mine) == f["rejected"], (f["name"], len(mine), f["rejected"])
+        reasons: dict[str, int] = {}
+        for r in mine:
+            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+            assert r["where"] and r["detail"], r
+        assert reasons == f["rejected_by_reason"], (reasons, f["rejected_by_reason"])
+    return report
+
+
 def uuid5(text: str) -> str:
     """uuid5 of `text` in the OID namespace, computed here without `composer`."""
     return str(uuid.uuid5(uuid.NAMESPACE_OID, text))

@@ -35,3 +35,14 @@ def test_the_readme_setup_and_test_commands_are_what_ci_runs():
     )
     assert setup in README and setup in ci
     assert "python -m pytest -q" in README and "python -m pytest -q" in ci
+
+
+def test_the_readme_states_the_bad_input_limits_the_code_has():
+    from composer.manifest import MAX_FACTOR, MAX_YAML_DEPTH, MAX_YAML_VALUES
+    from composer.readers import CSV_BLOCK, MAX_DEPTH
+
+    section = " ".join(README.split("### Bad input", 1)[1].split("\n### ", 1)[0].split())
+    assert f"nesting deeper than {MAX_DEPTH} levels" in section
+    assert f"upsample past `{MAX_FACTOR}x`" in section
+    assert f"{MAX_YAML_VALUES:,} values, {MAX_YAML_DEPTH} levels deep" in section
+    assert f"a CSV cell may be up to {CSV_BLOCK >> 20} MiB" in section

@@ -93,7 +93,9 @@ def test_a_row_the_plugin_fails_on_is_rejected_and_the_rest_kept(tmp_path):
     report = build(tmp_path, [{"name": "s", "plugin": "sharegpt", "path": "s.jsonl"}])
     [source] = report["sources"]
     assert (source["rows_read"], source["rejected"], source["records"]) == (3, 1, 2)
-    assert source["rejected_by_reason"] == {"plugin error": 1}
+    assert source["rejected_by_reason"] == {
+        "malformed turn": 1
+    }  # a conversation that is not a list
     assert source["rejected_examples"][0]["where"] == "s.jsonl:line 2"
 
 
