@@ -379,7 +379,7 @@ def preview(manifest: str, rows: int, only: tuple[str, ...]) -> None:
 
     for source, fmt, row in preview_rows(manifest, rows, only):
         click.secho(f"=== {source} · {fmt} · {row.get('split', '')}", bold=True)
-        for key in ("input", "prompt", "output", "chosen", "rejected", "text"):
+        for key in ("prompt", "completion", "chosen", "rejected", "text"):
             if key in row:
                 click.secho(f"--- {key}", fg="cyan")
                 click.echo(row[key])
