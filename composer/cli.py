@@ -433,7 +433,7 @@ def stats(
     or a scorer on records: length, words, lexical_diversity, readability, meta.FIELD.
 
     \b
-    composer stats out/demo/sft/train.parquet output --log
+    composer stats out/demo/formats/chatml/sft/train.parquet completion --log
     composer stats out/demo/records.parquet words --source alpaca
     composer stats manifests/demo.yaml readability --source sharegpt
     """

@@ -10,11 +10,12 @@ conversation ends with the user's turn. It may begin with a comment holding YAML
     vars: {eos_token: "</s>"}
     -#}
 
-An SFT row's `input` is everything before the answer, and `output` the answer with the
-format's end marker. Rendering once per row with a marker in place of the answer gives both:
-the text between the generation prompt and the marker (the "lead", such as llama2's space)
-is found once per format by probing, and checked to be the same for every shape of
-conversation; a template for which it is not falls back to two renders per row.
+An SFT row's `prompt` is everything before the answer, and `completion` the answer with
+the format's end marker (less a final `eos_token` unless `keep_eos`). Rendering once per
+row with a marker in place of the answer gives both: the text between the generation
+prompt and the marker (the "lead", such as llama2's space) is found once per format by
+probing, and checked to be the same for every shape of conversation; a template for which
+it is not falls back to two renders per row.
 """
 
 from __future__ import annotations
