@@ -142,3 +142,23 @@ def chat_tokenizer(folder: Path, template: str = CHATML) -> Path:
     config["tokenizer_class"] = "PreTrainedTokenizerFast"  # tokenizer.json as it is
     path.write_text(json.dumps(config), encoding="utf-8")
     return folder
+
+
+def tiny_llama(tokenizer):
+    """A 2-layer Llama with hidden size 32 for `tokenizer`, built from a config (seeded)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return LlamaForCausalLM(config)

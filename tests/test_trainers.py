@@ -8,12 +8,13 @@ user would hand to TRL: the SFT conversations (`messages`), one format's rendere
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 import composer
-from tests.helpers import DEMO, chat_tokenizer
+from tests.helpers import DEMO, chat_tokenizer, tiny_llama
 
 pytest.importorskip("trl")
 
@@ -26,27 +27,10 @@ def demo_build(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """(model factory, tokenizer): a fresh 2-layer Llama for each trainer."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(chat_tokenizer(tmp_path_factory.mktemp("tok")))
-
-    def model():
-        torch.manual_seed(0)
-        config = LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            max_position_embeddings=1024,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        return LlamaForCausalLM(config)
-
-    return model, tokenizer
+    return partial(tiny_llama, tokenizer), tokenizer
 
 
 def parquet(out: Path, folder: str):
@@ -76,11 +60,12 @@ def common(tmp_path: Path) -> dict:
     }
 
 
-def test_sft_trainer_reads_the_conversations(demo_build, tiny, tmp_path):
+def sft_trainer(out: Path, folder: str, tiny, tmp_path: Path):
+    """TRL's SFTTrainer on a file set's train and validation files, as they are."""
     from trl import SFTConfig, SFTTrainer
 
     model, tokenizer = tiny
-    data = parquet(demo_build, "sft/messages")
+    data = parquet(out, folder)
     trainer = SFTTrainer(
         model=model(),
         args=SFTConfig(**common(tmp_path), max_length=256),
@@ -88,6 +73,11 @@ def test_sft_trainer_reads_the_conversations(demo_build, tiny, tmp_path):
         eval_dataset=data["validation"],
         processing_class=tokenizer,
     )
+    return trainer, data, tokenizer
+
+
+def test_sft_trainer_reads_the_conversations(demo_build, tiny, tmp_path):
+    trainer, _, tokenizer = sft_trainer(demo_build, "sft/messages", tiny, tmp_path)
     # The chat template saw system/user/assistant roles, never ShareGPT's human/gpt.
     first = tokenizer.decode(trainer.train_dataset[0]["input_ids"])
     assert "<|im_start|> user" in first and "<|im_start|> assistant" in first
@@ -97,17 +87,7 @@ def test_sft_trainer_reads_the_conversations(demo_build, tiny, tmp_path):
 
 
 def test_sft_trainer_reads_one_formats_prompt_completion_rows(demo_build, tiny, tmp_path):
-    from trl import SFTConfig, SFTTrainer
-
-    model, tokenizer = tiny
-    data = parquet(demo_build, "formats/vicuna/sft")
-    trainer = SFTTrainer(
-        model=model(),
-        args=SFTConfig(**common(tmp_path), max_length=256),
-        train_dataset=data["train"],
-        eval_dataset=data["validation"],
-        processing_class=tokenizer,
-    )
+    trainer, data, tokenizer = sft_trainer(demo_build, "formats/vicuna/sft", tiny, tmp_path)
     assert not any(c.endswith("</s>") for c in data["train"]["completion"])
     row = trainer.train_dataset[0]
     ids = row["input_ids"]

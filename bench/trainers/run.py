@@ -99,28 +99,14 @@ def ensure_venv(name: str) -> None:
 def prepare(work: Path) -> tuple[Path, Path]:
     """The demo build and a tiny model folder (config, weights, chat tokenizer)."""
     sys.path.insert(0, str(ROOT))
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     import composer
-    from tests.helpers import DEMO, chat_tokenizer
+    from tests.helpers import DEMO, chat_tokenizer, tiny_llama
 
     out = composer.build(DEMO, output_dir=work / "demo", cache=False).output_dir
     model = work / "tiny"
-    tokenizer = AutoTokenizer.from_pretrained(chat_tokenizer(model))
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=1024,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(model)
+    tiny_llama(AutoTokenizer.from_pretrained(chat_tokenizer(model))).save_pretrained(model)
     return out, model
 
 
