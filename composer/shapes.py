@@ -108,8 +108,13 @@ def messages_column(conversations: pa.ListArray, systems: list[str | None]) -> p
     order = np.empty(int(new_offsets[-1]), dtype=np.int64)
     order[where] = np.arange(len(kept))
     order[new_offsets[:-1][has_system]] = len(kept) + np.arange(int(has_system.sum()))
-    role_names = np.asarray(MESSAGE_ROLES, dtype=object)[roles[kept]]
-    all_roles = pa.array([*role_names, *(["system"] * int(has_system.sum()))], pa.string())
+    systems_added = int(has_system.sum())
+    all_roles = pa.concat_arrays(
+        [
+            pa.array(MESSAGE_ROLES).take(pa.array(roles[kept])),
+            pa.array(["system"] * systems_added, pa.string()),
+        ]
+    )
     all_values = pa.concat_arrays(
         [values.take(pa.array(kept)), pa.array([s for s in systems if s is not None], pa.string())]
     )
