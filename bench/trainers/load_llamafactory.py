@@ -53,14 +53,16 @@ def main(out: str, model: str, work: str) -> int:
         tokenizer_module = load_tokenizer(model_args)
         tokenizer = tokenizer_module["tokenizer"]
         template = get_template_and_fix_tokenizer(tokenizer, data_args)
+        # LLaMA-Factory's DPO workflow reads pairs as its reward-model stage does
+        data_stage = "rm" if stage == "dpo" else stage
         module = get_dataset(
-            template, model_args, data_args, training_args, stage, **tokenizer_module
+            template, model_args, data_args, training_args, data_stage, **tokenizer_module
         )
         train, evaluation = module["train_dataset"], module["eval_dataset"]
         key = "input_ids" if stage == "sft" else "chosen_input_ids"
         print(f"--- {name}: {info[f'{name}_train']['file_name']} (stage {stage})")
         print(f"rows: train {train.num_rows}, validation {evaluation.num_rows}")
-        print(f"roles (train): {dict(roles(model_args, data_args, training_args, stage))}")
+        print(f"roles (train): {dict(roles(model_args, data_args, training_args, data_stage))}")
         print("example:", repr(tokenizer.decode(train[0][key])))
     return 0
 

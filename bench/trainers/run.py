@@ -93,7 +93,27 @@ def ensure_venv(name: str) -> None:
         pip(name, "torch==2.13.0", *AXOLOTL_DATA_DEPS)
     else:
         pip(name, "torch==2.13.0", *PINS[name])
+        cpu_only_media(name)
     marker.write_text("ok\n", encoding="utf-8")
+
+
+def cpu_only_media(name: str) -> None:
+    """PyPI's torchvision and torchaudio are CUDA builds whose extensions CPU torch cannot
+    load. transformers does without torchvision; LLaMA-Factory imports torchaudio at module
+    level for audio models only, so an empty stand-in takes its place."""
+    subprocess.run(
+        [str(venv_python(name)), "-m", "pip", "uninstall", "-q", "-y", "torchvision", "torchaudio"],
+        check=True,
+    )
+    site = subprocess.run(
+        [str(venv_python(name)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    stand_in = Path(site) / "torchaudio"
+    stand_in.mkdir(exist_ok=True)
+    (stand_in / "__init__.py").write_text(f'"""{cpu_only_media.__doc__.split(".")[0]}."""\n')
 
 
 def prepare(work: Path) -> tuple[Path, Path]:
