@@ -10,8 +10,8 @@ answers are the pair. Options as h2o_sft (`every_row`, `orphans`, `max_depth`). 
 bagel (it reads this data through `orca_dpo_pairs`).
 """
 
+from composer.sources._h2o import chains, rejected_rows
 from composer.turns import turn, with_system
-from sources._h2o import chains, rejected_rows
 
 name = "h2o_dpo"
 kind = "dpo"

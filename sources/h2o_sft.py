@@ -10,8 +10,8 @@ history, as LLM Studio samples them. `orphans: start` starts a conversation at a
 parent is missing (rejected by default); `max_depth` bounds a chain (256 rounds).
 """
 
+from composer.sources._h2o import chains, rejected_rows
 from composer.turns import turn, with_system
-from sources._h2o import chains, rejected_rows
 
 name = "h2o_sft"
 kind = "sft"
