@@ -47,6 +47,25 @@ def cli() -> None:
     composer preview manifests/demo.yaml --rows 2
     composer sources
     """
+    clash = name_clash()
+    if clash:
+        click.echo(f"Warning: {clash}", err=True)
+
+
+def name_clash() -> str | None:
+    """MosaicML's training library installs the same `composer` command and import name:
+    with both in one environment, one overwrites the other's files."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        theirs = version("mosaicml")
+    except PackageNotFoundError:
+        return None
+    return (
+        f"MosaicML's training library (mosaicml {theirs}) is installed in this environment; "
+        "it also uses the `composer` command and import name, so one may overwrite the "
+        "other. Keep them in separate virtual environments (see the README)."
+    )
 
 
 @cli.command()

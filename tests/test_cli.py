@@ -690,3 +690,15 @@ def test_an_error_gets_a_line_of_its_own_after_the_progress_bars(tmp_path):
     assert result.exit_code == 2
     message = f"Error: sources[0] (a): a.jsonl:line 2: unreadable row: {json_error(BROKEN)} "
     assert f"{message}(1 invalid row; on_invalid: fail)" in result.stderr.splitlines()
+
+
+def test_a_warning_when_mosaicmls_composer_shares_the_environment(tmp_path, monkeypatch):
+    assert "Warning" not in invoke("benchmarks").stderr
+    info = tmp_path / "mosaicml-0.99.0.dist-info"  # an installed distribution, as pip leaves it
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mosaicml\nVersion: 0.99.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = invoke("benchmarks")
+    assert result.exit_code == 0
+    assert "Warning: MosaicML's training library (mosaicml 0.99.0)" in result.stderr
+    assert "separate virtual environments" in result.stderr
