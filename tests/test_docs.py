@@ -65,7 +65,10 @@ def readme_commands() -> list[str]:
 
 def _parse(command: click.Command, words: list[str]) -> tuple[dict, list[str]]:
     """click's own parse: the values by parameter name, and the words left over."""
-    ctx = click.Context(command, info_name=command.name)
+    # A context under composer's own, so that the command sees the settings it inherits
+    # (click caches its help option on the first context it meets).
+    root = click.Context(cli, info_name="composer", **cli.context_settings)
+    ctx = click.Context(command, info_name=command.name, parent=root)
     values, extra, _ = command.make_parser(ctx).parse_args(list(words))
     given = {k: v for k, v in values.items() if isinstance(v, str | bool | tuple) and v != ()}
     return given, extra
