@@ -287,7 +287,8 @@ def _build_with_stderr(tmp_path: Path, terminal: bool) -> str:
     import sys
 
     write_jsonl(tmp_path / "a.jsonl", [GOOD, {"instruction": "Count to 3.", "output": "1 2 3"}])
-    manifest = write_manifest(tmp_path, [{"name": "a", "plugin": "alpaca", "path": "a.jsonl"}])
+    source = {"name": "a", "plugin": "alpaca", "path": "a.jsonl"}
+    manifest = write_manifest(tmp_path, [source], filters={"refusals": True})
     command = [sys.executable, "-m", "composer", "build", str(manifest), "-o", str(tmp_path / "o")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     if not terminal:
@@ -324,6 +325,8 @@ def test_progress_bars_only_when_stderr_is_a_terminal(tmp_path):
     shown = _build_with_stderr(tmp_path / "tty", terminal=True)
     for stage in ("load", "dedup", "render", "write"):
         assert f"{stage}: 100%" in shown, stage
+    for step in ("a: read", "a: convert 0/2 rows", "a: filter 2 records"):  # a long source's
+        assert step in shown, step
 
 
 # ---------------------------------------------------------------- invalid rows, skipped
