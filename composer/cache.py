@@ -54,7 +54,8 @@ def cache_dir() -> Path:
 def digest(*parts: Any) -> str:
     """The sha256 of JSON-able parts: a cache key."""
     text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    # A file name that is not UTF-8 holds surrogate escapes: hash its own bytes back.
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def file_sha(path: str | os.PathLike) -> str:

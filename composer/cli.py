@@ -440,7 +440,7 @@ def preview(manifest: str, rows: int, only: tuple[str, ...]) -> None:
 
     for source, fmt, row in preview_rows(manifest, rows, only):
         click.secho(f"=== {source} · {fmt} · {row.get('split', '')}", bold=True)
-        for key in ("input", "prompt", "output", "chosen", "rejected", "text"):
+        for key in ("prompt", "completion", "chosen", "rejected", "text"):
             if key in row:
                 click.secho(f"--- {key}", fg="cyan")
                 click.echo(row[key])
@@ -494,7 +494,7 @@ def stats(
     or a scorer on records: length, words, lexical_diversity, readability, meta.FIELD.
 
     \b
-    composer stats out/demo/sft/train.parquet output --log
+    composer stats out/demo/formats/chatml/sft/train.parquet completion --log
     composer stats out/demo/records.parquet words --source alpaca
     composer stats manifests/demo.yaml readability --source sharegpt
     """

@@ -80,7 +80,7 @@ def _owned(module: ModuleType):
     top = sys.modules.get(name.split(".")[0])
     if top is not module and top is not None and hasattr(top, "__path__"):
         return _under([os.path.realpath(p) for p in top.__path__])
-    folder = os.path.dirname(os.path.realpath(module.__file__ or ""))
+    folder = os.path.dirname(os.path.realpath(getattr(module, "__file__", None) or ""))
 
     def beside(other: ModuleType) -> bool:
         path = os.path.realpath(getattr(other, "__file__", None) or "")

@@ -19,7 +19,7 @@ import pyarrow as pa
 from composer.errors import InputError, did_you_mean
 from composer.manifest import Manifest, Source
 from composer.plugins import Plugin
-from composer.readers import Upstream, read_hub, read_local, resolve_files
+from composer.readers import Upstream, read_hub, read_local, repeats_warning, resolve_files
 from composer.records import HUMAN_SIDE, SCHEMA, dumps_meta, make_id, record_problem
 
 
@@ -49,6 +49,7 @@ class Converted:
     linked: int = 0  # rows that became turns inside other rows' records (message trees)
     filtered_by: dict[str, int] = field(default_factory=dict)
     distributions: dict[str, dict] = field(default_factory=dict)  # score histograms
+    warnings: list[str] = field(default_factory=list)  # about reading (a file reached twice)
 
     @property
     def rejected_by_reason(self) -> Counter:
@@ -58,7 +59,10 @@ class Converted:
 def read_upstream(manifest: Manifest, source: Source, plugin: Plugin) -> Upstream:
     split = source.split or plugin.split
     if source.path:
-        return read_local(resolve_files(source.path, manifest.base_dir), split)
+        repeats: list[str] = []
+        upstream = read_local(resolve_files(source.path, manifest.base_dir, repeats), split)
+        upstream.warnings = repeats_warning(repeats, manifest.base_dir)
+        return upstream
     hub = source.hub or plugin.hub
     config = source.config or (plugin.config if not source.hub else None)
     revision = source.revision or (plugin.revision if not source.hub else None)
@@ -184,6 +188,7 @@ def convert_source(
         rejections=rejections,
         revision=upstream.revision,
         linked=linked,
+        warnings=upstream.warnings,
     )
 
 

@@ -306,7 +306,7 @@ def inputs(
         "templates": {
             fmt.name: {
                 "file": fmt.path.name,
-                "sha256": sha256_bytes(fmt.path.read_bytes()),
+                "sha256": fmt.sha256(),
                 "vars": fmt.vars,
             }
             for fmt in formats
@@ -322,7 +322,12 @@ def outputs(folder: Path) -> dict[str, str]:
 
 
 def dumps(lock: dict[str, Any]) -> str:
-    return json.dumps(lock, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(lock, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: kept as JSON escapes
+        text = json.dumps(lock, sort_keys=True, indent=2) + "\n"
+    return text
 
 
 def write(lock_inputs: dict[str, Any], folder: Path) -> None:
@@ -336,6 +341,11 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: no such lock file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not a composer.lock: byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start} is not UTF-8 text"
+        ) from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read the lock file: {exc.strerror or exc}") from None
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from pydantic import (
 
 from composer.errors import ManifestError, TemplateError, UserError, did_you_mean
 
+FORMAT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DEFAULT_FORMATS = ("alpaca", "vicuna", "chatml", "llama2")
 
 
@@ -35,7 +37,24 @@ def names_to_mappings(value: Any) -> Any:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # No NaN or infinity in any number: each is a manifest error with its line.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+# Bounds on what a manifest may ask for: an upsample past this factor is surely a typo (a
+# billion-fold upsample would try to build a billion rows), and a YAML document may expand
+# (through aliases) to this many values, this deep.
+MAX_FACTOR = 1000
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 50
+
+# Keys other tools use, with composer's own: an unknown-key error names the one to use.
+OTHER_TOOLS_KEYS = {
+    "fraction": "sample (a fraction such as `sample: 0.5`)",
+    "val_ratio": "split.validation (`split: {validation: 0.05}`)",
+    "max_val_set": "split.validation as a row count, or a source's max_validation",
+    "max_chunk_size": "options.max_chunk_size (the text plugin's option)",
+}
 
 
 class SystemPrompt(Strict):
@@ -52,7 +71,7 @@ class Sample(Strict):
 
     count: int | None = Field(None, ge=0)
     fraction: float | None = Field(None, ge=0, le=1)
-    factor: float | None = Field(None, ge=0)
+    factor: float | None = Field(None, ge=0, le=MAX_FACTOR)
 
     @model_validator(mode="after")
     def _one(self) -> Sample:
@@ -218,6 +237,27 @@ class Format(Strict):
     coverage: float = Field(1.0, ge=0, le=1)
     vars: dict[str, Any] = {}
     system_prompt: SystemPrompt | None = None
+    # A local Hugging Face tokenizer folder: render with its own chat template instead.
+    tokenizer: str | None = None
+    max_seq_len: int | None = Field(None, gt=0)  # the report shows the share of rows over it
+    keep_eos: bool = False  # keep the end token in completions (a trainer adds its own)
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str) -> str:
+        # The name names the format's folder of the output (formats/<name>/).
+        if not FORMAT_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r}: a format's name names its output folder (formats/<name>/): "
+                "letters, digits, '.', '_' and '-', starting with a letter or digit"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _template_or_tokenizer(self) -> Format:
+        if self.tokenizer is not None and (self.template is not None or self.vars):
+            raise ValueError("a format renders with a `tokenizer` or a `template` (and vars)")
+        return self
 
 
 class Render(Strict):
@@ -274,7 +314,9 @@ class Decontaminate(Strict):
 
 
 class Output(Strict):
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     dir: str | None = None
     jsonl: bool = False
@@ -336,6 +378,8 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
+    except RecursionError:
+        raise UserError(f"{path}: invalid YAML: nested too deep") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
@@ -343,6 +387,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         raise UserError(f"{where}: invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ManifestError(path, ["expected a mapping of manifest keys at the top level"])
+    _check_size(path, node)
     lines = _key_lines(node)
     try:
         manifest = Manifest.model_validate(data)
@@ -421,7 +466,7 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
                         (
                             (*loc, "path"),
                             f"unsupported file type: {f} (use .jsonl, "
-                            ".json, .csv, .parquet, .arrow or a save_to_disk folder)",
+                            ".json, .csv, .parquet (.pq), .arrow or a save_to_disk folder)",
                         )
                     )
         elif not source.hub and plugin is not None and not plugin.hub:
@@ -501,6 +546,12 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         if fmt.name in names:
             problems.append((("formats", i, "name"), f"duplicate format name {fmt.name!r}"))
         names.add(fmt.name)
+        if fmt.tokenizer is not None:
+            from composer.chat_template import tokenizer_problem
+
+            if problem := tokenizer_problem(manifest.resolve(fmt.tokenizer)):
+                problems.append((("formats", i, "tokenizer"), problem))
+            continue
         path = template_path(template, formats, manifest.base_dir)
         if template not in formats and not template.endswith(".jinja"):
             key = "template" if fmt.template else "name"
@@ -653,9 +704,13 @@ def _message(error: dict, loc: tuple) -> str:
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         hint = did_you_mean(str(loc[-1]), parent.model_fields) if parent and loc else ""
+        if loc and str(loc[-1]) in OTHER_TOOLS_KEYS:
+            hint = f" (other tools' key; composer's is {OTHER_TOOLS_KEYS[str(loc[-1])]})"
         return f"unknown key{hint}"
     if kind == "missing":
         return "required key is missing"
+    if kind == "finite_number":
+        return f"expected a finite number (not NaN or infinity), got {value!r}"
     if kind == "literal_error":
         expected = error["ctx"]["expected"]
         choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
@@ -699,6 +754,44 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
+
+
+def _check_size(path: str, node: yaml.Node) -> None:
+    """Refuse a document that expands (through aliases: a "billion laughs") past
+    MAX_YAML_VALUES values or MAX_YAML_DEPTH levels, before anything walks it. Each node is
+    measured once, so the check itself is linear in the text."""
+    memo: dict[int, tuple[int, int]] = {}
+
+    def measure(node: yaml.Node, level: int) -> tuple[int, int]:  # (values, depth)
+        if id(node) in memo:
+            return memo[id(node)]
+        if level > MAX_YAML_DEPTH:
+            raise UserError(
+                f"{path}:{node.start_mark.line + 1}: the manifest nests deeper than "
+                f"{MAX_YAML_DEPTH} levels"
+            )
+        children = (
+            [n for pair in node.value for n in pair]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
+        values, depth = 1, 1
+        for child in children:
+            v, d = measure(child, level + 1)
+            values, depth = values + v, max(depth, d + 1)
+        memo[id(node)] = (values, depth)
+        if values > MAX_YAML_VALUES or depth > MAX_YAML_DEPTH:
+            what = f"{values:,} values" if values > MAX_YAML_VALUES else f"{depth} levels"
+            raise UserError(
+                f"{path}:{node.start_mark.line + 1}: the manifest expands to {what} "
+                f"(YAML aliases?); the limit is {MAX_YAML_VALUES:,} values, "
+                f"{MAX_YAML_DEPTH} levels deep"
+            )
+        return values, depth
+
+    measure(node, 1)
 
 
 _KEYS = _UniqueKeyLoader("")  # builds key objects from YAML nodes for _key_lines

@@ -51,7 +51,11 @@ def conversation_problem(turns: Any, kind: str) -> tuple[str, str] | None:
             return "unknown role", f"turn {i} has role {role!r}; expected one of {', '.join(ROLES)}"
         if value is None:
             return "missing value", f"turn {i} ({role}) has no value (a missing or null field)"
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
+            names = {bool: "true/false", list: "a list", dict: "an object"}
+            what = names.get(type(value), type(value).__name__)
+            return "non-text turn", f"turn {i} ({role}) is {what}, not text"
+        if not value.strip():
             return "empty turn", f"turn {i} ({role}) has an empty value"
         if role == "system":
             if i != 0:
@@ -72,6 +76,15 @@ def conversation_problem(turns: Any, kind: str) -> tuple[str, str] | None:
     return None
 
 
+def same_answer(chosen: Any, rejected: Any) -> bool:
+    """Whether two answers are the same text, ignoring case and surrounding space."""
+    return (
+        isinstance(chosen, str)
+        and isinstance(rejected, str)
+        and chosen.strip().casefold() == rejected.strip().casefold()
+    )
+
+
 def record_problem(kind: str, conversations: Any, chosen: Any, rejected: Any, text: Any):
     """Why one converted row is not a valid record of `kind`, as (reason, detail), or None."""
     if kind == "text":
@@ -84,6 +97,8 @@ def record_problem(kind: str, conversations: Any, chosen: Any, rejected: Any, te
     for name, value in (("chosen", chosen), ("rejected", rejected)):
         if not isinstance(value, str) or not value.strip():
             return f"empty {name}", f"the {name} answer is empty"
+    if same_answer(chosen, rejected):
+        return "chosen equals rejected", "the chosen and rejected answers are the same text"
     return None
 
 

@@ -67,6 +67,7 @@ class Funnel:
     lost_to: dict[str, int] = field(default_factory=dict)
     contaminated_by: dict[str, int] = field(default_factory=dict)  # benchmark -> records
     rows_out: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> format -> n
+    read_warnings: list[str] = field(default_factory=list)  # a file reached twice, say
 
 
 def build_report(
@@ -142,6 +143,7 @@ def warnings(funnels: list[Funnel]) -> list[str]:
     """What a person should look at: sources that gave nothing, or rejected much of their data."""
     out = []
     for f in funnels:
+        out += [f"{f.name}: {w}" for w in f.read_warnings]
         if f.rows_read and not f.records:
             out.append(f"{f.name}: no usable rows out of {f.rows_read:,} (see rejected.jsonl)")
         elif f.rows_read and f.rejected / f.rows_read > 0.1:

@@ -409,6 +409,11 @@ def load_function(spec: str, base_dir: Path) -> Callable:
         if added:
             sys.path.remove(str(base_dir))
     fn = getattr(module, attr, None)
+    if callable(fn) and not getattr(module, "__file__", None):
+        raise UserError(
+            f"scorer {spec!r}: {module_name!r} is built into Python, not a scorer: write a "
+            "function that takes a batch of records and returns one number per record"
+        )
     if not callable(fn):
         names = [n for n in dir(module) if not n.startswith("_")]
         raise UserError(

@@ -237,6 +237,7 @@ def save_source(c: Converted, folder: Path) -> None:
         "filtered_by": c.filtered_by,
         "distributions": c.distributions,
         "rejections": [vars(r) for r in c.rejections],
+        "warnings": c.warnings,
     }
     text = json.dumps(state, ensure_ascii=False, default=str)  # rows as rejected.jsonl has them
     (folder / STATE).write_text(text, encoding="utf-8")
@@ -260,4 +261,5 @@ def load_source(folder: Path, manifest: Manifest, index: int, plugin: Plugin) ->
         linked=state.get("linked", 0),
         filtered_by=state["filtered_by"],
         distributions=state["distributions"],
+        warnings=state.get("warnings", []),
     )

@@ -3,27 +3,18 @@
 from composer.turns import turn, with_system
 
 
-def same_answer(chosen, rejected) -> bool:
-    """Whether two answers are the same text, ignoring case and surrounding space."""
-    return (
-        isinstance(chosen, str)
-        and isinstance(rejected, str)
-        and chosen.strip().casefold() == rejected.strip().casefold()
-    )
-
-
 def pairs(batch: dict[str, list], prompt: str = "prompt", keep=None) -> dict[str, list]:
     """One DPO record per row: the row's `system` prompt (when it has one) and its prompt as
-    the context. Rows where `keep` is False, and rows whose answers are the same text (no
-    preference to learn), are left out on purpose."""
+    the context. Rows where `keep` is False are left out on purpose; rows whose answers are
+    the same text (no preference to learn) are rejected by record validation, with a reason."""
     n = len(batch[prompt])
     systems = batch.get("system") or [None] * n
     ids = batch.get("id") or [None] * n
     out = {"conversations": [], "chosen": [], "rejected": [], "row": [], "meta": []}
     for i in range(n):
         chosen, rejected = batch["chosen"][i], batch["rejected"][i]
-        if (keep is not None and not keep[i]) or same_answer(chosen, rejected):
-            continue
+        if keep is not None and not keep[i]:
+            continue  # equal answers are left to record validation: a rejected row
         out["conversations"].append(with_system(systems[i], [turn("human", batch[prompt][i])]))
         out["chosen"].append(chosen)
         out["rejected"].append(rejected)

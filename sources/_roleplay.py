@@ -10,10 +10,11 @@ from composer.turns import first_set, turn
 
 def sharegpt_turns(conversation: Any) -> list[dict]:
     """A ShareGPT list of {from, value} turns, with the roles named as ours."""
-    return [
+    return [  # a turn that is not an object stays, for validation to reject the whole chat
         turn(first_set(t, "from", "role"), first_set(t, "value", "content"))
-        for t in conversation or []
         if isinstance(t, dict)
+        else t
+        for t in conversation or []
     ]
 
 

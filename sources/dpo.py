@@ -44,8 +44,9 @@ def _answer(value):
 
 def _prompt_turns(prompt) -> list[dict]:
     if isinstance(prompt, list):
-        return [
-            turn(m.get("role"), text_of(m.get("content"))) for m in prompt if isinstance(m, dict)
+        return [  # a message that is not an object stays: validation rejects the pair
+            turn(m.get("role"), text_of(m.get("content"))) if isinstance(m, dict) else m
+            for m in prompt
         ]
     return [turn("human", prompt)]
 

@@ -7,7 +7,7 @@ and surrounding space). Bagel takes every pair that passes: no `sample:`.
 """
 
 from composer.kit import has_refusal
-from composer.sources._dpo_pairs import same_answer
+from composer.records import same_answer
 from composer.turns import text_of, turn
 
 name = "ultrafeedback"

@@ -107,9 +107,11 @@ PAIR_ROWS = {
 def test_prompt_pairs(tmp_path, plugin, suffix):
     rows = PAIR_ROWS[plugin]
     converted = convert_upstream(tmp_path, plugin, rows, suffix=suffix, opt_in=True)
-    assert converted.rejections == []
+    # The last row of each set has the same answer twice (up to case and space): rejected.
+    assert [(r.index, r.reason) for r in converted.rejections] == [
+        (len(rows) - 1, "chosen equals rejected")
+    ]
     got = rows_of(converted)
-    # The last row of each set has the same answer twice (up to case and space): dropped.
     kept = [r for r in rows if r["chosen"].strip().lower() != r["rejected"].strip().lower()]
     assert len(kept) == len(rows) - 1
     assert [r["chosen"] for r in got] == [r["chosen"] for r in kept]

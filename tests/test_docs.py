@@ -132,3 +132,14 @@ def test_readme_safe_examples_run(line, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = CliRunner().invoke(cli, shlex.split(line)[1:], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+
+
+def test_the_readme_states_the_bad_input_limits_the_code_has():
+    from composer.manifest import MAX_FACTOR, MAX_YAML_DEPTH, MAX_YAML_VALUES
+    from composer.readers import CSV_BLOCK, MAX_DEPTH
+
+    section = " ".join(README.split("### Bad input", 1)[1].split("\n### ", 1)[0].split())
+    assert f"nesting deeper than {MAX_DEPTH} levels" in section
+    assert f"upsample past `{MAX_FACTOR}x`" in section
+    assert f"{MAX_YAML_VALUES:,} values, {MAX_YAML_DEPTH} levels deep" in section
+    assert f"a CSV cell may be up to {CSV_BLOCK >> 20} MiB" in section

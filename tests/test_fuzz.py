@@ -138,8 +138,15 @@ DPO_SHAPES = {
     ),
 }
 
+DEEP_LINES = [  # nesting past the readers' bound (100) and past Python's own parser (~1,000)
+    '{"conversations": ' + "[" * 3_000 + "]" * 3_000 + "}",
+    '{"conversations": [{"from": "human", "value": ' + "[" * 150 + "]" * 150 + "}]}",
+    '{"x": ' + "{" * 2_000 + "}" * 2_000 + "}",
+    '{"conversations": [], "n": ' + "9" * 5_000 + "}",  # past Python's int() digit limit
+]
 broken_line = st.one_of(
     st.sampled_from(["not json", "{", '{"a": 1', "[1, 2]", "null", "42", '"str"', "{}", "NaN"]),
+    st.sampled_from(DEEP_LINES),
     st.text(min_size=1, max_size=20).filter(
         lambda s: s.strip() and "\n" not in s and "\r" not in s
     ),
@@ -286,7 +293,11 @@ DATA = {  # one small valid file per plugin, beside every fuzzed manifest
 PLUGIN_FILES = {"sharegpt": "chats.jsonl", "alpaca": "tasks.jsonl", "dpo": "pairs.jsonl"}
 
 number = st.one_of(
-    st.integers(-3, 10), st.floats(-2, 5, allow_nan=False), st.sampled_from([0.5, 1, "3x", "x"])
+    st.integers(-3, 10),
+    st.floats(-2, 5, allow_nan=False),
+    st.sampled_from([0.5, 1, "3x", "x"]),
+    # NaN and infinity in any numeric key, and an upsample past the limit: manifest errors
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), 1e9, "1e9x"]),
 )
 wrong = st.one_of(
     st.none(), st.booleans(), number, text, st.lists(st.integers(), max_size=2), st.just({"a": 1})
@@ -313,7 +324,15 @@ def source_entry(draw) -> dict:
         "max_validation": number,
         "weight": number,
         "filters": st.sampled_from(
-            [{"response_chars": {"min": 1}}, {"refusals": True}, {"bogus": 1}, {"ratio": "x"}]
+            [
+                {"response_chars": {"min": 1}},
+                {"refusals": True},
+                {"bogus": 1},
+                {"ratio": "x"},
+                {"response_chars": {"max": float("nan")}},
+                {"score": {"scorer": "length", "min": float("-inf")}},
+                {"score": {"scorer": "builtins:len", "min": 1}},
+            ]
         ),
         "hub": st.just("nobody/nothing"),
         "plugn": wrong,  # a typo
@@ -400,3 +419,99 @@ def test_random_manifests_validate_and_build_cleanly(text_):
         assert result.exit_code in (0, 2), result.output
         if result.exit_code == 2:
             assert result.stderr.startswith("Error:"), result.output
+
+
+# ---------------------------------------------------------------- odd files
+
+
+def _columnar(path: Path, kind: str, values: list[bytes]) -> None:
+    """A parquet or arrow file whose `text` column holds `values` as they are, UTF-8 or not."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    offsets, data = [0], b""
+    for value in values:
+        data += value
+        offsets.append(len(data))
+    buffers = [None, pa.py_buffer(pa.array(offsets, pa.int32()).buffers()[1]), pa.py_buffer(data)]
+    table = pa.table({"text": pa.Array.from_buffers(pa.string(), len(values), buffers)})
+    if kind == "parquet":
+        pq.write_table(table, path)
+    else:
+        with pa.ipc.new_file(str(path), table.schema) as writer:
+            writer.write_table(table)
+
+
+ODD_KINDS = ("parquet", "arrow", "csv", "json", "fifo", "dev_zero", "twice", "deep_json")
+cell = st.one_of(
+    st.binary(min_size=1, max_size=8),  # mostly not UTF-8
+    st.text(min_size=1, max_size=8).map(lambda t: t.encode("utf-8", "surrogatepass")),
+)
+
+
+odd_source = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(ODD_KINDS),
+        "values": st.lists(cell, min_size=1, max_size=6),  # of a columnar file or JSON list
+        "ragged": st.lists(st.integers(1, 3), min_size=1, max_size=6),  # cells per CSV row
+    }
+)
+
+
+def _write_odd(folder: Path, index: int, spec: dict) -> dict:
+    """The file for one odd source, and its manifest entry."""
+    import os
+
+    name, kind, values = f"f{index}", spec["kind"], spec["values"]
+    entry = {"name": f"s{index}", "plugin": "text"}
+    if kind in ("parquet", "arrow"):
+        _columnar(folder / f"{name}.{kind}", kind, values)
+        entry["path"] = f"{name}.{kind}"
+    elif kind == "csv":  # rows with 1 to 3 cells under a 2-column header; cells quoted
+        rows = [",".join(['"a\nb"'] * n) for n in spec["ragged"]]
+        (folder / f"{name}.csv").write_text("text,other\n" + "\n".join(rows) + "\n")
+        entry["path"] = f"{name}.csv"
+    elif kind == "json":  # a JSON list whose elements may hold stray bytes
+        clean = [bytes(b for b in v if b >= 0x20 and b not in b'"\\') for v in values]
+        elements = [b'{"text": "' + v + b'"}' for v in clean]
+        (folder / f"{name}.json").write_bytes(b"[\n" + b",\n".join(elements) + b"\n]")
+        entry["path"] = f"{name}.json"
+    elif kind == "deep_json":
+        deep = "[" * 5_000 + "]" * 5_000
+        (folder / f"{name}.json").write_text(f'[{{"text": "t"}}, {{"x": {deep}}}]')
+        entry["path"] = f"{name}.json"
+    elif kind == "fifo":
+        os.mkfifo(folder / f"{name}.jsonl")
+        entry["path"] = f"{name}.jsonl"
+    elif kind == "dev_zero":
+        os.symlink("/dev/zero", folder / f"{name}.jsonl")
+        entry["path"] = f"{name}.jsonl"
+    else:  # twice: listed twice and matched by a glob
+        (folder / f"{name}.jsonl").write_text('{"text": "once"}\n{"text": "twice"}\n')
+        entry["path"] = [f"{name}.jsonl", f"{name}.jsonl", f"{name}*.jsonl"]
+    return entry
+
+
+@FUZZ
+@given(sources=st.lists(odd_source, min_size=1, max_size=3))
+def test_odd_files_build_cleanly_and_every_row_is_accounted_for(sources):
+    from tests.helpers import assert_accounted
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        entries = [_write_odd(folder, i, spec) for i, spec in enumerate(sources)]
+        for spec in sources:
+            event(f"odd file: {spec['kind']}")
+        manifest = folder / "manifest.yaml"
+        data = {"name": "odd", "sources": entries, "formats": ["chatml"], "output": {"dir": "out"}}
+        manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+        result = invoke("build", str(manifest), "-q")
+        event(f"build exit {result.exit_code}")
+        assert "Traceback" not in result.output
+        assert result.exit_code in (0, 2), result.output
+        if result.exit_code == 2:
+            event(re.sub(r"/\S*|\d+", "_", result.stderr)[:60])
+            assert result.stderr.startswith("Error:"), result.output
+            assert not (folder / "out").exists()  # nothing half-written
+            return
+        assert_accounted(folder / "out")

@@ -48,7 +48,7 @@ def manifest_error(path: Path, lines: list[str]) -> str:
 
 
 FORMATS = ", ".join(sorted(available_formats([])))
-SUPPORTED = "(use .jsonl, .json, .csv, .parquet, .arrow or a save_to_disk folder)"
+SUPPORTED = "(use .jsonl, .json, .csv, .parquet (.pq), .arrow or a save_to_disk folder)"
 SAMPLE_SHAPES = "{count|fraction|factor: n}"
 
 # (manifest, the exact problem lines). `{dir}` stands for the manifest's resolved folder.

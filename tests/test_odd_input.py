@@ -93,7 +93,9 @@ def test_a_row_the_plugin_fails_on_is_rejected_and_the_rest_kept(tmp_path):
     report = build(tmp_path, [{"name": "s", "plugin": "sharegpt", "path": "s.jsonl"}])
     [source] = report["sources"]
     assert (source["rows_read"], source["rejected"], source["records"]) == (3, 1, 2)
-    assert source["rejected_by_reason"] == {"plugin error": 1}
+    assert source["rejected_by_reason"] == {
+        "malformed turn": 1
+    }  # a conversation that is not a list
     assert source["rejected_examples"][0]["where"] == "s.jsonl:line 2"
 
 
@@ -202,7 +204,7 @@ def test_a_recursive_glob_finds_nested_files(tmp_path):
     write_jsonl(tmp_path / "data" / "b.jsonl", [{"instruction": "q2", "output": "a"}])
     report = build(tmp_path, [{"name": "a", "plugin": "alpaca", "path": "data/**/*.jsonl"}])
     assert report["sources"][0]["records"] == 2
-    assert len(read_parquet(tmp_path / "out" / "sft" / "train.parquet")) == 2
+    assert len(read_parquet(tmp_path / "out" / "sft" / "messages" / "train.parquet")) == 2
     # each record names its file relative to the manifest: the output is the same wherever
     # the project is checked out
     records = read_parquet(tmp_path / "out" / "records.parquet")
