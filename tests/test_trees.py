@@ -154,3 +154,27 @@ def test_a_broken_h2o_chain_accounts_for_every_row_in_a_build(tmp_path):
     ]
     (kept,) = pq.read_table(tmp_path / "out" / "records.parquet").to_pylist()
     assert [t["value"] for t in kept["conversations"]] == ["Q1?", "A1.", "Q2?", "A2.", "Q3?", "A3."]
+
+
+def test_an_openassistant_loop_through_a_duplicated_id_ends_with_every_message_rejected(tmp_path):
+    # Issue 14's shape: q's id is on two rows, one of them under its own reply, so following
+    # ids from a leads back to a (q -> a -> q -> ...): walked naively, paths grow forever.
+    rows = [
+        message("q", None, "prompter", "Start here."),
+        message("a", "q", "assistant", "A reply."),
+        message("q", "a", "prompter", "The same id again."),
+        message("b", "a", "prompter", "A follow-up."),
+        message("r", None, "prompter", "A healthy tree."),
+        message("ra", "r", "assistant", "Its reply."),
+    ]
+    write_jsonl(tmp_path / "oasst.jsonl", rows)
+    manifest = write_manifest(tmp_path, [{"name": "oasst", "path": "oasst.jsonl"}])
+    result = invoke("build", str(manifest), "-o", str(tmp_path / "out"), "-q")
+    assert result.exit_code == 0, result.output
+    (source,) = json.loads((tmp_path / "out" / "report.json").read_text())["sources"]
+    assert (source["rows_read"], source["records"], source["linked"]) == (6, 1, 1)
+    assert source["rejected_by_reason"] == {
+        "duplicate id": 2,
+        "ambiguous parent": 1,
+        "under a rejected row": 1,
+    }
