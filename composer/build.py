@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -120,11 +121,12 @@ def load_sources(
     converted = []
     with tqdm(manifest.sources, desc="load", unit="source", disable=not progress) as bar:
         for i, source in enumerate(bar):
-            bar.set_postfix_str(f"{source.name}: read, convert, filter")
+            bar.set_postfix_str(source.name)
             plugin = plugins[source.plugin_name]
             pinned = cache.enabled and stages.pinned(lock_inputs["sources"][source.name])
             key = stages.source_key(manifest, i, lock_inputs) if pinned else ""
-            compute = partial(_prepare, manifest, i, plugin)
+            phase = partial(_show_phase, bar, source.name)
+            compute = partial(_prepare, manifest, i, plugin, phase)
             load = partial(stages.load_source, manifest=manifest, index=i, plugin=plugin)
             converted.append(
                 cache.through("source", key, source.name, compute, stages.save_source, load)
@@ -132,11 +134,18 @@ def load_sources(
     return converted
 
 
-def _prepare(manifest: Manifest, index: int, plugin: Plugin) -> Converted:
+def _show_phase(bar: Any, name: str, step: str) -> None:
+    """The load bar moves by source; its postfix says which step a long one is in."""
+    bar.set_postfix_str(f"{name}: {step}")
+
+
+def _prepare(
+    manifest: Manifest, index: int, plugin: Plugin, phase: Callable[[str], None]
+) -> Converted:
     source = manifest.sources[index]
     if plugin.gated and not source.path:
         print(gated_notice(source.name, source.hub or plugin.hub), file=sys.stderr)
-    return stages.prepare_source(manifest, index, plugin)
+    return stages.prepare_source(manifest, index, plugin, phase)
 
 
 def gated_notice(name: str, hub: str) -> str:

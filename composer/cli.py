@@ -47,6 +47,25 @@ def cli() -> None:
     composer preview manifests/demo.yaml --rows 2
     composer sources
     """
+    clash = name_clash()
+    if clash:
+        click.echo(f"Warning: {clash}", err=True)
+
+
+def name_clash() -> str | None:
+    """MosaicML's training library installs the same `composer` command and import name:
+    with both in one environment, one overwrites the other's files."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        theirs = version("mosaicml")
+    except PackageNotFoundError:
+        return None
+    return (
+        f"MosaicML's training library (mosaicml {theirs}) is installed in this environment; "
+        "it also uses the `composer` command and import name, so one may overwrite the "
+        "other. Keep them in separate virtual environments (see the README)."
+    )
 
 
 @cli.command()
@@ -96,12 +115,7 @@ def build(
     """
     from composer.build import build as run_build
 
-    # Progress bars only for a person watching: never in a log file or a pipe.
-    progress = not quiet and sys.stderr.isatty()
-    if not progress:
-        import datasets
-
-        datasets.disable_progress_bars()
+    progress = watching(quiet)
     started = time.perf_counter()
     result = run_build(
         manifest,
@@ -131,6 +145,17 @@ def build(
             click.echo(f"  time: {stages}", err=True)
     for warning in result.report["warnings"]:
         click.echo(f"Warning: {warning}", err=True)
+
+
+def watching(quiet: bool = False) -> bool:
+    """Progress bars only for a person watching: never in a log file or a pipe (and then
+    none from `datasets` either)."""
+    progress = not quiet and sys.stderr.isatty()
+    if not progress:
+        import datasets
+
+        datasets.disable_progress_bars()
+    return progress
 
 
 def build_summary(result) -> dict:
@@ -374,7 +399,7 @@ def decontaminate(manifest: str, audit: str | None, no_cache: bool) -> None:
     from composer.build import scan_contamination
     from composer.output import write_jsonl
 
-    found = scan_contamination(manifest, progress=True, cache=not no_cache)
+    found = scan_contamination(manifest, progress=watching(), cache=not no_cache)
     benchmarks = sorted({b for counts in found.by_benchmark.values() for b in counts})
     click.echo("Records that would be removed, by source (and benchmark):")
     for source, counts in found.by_benchmark.items():

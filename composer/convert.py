@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,17 @@ def _renamed(batch: dict[str, list], renames: dict[str, str]) -> dict[str, list]
     }
 
 
-def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugin) -> Converted:
+def convert_source(
+    manifest: Manifest,
+    index: int,
+    source: Source,
+    plugin: Plugin,
+    phase: Callable[[str], None] = lambda step: None,
+) -> Converted:
+    """The source's rows as records and rejections; `phase` hears each step (for a
+    progress bar)."""
     label = f"sources[{index}] ({source.name})"
+    phase("read")
     upstream = read_upstream(manifest, source, plugin)
     if source.path:  # records name their file relative to the manifest: the same anywhere
         upstream.files = [
@@ -141,6 +151,7 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
     options = plugin.own_options(plugin.convert, options)
     options.update(read_inputs(manifest, source, plugin))
     for start in range(0, rows, size):
+        phase(f"convert {start:,}/{rows:,} rows")
         batch = _renamed(upstream.batch(start, size), renames)
         try:
             out = plugin.convert(batch, **options)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -192,16 +192,23 @@ def read_rows(folder: Path) -> Iterator[pa.Table]:
             yield pa.Table.from_batches([reader.get_batch(i)])
 
 
-def prepare_source(manifest: Manifest, index: int, plugin: Plugin) -> Converted:
-    """A source converted, then filtered by the manifest's and its own filters."""
+def prepare_source(
+    manifest: Manifest,
+    index: int,
+    plugin: Plugin,
+    phase: Callable[[str], None] = lambda step: None,
+) -> Converted:
+    """A source converted, then filtered by the manifest's and its own filters (`phase`
+    hears each step: read, convert, filter)."""
     source = manifest.sources[index]
-    c = convert_source(manifest, index, source, plugin)
+    c = convert_source(manifest, index, source, plugin, phase)
     c.made = c.records.num_rows
     if manifest.filters is None and source.filters is None:
         return c
     from composer.filters import apply_filters
 
     spec = (manifest.filters or Filters()).merged(source.filters)
+    phase(f"filter {c.made:,} records")
     result = apply_filters(c.records, plugin.kind, spec, manifest.base_dir)
     c.records = c.records.filter(pa.array(result.keep))
     c.filtered_by = result.dropped

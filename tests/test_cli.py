@@ -287,7 +287,8 @@ def _build_with_stderr(tmp_path: Path, terminal: bool) -> str:
     import sys
 
     write_jsonl(tmp_path / "a.jsonl", [GOOD, {"instruction": "Count to 3.", "output": "1 2 3"}])
-    manifest = write_manifest(tmp_path, [{"name": "a", "plugin": "alpaca", "path": "a.jsonl"}])
+    source = {"name": "a", "plugin": "alpaca", "path": "a.jsonl"}
+    manifest = write_manifest(tmp_path, [source], filters={"refusals": True})
     command = [sys.executable, "-m", "composer", "build", str(manifest), "-o", str(tmp_path / "o")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     if not terminal:
@@ -324,6 +325,8 @@ def test_progress_bars_only_when_stderr_is_a_terminal(tmp_path):
     shown = _build_with_stderr(tmp_path / "tty", terminal=True)
     for stage in ("load", "dedup", "render", "write"):
         assert f"{stage}: 100%" in shown, stage
+    for step in ("a: read", "a: convert 0/2 rows", "a: filter 2 records"):  # a long source's
+        assert step in shown, step
 
 
 # ---------------------------------------------------------------- invalid rows, skipped
@@ -690,3 +693,15 @@ def test_an_error_gets_a_line_of_its_own_after_the_progress_bars(tmp_path):
     assert result.exit_code == 2
     message = f"Error: sources[0] (a): a.jsonl:line 2: unreadable row: {json_error(BROKEN)} "
     assert f"{message}(1 invalid row; on_invalid: fail)" in result.stderr.splitlines()
+
+
+def test_a_warning_when_mosaicmls_composer_shares_the_environment(tmp_path, monkeypatch):
+    assert "Warning" not in invoke("benchmarks").stderr
+    info = tmp_path / "mosaicml-0.99.0.dist-info"  # an installed distribution, as pip leaves it
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mosaicml\nVersion: 0.99.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = invoke("benchmarks")
+    assert result.exit_code == 0
+    assert "Warning: MosaicML's training library (mosaicml 0.99.0)" in result.stderr
+    assert "separate virtual environments" in result.stderr
