@@ -76,7 +76,11 @@ def main() -> None:
     result = composer.build(folder / "bench.yaml")
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rendered = sum(n for path, n in result.report["outputs"].items() if path.startswith("sft/"))
+    rendered = sum(
+        n
+        for path, n in result.report["outputs"].items()
+        if path.startswith("formats/") and "/sft/" in path
+    )
     print(
         f"rows in: {result.totals['rows_read']:,}  duplicates: {result.totals['duplicates']:,}"
         f"  rendered rows: {rendered:,}"

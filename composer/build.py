@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
 from pathlib import Path
@@ -34,8 +36,13 @@ from composer.plugins import Plugin, registry
 from composer.render import SCHEMAS, FormatPlan, render_source
 from composer.report import EXAMPLES, Funnel, build_report, histogram, write_report
 from composer.sample import sample, solve_mix
+from composer.shapes import FOLDER as SHAPE_FOLDER
+from composer.shapes import SCHEMAS as SHAPE_SCHEMAS
+from composer.shapes import SHAPE_NAME, SHAPES_OF, shape_tables
 from composer.split import split_sources
 from composer.system_prompt import SystemPromptChooser
+from composer.token_lengths import TokenLengths
+from composer.trainer_configs import write_trainer_configs
 
 RENDER_BATCH = 20_000  # records rendered and written at a time: bounds memory on big builds
 
@@ -45,6 +52,8 @@ class BuildResult:
     output_dir: Path
     report: dict[str, Any]
     cache_use: str = ""  # what the build took from the cache, in a line
+    # Wall seconds per stage. Kept out of the output folder, whose bytes never vary.
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -63,14 +72,23 @@ def prepare(manifest: Manifest | str | os.PathLike, seed: int | None = None) -> 
 
 
 def load_formats(manifest: Manifest) -> list[PromptFormat]:
+    """Each format's template, or its tokenizer's chat template (composer.chat_template)."""
     found = available_formats(manifest.template_dirs())
     formats = []
     for spec in manifest.formats:
+        if spec.tokenizer is not None:
+            from composer.chat_template import ChatTemplateFormat
+
+            folder = manifest.resolve(spec.tokenizer)
+            formats.append(
+                ChatTemplateFormat.load(spec.name, folder, spec.keep_eos, spec.max_seq_len)
+            )
+            continue
         template = spec.template or spec.name
         path = template_path(template, found, manifest.base_dir)
         if path is None:
             raise UserError(f"unknown format {template!r}{did_you_mean(template, found)}")
-        formats.append(PromptFormat.load(spec.name, path, spec.vars))
+        formats.append(PromptFormat.load(spec.name, path, spec.vars, spec.keep_eos))
     return formats
 
 
@@ -102,6 +120,7 @@ def load_sources(
     converted = []
     with tqdm(manifest.sources, desc="load", unit="source", disable=not progress) as bar:
         for i, source in enumerate(bar):
+            bar.set_postfix_str(f"{source.name}: read, convert, filter")
             plugin = plugins[source.plugin_name]
             pinned = cache.enabled and stages.pinned(lock_inputs["sources"][source.name])
             key = stages.source_key(manifest, i, lock_inputs) if pinned else ""
@@ -181,6 +200,7 @@ def build(
         lock_inputs = lock.inputs(manifest, formats)
     stage_cache = StageCache(enabled=cache)
     stage_cache.sweep()
+    timings: dict[str, float] = {}
     # Hub data read at no known commit (offline, say) may change under the same key.
     key = stages.output_key(manifest, lock_inputs) if stages.pinned(lock_inputs) else ""
     with atomic_dir(target) as tmp:
@@ -191,14 +211,23 @@ def build(
             report = json.loads((tmp / "report.json").read_text(encoding="utf-8"))
         else:
             stage_cache.log("miss", "output", key, manifest.name)
-            report = _compose(manifest, formats, lock_inputs, stage_cache, tmp, progress)
+            report = _compose(manifest, formats, lock_inputs, stage_cache, tmp, progress, timings)
             if stage_cache.enabled and key:
                 try:
                     with stage_cache.put("output", key, manifest.name) as folder:
                         copy_entry(tmp, folder)
                 except OSError as exc:
                     stage_cache.cannot_store("output", manifest.name, exc)
-    return BuildResult(output_dir=target, report=report, cache_use=stage_cache.summary())
+    return BuildResult(target, report, stage_cache.summary(), timings)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str):
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(timings.get(stage, 0) + time.perf_counter() - started, 3)
 
 
 def _compose(
@@ -208,23 +237,31 @@ def _compose(
     stage_cache: StageCache,
     tmp: Path,
     progress: bool,
+    timings: dict[str, float],
 ) -> dict[str, Any]:
     """Every stage after the lock: load, dedup, decontaminate, pack, mix, sample, split,
-    render; writes the output files into `tmp` and returns the report."""
-    converted = load_sources(manifest, progress, stage_cache, lock_inputs)
-    deduped = dedup(converted)
+    render; writes the output files into `tmp` and returns the report, and each stage's
+    wall time into `timings`."""
+    with _timed(timings, "load"):
+        converted = load_sources(manifest, progress, stage_cache, lock_inputs)
+    with _timed(timings, "dedup"):
+        deduped = dedup(converted, progress)
     contamination = None
     if manifest.decontaminate is not None:
-        contamination = decontaminate(
-            deduped.kept,
-            {c.source.name: c.plugin.kind for c in converted},
-            manifest.decontaminate,
-            manifest.base_dir,
-            progress,
-            stage_cache,
-            stages.scan_keys(manifest, lock_inputs, deduped.kept) if stage_cache.enabled else None,
-        )
+        with _timed(timings, "decontaminate"):
+            contamination = decontaminate(
+                deduped.kept,
+                {c.source.name: c.plugin.kind for c in converted},
+                manifest.decontaminate,
+                manifest.base_dir,
+                progress,
+                stage_cache,
+                stages.scan_keys(manifest, lock_inputs, deduped.kept)
+                if stage_cache.enabled
+                else None,
+            )
 
+    mixing_started = time.perf_counter()
     funnels: dict[str, Funnel] = {}
     tables: dict[str, pa.Table] = {}
     cleaned: dict[str, pa.Table] = {}
@@ -260,6 +297,7 @@ def _compose(
             upstream=_upstream(c),
             rows_read=c.rows_read,
             rejected=len(c.rejections),
+            linked=c.linked,
             read_warnings=c.warnings,
             records=c.made,
             filtered=c.made - c.records.num_rows,
@@ -296,19 +334,40 @@ def _compose(
         {c.source.name: c.source.max_validation for c in converted},
     )
 
+    timings["pack, mix, sample, split"] = round(time.perf_counter() - mixing_started, 3)
+
     splits = ["train"] + [s for s in ("validation", "test") if getattr(manifest.split, s)]
     kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]
     writer = RowWriter(
-        tmp, SCHEMAS, kinds, splits, manifest.output.jsonl, manifest.output.json_list
+        tmp,
+        file_sets(kinds, [f.name for f in formats]),
+        splits,
+        manifest.output.jsonl,
+        manifest.output.json_list,
     )
-    _render_all(
-        manifest, converted, tables, funnels, formats, writer, progress, stage_cache, lock_inputs
-    )
-    outputs = {"records.parquet": _write_records(tmp, converted, tables), **writer.close()}
-    outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
-    if contamination is not None:
-        write_jsonl(contamination.audit, tmp / "contamination.jsonl")
-        outputs["contamination.jsonl"] = len(contamination.audit)
+    with _timed(timings, "render and write"):
+        tokens = _render_all(
+            manifest,
+            converted,
+            tables,
+            funnels,
+            formats,
+            writer,
+            progress,
+            stage_cache,
+            lock_inputs,
+        )
+        with tqdm(total=3, desc="write", unit="file", disable=not progress) as bar:
+            outputs = {"records.parquet": _write_records(tmp, converted, tables)}
+            bar.update()
+            outputs.update(writer.close())
+            write_trainer_configs(tmp, outputs)
+            bar.update()
+            outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
+            if contamination is not None:
+                write_jsonl(contamination.audit, tmp / "contamination.jsonl")
+                outputs["contamination.jsonl"] = len(contamination.audit)
+            bar.update()
     report = build_report(
         manifest.name,
         manifest.seed,
@@ -319,10 +378,13 @@ def _compose(
         contamination.stats if contamination else None,
         {"requested": manifest.mix.total, "achieved": mixture.total} if mixture else None,
     )
-    write_report(report, tmp)
-    (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
-    write_card(tmp, report, manifest)
-    lock.write(lock_inputs, tmp)
+    if tokens:
+        report["token_lengths"] = tokens
+    with _timed(timings, "report"):
+        write_report(report, tmp)
+        (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
+        write_card(tmp, report, manifest)
+        lock.write(lock_inputs, tmp)
     return report
 
 
@@ -336,25 +398,32 @@ def _render_all(
     progress: bool,
     stage_cache: StageCache,
     lock_inputs: dict[str, Any],
-) -> None:
-    """Render every source in batches into `writer`, counting rows per split and format.
+) -> dict[str, Any]:
+    """Render every source in batches into `writer`, counting rows per split and format,
+    and write each source's untemplated shapes (composer.shapes).
 
     A source's rendered rows are a `render` cache entry, stored batch by batch as they are
     written: a source whose final records and formats did not change is read, not rendered.
+    Returns the token lengths of the formats that render with a tokenizer.
     """
     last_only = manifest.render.turns == "last"
     total = sum(t.num_rows for t in tables.values())
+    lengths = TokenLengths(formats)
     with tqdm(total=total, desc="render", unit="item", disable=not progress) as bar:
         for i, c in enumerate(converted):
             name, kind = c.source.name, c.plugin.kind
             table, funnel = tables[name], funnels[name]
+            for shape, rows in shape_tables(table, kind, shape_chooser(manifest, i)).items():
+                writer.write_table(SHAPE_FOLDER[shape], rows)
+            write = partial(writer.write_rendered if kind != "text" else writer.write_table, kind)
             key = stages.render_key(manifest, i, kind, table, lock_inputs)
             entry = stage_cache.get("render", key, name) if stage_cache.enabled else None
             if entry is not None:
                 stage_cache.log("hit", "render", key, name)
                 for batch in stages.read_rows(entry):
-                    writer.write_table(kind, batch)
+                    write(batch)
                     _count(funnel, batch)
+                    lengths.add(kind, batch)
                 bar.update(table.num_rows)
             else:
                 stage_cache.log("miss", "render", key, name)
@@ -365,14 +434,38 @@ def _render_all(
                         rows = render_source(batch, kind, plans, last_only, manifest.seed)
                         rendered = pa.table(rows, schema=SCHEMAS[kind])
                         store.write(rendered)
-                        writer.write_table(kind, rendered)
+                        write(rendered)
                         _count(funnel, rendered)
+                        lengths.add(kind, rendered)
                         bar.update(batch.num_rows)
             counts = pc.value_counts(table.column("split")).to_pylist()
             by_split = {c["values"]: c["counts"] for c in counts}
             funnel.train = by_split.get("train", 0)
             funnel.validation = by_split.get("validation", 0)
             funnel.test = by_split.get("test", 0)
+    return lengths.summary()
+
+
+def file_sets(kinds: list[str], formats: list[str]) -> dict[str, pa.Schema]:
+    """Every file set a build writes (see composer.output.RowWriter), in the card's order."""
+    sets: dict[str, pa.Schema] = {}
+    for kind in kinds:
+        for shape in SHAPES_OF[kind]:
+            sets[SHAPE_FOLDER[shape]] = SHAPE_SCHEMAS[shape]
+    if "text" in kinds:
+        sets["text"] = SCHEMAS["text"]
+    for fmt in formats:
+        for kind in ("sft", "dpo"):
+            if kind in kinds:
+                schema = SCHEMAS[kind]
+                sets[f"formats/{fmt}/{kind}"] = schema.remove(schema.get_field_index("format"))
+    return sets
+
+
+def shape_chooser(manifest: Manifest, index: int) -> SystemPromptChooser:
+    """The system prompts of a source's untemplated shapes: its policy, or the manifest's."""
+    policy = manifest.sources[index].system_prompt or manifest.system_prompt
+    return SystemPromptChooser.build(policy, manifest.seed, SHAPE_NAME, None)
 
 
 def _count(funnel: Funnel, rendered: pa.Table) -> None:

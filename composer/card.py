@@ -32,11 +32,23 @@ SIZES = [
     (100_000_000_000, "10B<n<100B"),
     (1_000_000_000_000, "100B<n<1T"),
 ]
-KIND_TEXT = {
-    "sft": "`id`, `source`, `format`, `conversation_id`, `turn`, `input` (everything the model "
-    "sees before the answer) and `output` (the answer and the format's end marker)",
-    "dpo": "`id`, `source`, `format`, `prompt` (the rendered context), `chosen` and `rejected`",
+# The config of each untemplated file set (composer.shapes), in the card's order.
+SHAPE_CONFIGS = {"sft/messages": "sft", "sft/alpaca": "alpaca", "dpo/pairs": "dpo", "text": "text"}
+CONFIG_TEXT = {
+    "sft": "`id`, `source`, `messages` (`role`: system, user, assistant or tool; `content`): "
+    "one row per conversation, as TRL's conversational type, axolotl's `chat_template` and "
+    "LLaMA-Factory's sharegpt entries read it",
+    "alpaca": "`id`, `source`, `instruction`, `input` (empty), `output`, `system`: the "
+    "single-turn conversations only (a multi-turn one has no Alpaca shape and is not here)",
+    "dpo": "`id`, `source`, `prompt` (messages), `chosen` and `rejected` (a list of one "
+    "assistant message, TRL's conversational preference type), and the same answers as one "
+    "message in `chosen_message`/`rejected_message` (LLaMA-Factory's ranking entries): "
+    "once per pair",
     "text": "`id`, `source` and `text` (plain text, chunked)",
+    "format-sft": "`id` (the record's), `source`, `turn`, `prompt` and `completion` (TRL's "
+    "prompt-completion type): one row per assistant turn, rendered in the format",
+    "format-dpo": "`id` (the record's), `source`, `prompt`, `chosen` and `rejected`, "
+    "rendered in the format",
 }
 
 
@@ -61,24 +73,34 @@ def source_licenses(report: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def config_name(folder: str) -> str | None:
+    """The card config of a file set: `sft`, `alpaca`, `dpo`, `text`, or `<format>-sft`."""
+    if folder in SHAPE_CONFIGS:
+        return SHAPE_CONFIGS[folder]
+    parts = folder.split("/")
+    if len(parts) == 3 and parts[0] == "formats" and parts[2] in ("sft", "dpo"):
+        return f"{parts[1]}-{parts[2]}"
+    return None
+
+
 def data_configs(outputs: dict[str, int]) -> list[dict[str, Any]]:
-    """One `configs` entry per record kind written (sft, dpo, text), its splits' parquet
-    files as `data_files`; the first is the default. An empty file is left out: `datasets`
-    fails on a parquet file without rows."""
+    """One `configs` entry per file set written (the shapes, then each format's rendered
+    rows), its splits' parquet files as `data_files`; the first is the default. An empty
+    file is left out: `datasets` fails on a parquet file without rows."""
     files: dict[str, dict[str, str]] = {}
     for path, rows in outputs.items():
-        parts = path.split("/")
-        if rows and len(parts) == 2 and parts[0] in KINDS and parts[1].endswith(".parquet"):
-            split = parts[1].removesuffix(".parquet")
-            files.setdefault(parts[0], {})[split] = path
+        folder, _, name = path.rpartition("/")
+        config = config_name(folder)
+        if rows and config and name.endswith(".parquet"):
+            files.setdefault(config, {})[name.removesuffix(".parquet")] = path
+    shapes = list(SHAPE_CONFIGS.values())
+    order = sorted(files, key=lambda c: shapes.index(c) if c in shapes else len(shapes))
     configs = []
-    for kind in KINDS:
-        if kind not in files:
-            continue
-        order = sorted(files[kind], key=lambda s: (SPLITS.index(s) if s in SPLITS else 9, s))
+    for name in order:
+        splits = sorted(files[name], key=lambda s: (SPLITS.index(s) if s in SPLITS else 9, s))
         config: dict[str, Any] = {
-            "config_name": kind,
-            "data_files": [{"split": s, "path": files[kind][s]} for s in order],
+            "config_name": name,
+            "data_files": [{"split": s, "path": files[name][s]} for s in splits],
         }
         if not configs:
             config["default"] = True
@@ -384,15 +406,21 @@ def _decontamination(report: dict[str, Any], manifest: Manifest | None) -> list[
 
 
 def _formats(report: dict[str, Any], kinds: list[str]) -> list[str]:
-    lines = ["## Formats", ""]
+    lines = ["## Files", ""]
+    configs = [c["config_name"] for c in data_configs(report["outputs"])]
+    lines += [f"- `{c}`: {CONFIG_TEXT[c]}" for c in configs if c in CONFIG_TEXT]
     if any(k in kinds for k in ("sft", "dpo")):
         lines += [
-            f"Each SFT and DPO item is rendered in each format ({', '.join(report['formats'])}); "
-            "the `format` column says which. A multi-turn conversation gives one SFT row per "
-            "assistant turn.",
+            f"- `<format>-sft`, `<format>-dpo` ({', '.join(report['formats'])}): "
+            f"{CONFIG_TEXT['format-sft']}; {CONFIG_TEXT['format-dpo']}. A completion leaves "
+            "off the format's end token (the trainer's tokenizer adds its own) unless the "
+            "format sets `keep_eos`.",
             "",
+            "Beside them: `dataset_info.json` for LLaMA-Factory (`dataset_dir:` this folder; "
+            "datasets `sft_train`, `alpaca_train`, `dpo_train`, and `_validation`), and "
+            "`axolotl/sft.yaml`, `axolotl/alpaca.yaml`, `axolotl/dpo.yaml` (`datasets:` "
+            "snippets, paths relative to this folder).",
         ]
-    lines += [f"- `{k}`: {KIND_TEXT[k]}" for k in kinds]
     by_format: dict[str, dict[str, int]] = {}
     for key, n in report["totals"].get("rows_out", {}).items():
         split, _, fmt = key.partition("/")
@@ -406,7 +434,7 @@ def _formats(report: dict[str, Any], kinds: list[str]) -> list[str]:
             {s for counts in by_format.values() for s in counts},
             key=lambda s: (SPLITS.index(s) if s in SPLITS else 9, s),
         )
-        lines += [""]
+        lines += ["", "Rendered rows per format:", ""]
         lines += _table(
             ["format", *splits],
             [[fmt, *(counts.get(s, 0) for s in splits)] for fmt, counts in by_format.items()],
@@ -422,14 +450,43 @@ def _loading(report: dict[str, Any], repo: str, kinds: list[str]) -> list[str]:
     code.append(f'repo = "{repo}"  # this dataset\'s id on the Hub, or the path of this folder')
     if "sft" in kinds:
         code += [
-            'sft = load_dataset(repo, "sft")',
-            f'{fmt} = sft["train"].filter(lambda row: row["format"] == "{fmt}")',
-            "# TRL's SFTTrainer reads prompt/completion:",
-            f'{fmt} = {fmt}.rename_columns({{"input": "prompt", "output": "completion"}})',
+            "# TRL SFTTrainer: conversations (the trainer applies the model's chat template)",
+            'sft = load_dataset(repo, "sft")  # messages',
+            "# or one format's rendered rows (prompt, completion)",
+            f'{fmt} = load_dataset(repo, "{fmt}-sft")',
         ]
     if "dpo" in kinds:
-        code.append('dpo = load_dataset(repo, "dpo")  # prompt, chosen, rejected: as TRL reads')
+        code += [
+            "# TRL DPOTrainer: prompt, chosen, rejected (conversational), once per pair",
+            'dpo = load_dataset(repo, "dpo")',
+        ]
     if "text" in kinds:
         code.append('text = load_dataset(repo, "text")')
     code.append('records = load_dataset(repo, data_files="records.parquet")')
-    return ["## Load it", "", "```python", *code, "```", ""]
+    trl = []
+    if "sft" in kinds:
+        trl += [
+            "from trl import SFTConfig, SFTTrainer",
+            "",
+            'trainer = SFTTrainer(model=model, train_dataset=sft["train"], '
+            'eval_dataset=sft.get("validation"), args=SFTConfig(output_dir="sft-out"))',
+        ]
+    if "dpo" in kinds:
+        trl += [
+            *([""] if trl else []),
+            "from trl import DPOConfig, DPOTrainer",
+            "",
+            'trainer = DPOTrainer(model=model, train_dataset=dpo["train"], '
+            'eval_dataset=dpo.get("validation"), args=DPOConfig(output_dir="dpo-out"))',
+        ]
+    lines = ["## Load it", "", "```python", *code, "```", ""]
+    if trl:
+        lines += [
+            "Train with TRL (`model`: a model name or a loaded model with a chat template):",
+            "",
+            "```python",
+            *trl,
+            "```",
+            "",
+        ]
+    return lines

@@ -61,6 +61,12 @@ def cli() -> None:
 @click.option("--seed", type=int, help="Override the manifest's seed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 @click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a machine-readable summary (output files, funnel totals) on stdout.",
+)
+@click.option(
     "--locked",
     type=click.Path(dir_okay=False),
     help="A composer.lock the inputs must match (exit 2 naming each change).",
@@ -76,6 +82,7 @@ def build(
     output_dir: str | None,
     seed: int | None,
     quiet: bool,
+    as_json: bool,
     locked: str | None,
     no_cache: bool,
 ) -> None:
@@ -85,10 +92,13 @@ def build(
     composer build manifests/demo.yaml
     composer build my.yaml -o out/my --seed 7
     composer build my.yaml --locked out/my/composer.lock
+    composer build my.yaml --json -q | jq .totals
     """
     from composer.build import build as run_build
 
-    if quiet:
+    # Progress bars only for a person watching: never in a log file or a pipe.
+    progress = not quiet and sys.stderr.isatty()
+    if not progress:
         import datasets
 
         datasets.disable_progress_bars()
@@ -97,11 +107,13 @@ def build(
         manifest,
         output_dir=output_dir,
         seed=seed,
-        progress=not quiet,
+        progress=progress,
         locked=locked,
         cache=not no_cache,
     )
-    if not quiet:
+    if as_json:
+        click.echo(json.dumps(build_summary(result), ensure_ascii=False, indent=2))
+    elif not quiet:
         totals = result.totals
         click.echo(
             f"Built {result.report['name']} in {time.perf_counter() - started:.1f}s: "
@@ -114,8 +126,32 @@ def build(
             click.echo(f"  {path}: {rows:,} rows", err=True)
         if result.cache_use:
             click.echo(f"  cache: {result.cache_use}", err=True)
+        if result.timings:
+            stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+            click.echo(f"  time: {stages}", err=True)
     for warning in result.report["warnings"]:
         click.echo(f"Warning: {warning}", err=True)
+
+
+def build_summary(result) -> dict:
+    """What `build --json` prints: where the output is, its files and the funnel."""
+    from composer.report import STAGES
+
+    report = result.report
+    return {
+        "name": report["name"],
+        "output_dir": str(result.output_dir),
+        "files": {
+            path: {"path": str(result.output_dir / path), "rows": rows}
+            for path, rows in report["outputs"].items()
+        },
+        "totals": report["totals"],
+        "sources": {
+            s["name"]: {k: s[k] for k in (*STAGES, "linked", "packed")} for s in report["sources"]
+        },
+        "warnings": report["warnings"],
+        "cache": result.cache_use,
+    }
 
 
 @cli.command()
@@ -379,7 +415,7 @@ def preview(manifest: str, rows: int, only: tuple[str, ...]) -> None:
 
     for source, fmt, row in preview_rows(manifest, rows, only):
         click.secho(f"=== {source} · {fmt} · {row.get('split', '')}", bold=True)
-        for key in ("input", "prompt", "output", "chosen", "rejected", "text"):
+        for key in ("prompt", "completion", "chosen", "rejected", "text"):
             if key in row:
                 click.secho(f"--- {key}", fg="cyan")
                 click.echo(row[key])
@@ -433,7 +469,7 @@ def stats(
     or a scorer on records: length, words, lexical_diversity, readability, meta.FIELD.
 
     \b
-    composer stats out/demo/sft/train.parquet output --log
+    composer stats out/demo/formats/chatml/sft/train.parquet completion --log
     composer stats out/demo/records.parquet words --source alpaca
     composer stats manifests/demo.yaml readability --source sharegpt
     """

@@ -45,6 +45,7 @@ class Converted:
     rejections: list[Rejection] = field(default_factory=list)
     revision: str | None = None
     made: int = 0  # records the plugin made, before the filters
+    linked: int = 0  # rows that became turns inside other rows' records (message trees)
     filtered_by: dict[str, int] = field(default_factory=dict)
     distributions: dict[str, dict] = field(default_factory=dict)  # score histograms
     warnings: list[str] = field(default_factory=list)  # about reading (a file reached twice)
@@ -135,6 +136,7 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
     rows = upstream.table.num_rows
     rejections = [Rejection(b.where, "unreadable row", b.detail) for b in upstream.bad_rows]
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
+    linked = 0
     size = plugin.batch_size or max(rows, 1)
     options = plugin.own_options(plugin.convert, options)
     options.update(read_inputs(manifest, source, plugin))
@@ -148,7 +150,7 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
                     f"{label}: plugin {plugin.name!r} failed: {type(exc).__name__}: {exc}"
                 ) from exc
             out = _convert_row_by_row(plugin, batch, options)
-        _collect(out, batch, start, source, plugin, upstream, columns, rejections)
+        linked += _collect(out, batch, start, source, plugin, upstream, columns, rejections)
     if rejections and source.on_invalid == "fail":
         first = rejections[0]
         raise InputError(
@@ -174,6 +176,7 @@ def convert_source(manifest: Manifest, index: int, source: Source, plugin: Plugi
         rows_read=rows_read,
         rejections=rejections,
         revision=upstream.revision,
+        linked=linked,
         warnings=upstream.warnings,
     )
 
@@ -243,8 +246,9 @@ def _collect(
     upstream: Upstream,
     columns: dict[str, list],
     rejections: list[Rejection],
-) -> None:
-    """Validate one converted batch and append its valid rows to `columns`."""
+) -> int:
+    """Validate one converted batch and append its valid rows to `columns`; the number of
+    rows the plugin joined into other rows' records (its `linked` row list)."""
     key = "text" if plugin.kind == "text" else "conversations"
     n = len(out[key])
     rows = out.get("row") or range(n)
@@ -276,6 +280,7 @@ def _collect(
         columns["rejected"].append(rejected[i])
         columns["text"].append(texts[i])
         columns["meta"].append(dumps_meta(meta))
+    return len(set(out.get("linked") or ()))
 
 
 # ---------------------------------------------------------------- dedup keys

@@ -27,10 +27,12 @@ def priority(sources: list[Converted]) -> list[Converted]:
     return sorted(sources, key=lambda s: (-s.confidence, s.order))
 
 
-def dedup(sources: list[Converted]) -> DedupResult:
+def dedup(sources: list[Converted], progress: bool = False) -> DedupResult:
+    from tqdm.auto import tqdm
+
     kept: dict[str, pa.Table] = {}
     lost_to: dict[str, Counter] = {s.source.name: Counter() for s in sources}
-    for kind in ("sft", "dpo", "text"):
+    for kind in tqdm(("sft", "dpo", "text"), desc="dedup", unit="kind", disable=not progress):
         group = [s for s in priority(sources) if s.plugin.kind == kind]
         if not group:
             continue

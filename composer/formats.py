@@ -10,16 +10,18 @@ conversation ends with the user's turn. It may begin with a comment holding YAML
     vars: {eos_token: "</s>"}
     -#}
 
-An SFT row's `input` is everything before the answer, and `output` the answer with the
-format's end marker. Rendering once per row with a marker in place of the answer gives both:
-the text between the generation prompt and the marker (the "lead", such as llama2's space)
-is found once per format by probing, and checked to be the same for every shape of
-conversation; a template for which it is not falls back to two renders per row.
+An SFT row's `prompt` is everything before the answer, and `completion` the answer with
+the format's end marker (less a final `eos_token` unless `keep_eos`). Rendering once per
+row with a marker in place of the answer gives both: the text between the generation
+prompt and the marker (the "lead", such as llama2's space) is found once per format by
+probing, and checked to be the same for every shape of conversation; a template for which
+it is not falls back to two renders per row.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,10 +121,17 @@ class PromptFormat:
     description: str = ""
     default_system: str | None = None
     lead: str | None = None  # None: the lead is not constant, render twice per row
+    keep_eos: bool = False  # False: an output ending in the template's eos_token loses it
     _globals: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, name: str, path: Path, overrides: dict[str, Any] | None = None) -> PromptFormat:
+    def load(
+        cls,
+        name: str,
+        path: Path,
+        overrides: dict[str, Any] | None = None,
+        keep_eos: bool = False,
+    ) -> PromptFormat:
         try:
             source = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -147,6 +156,7 @@ class PromptFormat:
             vars={**(settings.get("vars") or {}), **(overrides or {})},
             description=settings.get("description", ""),
             default_system=settings.get("default_system"),
+            keep_eos=keep_eos,
         )
         fmt.lead = fmt._probe_lead()
         return fmt
@@ -219,16 +229,22 @@ class PromptFormat:
             return None
         return before[: len(before) - len(self.lead)], f"{self.lead}{answer}{after}"
 
-    def render(self, context: Sequence[Mapping], answer: str, role: str = "gpt") -> tuple[str, str]:
-        """(input, output) for the answer to `context` (messages ending with the user's).
+    def sha256(self) -> str:
+        """sha256 of what decides the rendering: the template file (vars are hashed apart)."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
-        `role` is the answer's ShareGPT role: `gpt`, or `function_call` for a tool call.
+    def render(self, context: Sequence[Mapping], answer: str, role: str = "gpt") -> tuple[str, str]:
+        """(prompt, completion) for the answer to `context` (messages ending with the user's).
+
+        `role` is the answer's ShareGPT role: `gpt`, or `function_call` for a tool call. The
+        completion leaves off a final `eos_token` unless `keep_eos`: the trainer's tokenizer
+        adds its own, and two would teach the model to stop twice.
         """
-        if self.lead is not None:
-            fast = self._fast(context, answer, role)
-            if fast is not None:
-                return fast
-        return self._exact(context, answer, role)
+        fast = self._fast(context, answer, role) if self.lead is not None else None
+        prompt, output = fast or self._exact(context, answer, role)
+        return prompt, output if self.keep_eos else drop_end_token(
+            output, self.vars.get("eos_token")
+        )
 
     def render_completions(
         self, context: Sequence[Mapping], answers: list[str]
@@ -239,6 +255,13 @@ class PromptFormat:
             suffix = first[len(self.lead) + len(answers[0]) :]
             return prompt, [first, *(f"{self.lead}{a}{suffix}" for a in answers[1:])]
         return prompt, [first, *(self.render(context, a)[1] for a in answers[1:])]
+
+
+def drop_end_token(completion: str, eos: str | None) -> str:
+    """`completion` less a final end token (and the whitespace a template puts after it,
+    ChatML's newline say): the trainer's tokenizer adds the end token itself."""
+    end = completion.rstrip()
+    return end[: -len(eos)] if eos and end.endswith(eos) else completion
 
 
 def _msg(sharegpt_role: str, value: str) -> Mapping[str, str]:

@@ -116,6 +116,7 @@ def render_html(report: dict[str, Any]) -> str:
         _contamination(report, sources),
         _rejected(sources),
         _lengths(sources, colours, plots),
+        _tokens(report, plots),
         _scores(sources, colours, plots),
         _outputs(report, sources),
     ]
@@ -471,32 +472,79 @@ def _rejected(sources: list[dict]) -> Section:
     return ("rejected", "Rejected rows", "\n".join(p for p in parts if p))
 
 
+def _span(dists: list[dict]) -> tuple[float, float] | None:
+    """One x range for several histograms, so that their plots compare at a glance."""
+    edges = [d["edges"] for d in dists if d.get("edges")]
+    return (min(e[0] for e in edges), max(e[-1] for e in edges)) if edges else None
+
+
 def _lengths(sources: list[dict], colours: dict[str, str], plots: _Plots) -> Section:
     figures = []
-    for s in sources:
-        dist = (s.get("distributions") or {}).get("response_chars")
-        if not dist or not dist.get("counts"):
-            continue
+    dists = {s["name"]: (s.get("distributions") or {}).get("response_chars") for s in sources}
+    dists = {name: d for name, d in dists.items() if d and d.get("counts")}
+    span = _span(list(dists.values()))
+    for name, dist in dists.items():
         n = sum(dist["counts"])
         figures.append(
             plots.figure(
                 _histogram_plot,
                 dist,
-                colours[s["name"]],
-                s["name"],
+                colours[name],
+                name,
                 "response characters",
-                caption=f"{esc(s['name'])}: {count(n)} records in the mixture",
+                span,
+                caption=f"{esc(name)}: {count(n)} records in the mixture",
                 kind="length",
-                source=s["name"],
+                source=name,
             )
         )
     if not figures:
         return None
     intro = (
         '<p class="lead">How long the answers in the mixture are (assistant turns; a pair\'s '
-        "chosen answer; a text record's text), per source, in characters on a log scale.</p>"
+        "chosen answer; a text record's text), per source, in characters on a log scale "
+        "shared by every plot.</p>"
     )
     return ("lengths", "Lengths", intro + '<div class="grid">' + "".join(figures) + "</div>")
+
+
+def _tokens(report: dict[str, Any], plots: _Plots) -> Section:
+    """Token lengths of the formats rendered with a tokenizer, and the rows over max_seq_len."""
+    tokens = report.get("token_lengths") or {}
+    if not tokens:
+        return None
+    rows = []
+    for name, t in tokens.items():
+        limit = t.get("max_seq_len")
+        over = "" if limit is None else f"{count(t['over'])} ({t['share_over']:.1%})"
+        rows.append(
+            f"<tr><td>{esc(name)}</td><td><code>{esc(t['tokenizer'])}</code></td>"
+            f"{_num(t['rows'])}{_num(t['median'])}{_num(t['max'])}"
+            f'{_num(limit) if limit is not None else "<td></td>"}<td class="num">{over}</td></tr>'
+        )
+    header = ["format", "tokenizer", "rows", "median", "longest", "max_seq_len", "over"]
+    dists = {n: t["histogram"] for n, t in tokens.items() if t["histogram"].get("counts")}
+    span = _span(list(dists.values()))
+    figures = [
+        plots.figure(
+            _histogram_plot,
+            {**dist, "max": tokens[name].get("max_seq_len")},
+            PALETTE[i % len(PALETTE)],
+            name,
+            "row tokens",
+            span,
+            caption=f"{esc(name)}: {count(sum(dist['counts']))} rendered rows",
+            kind="tokens",
+        )
+        for i, (name, dist) in enumerate(dists.items())
+    ]
+    intro = (
+        '<p class="lead">Rendered rows in each tokenizer\'s tokens (prompt and completion, '
+        "tokenized apart as a trainer does); rows over a format's <code>max_seq_len</code> "
+        "would be cut or dropped in training.</p>"
+    )
+    grid = '<div class="grid">' + "".join(figures) + "</div>"
+    return ("tokens", "Token lengths", intro + _table(header, rows, 2) + grid)
 
 
 def _scores(sources: list[dict], colours: dict[str, str], plots: _Plots) -> Section:
@@ -722,7 +770,13 @@ def _funnel_plot(report: dict[str, Any], sources: list[dict], stages: list[str],
     return fig
 
 
-def _histogram_plot(dist: dict[str, Any], colour: str, title: str, xlabel: str):
+def _histogram_plot(
+    dist: dict[str, Any],
+    colour: str,
+    title: str,
+    xlabel: str,
+    span: tuple[float, float] | None = None,
+):
     from matplotlib.figure import Figure
 
     edges, counts = dist["edges"], dist["counts"]
@@ -731,12 +785,13 @@ def _histogram_plot(dist: dict[str, Any], colour: str, title: str, xlabel: str):
     ax = fig.subplots()
     ax.stairs(counts, edges, fill=True, color=colour, alpha=0.85)
     ax.stairs(counts, edges, color=colour)
-    log = xlabel.startswith("response") and edges[0] > 0
+    log = xlabel.startswith(("response", "row tokens")) and edges[0] > 0
     if log:
         ax.set_xscale("log")
     low, high = dist.get("min"), dist.get("max")
     thresholds = [v for v in (low, high) if v is not None and (v > 0 or not log)]
-    left, right = min([edges[0], *thresholds]), max([edges[-1], *thresholds])
+    first, last = span or (edges[0], edges[-1])
+    left, right = min([first, *thresholds]), max([last, *thresholds])
     if thresholds:  # room beside a threshold at the data's edge
         if log:
             left, right = left / 1.15, right * 1.15

@@ -306,7 +306,7 @@ def inputs(
         "templates": {
             fmt.name: {
                 "file": fmt.path.name,
-                "sha256": sha256_bytes(fmt.path.read_bytes()),
+                "sha256": fmt.sha256(),
                 "vars": fmt.vars,
             }
             for fmt in formats

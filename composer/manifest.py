@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from pydantic import (
 
 from composer.errors import ManifestError, TemplateError, UserError, did_you_mean
 
+FORMAT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DEFAULT_FORMATS = ("alpaca", "vicuna", "chatml", "llama2")
 
 
@@ -235,6 +237,27 @@ class Format(Strict):
     coverage: float = Field(1.0, ge=0, le=1)
     vars: dict[str, Any] = {}
     system_prompt: SystemPrompt | None = None
+    # A local Hugging Face tokenizer folder: render with its own chat template instead.
+    tokenizer: str | None = None
+    max_seq_len: int | None = Field(None, gt=0)  # the report shows the share of rows over it
+    keep_eos: bool = False  # keep the end token in completions (a trainer adds its own)
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str) -> str:
+        # The name names the format's folder of the output (formats/<name>/).
+        if not FORMAT_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r}: a format's name names its output folder (formats/<name>/): "
+                "letters, digits, '.', '_' and '-', starting with a letter or digit"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _template_or_tokenizer(self) -> Format:
+        if self.tokenizer is not None and (self.template is not None or self.vars):
+            raise ValueError("a format renders with a `tokenizer` or a `template` (and vars)")
+        return self
 
 
 class Render(Strict):
@@ -558,6 +581,12 @@ def check(manifest: Manifest) -> list[tuple[tuple, str]]:
         if fmt.name in names:
             problems.append((("formats", i, "name"), f"duplicate format name {fmt.name!r}"))
         names.add(fmt.name)
+        if fmt.tokenizer is not None:
+            from composer.chat_template import tokenizer_problem
+
+            if problem := tokenizer_problem(manifest.resolve(fmt.tokenizer)):
+                problems.append((("formats", i, "tokenizer"), problem))
+            continue
         path = template_path(template, formats, manifest.base_dir)
         if template not in formats and not template.endswith(".jinja"):
             key = "template" if fmt.template else "name"

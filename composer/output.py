@@ -131,41 +131,48 @@ class _Sink:
 
 
 class RowWriter:
-    """Streams rendered rows into OUT/<kind>/<split>.parquet, one batch at a time."""
+    """Streams rows into OUT/<file set>/<split>.parquet, one batch at a time.
+
+    `file_sets`: each file set's folder under OUT (`sft/messages`, `formats/chatml/sft`,
+    `text`) and its schema, which has a `split` column that picks the file and is not
+    written. Every split's file is written, an empty one too.
+    """
 
     def __init__(
         self,
         folder: Path,
-        schemas: dict[str, pa.Schema],
-        kinds: list[str],
+        file_sets: dict[str, pa.Schema],
         splits: list[str],
         jsonl: bool = False,
         json_list: bool = False,
     ):
         self.splits = splits
         self.sinks = {
-            (kind, split): _Sink(
-                folder / kind / f"{split}.parquet",
-                schemas[kind].remove(schemas[kind].get_field_index("split")),
+            (name, split): _Sink(
+                folder / name / f"{split}.parquet",
+                schema.remove(schema.get_field_index("split")),
                 jsonl,
                 json_list,
             )
-            for kind in kinds
+            for name, schema in file_sets.items()
             for split in splits
         }
-        self.schemas = schemas
 
-    def write(self, kind: str, columns: dict[str, list]) -> None:
-        self.write_table(kind, pa.table(columns, schema=self.schemas[kind]))
-
-    def write_table(self, kind: str, table: pa.Table) -> None:
+    def write_table(self, name: str, table: pa.Table) -> None:
         split = table.column("split")
-        for name in self.splits:
-            part = table.filter(pc.equal(split, name)).drop_columns(["split"])
-            self.sinks[kind, name].write(part)
+        for part_name in self.splits:
+            part = table.filter(pc.equal(split, part_name)).drop_columns(["split"])
+            self.sinks[name, part_name].write(part)
+
+    def write_rendered(self, kind: str, table: pa.Table) -> None:
+        """Rendered rows (with a `format` column) into each format's own file set."""
+        formats = table.column("format")
+        for fmt in pc.unique(formats).to_pylist():
+            part = table.filter(pc.equal(formats, fmt)).drop_columns(["format"])
+            self.write_table(f"formats/{fmt}/{kind}", part)
 
     def close(self) -> dict[str, int]:
         """Close every file; the row count of each, by its path under the output folder."""
         for sink in self.sinks.values():
             sink.close()
-        return {f"{kind}/{split}.parquet": sink.rows for (kind, split), sink in self.sinks.items()}
+        return {f"{name}/{split}.parquet": sink.rows for (name, split), sink in self.sinks.items()}

@@ -1,9 +1,10 @@
 """Render records into training rows: every item in every selected format.
 
 SFT: one row per assistant turn, the earlier turns as context (or only the last turn, with
-`render.turns: last`). DPO: the context as `prompt`, the two answers with the format's end
-marker. Text records are not templated. Coverage below 1 renders a seeded share of items
-in a format.
+`render.turns: last`): `prompt` and `completion`, the columns of TRL's prompt-completion
+type. DPO: the context as `prompt`, the two answers as `chosen` and `rejected`. Every row
+carries its record's `id`. Text records are not templated. Coverage below 1 renders a
+seeded share of items in a format.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import pyarrow as pa
 
 from composer.draws import uniforms
 from composer.formats import PromptFormat, messages_for
-from composer.records import GPT_SIDE, make_id
+from composer.records import GPT_SIDE
 from composer.system_prompt import SystemPromptChooser
 
-SFT_COLUMNS = ("id", "source", "format", "split", "conversation_id", "turn", "input", "output")
+SFT_COLUMNS = ("id", "source", "format", "split", "turn", "prompt", "completion")
 DPO_COLUMNS = ("id", "source", "format", "split", "prompt", "chosen", "rejected")
 TEXT_COLUMNS = ("id", "source", "split", "text")
 SCHEMAS = {
@@ -33,10 +34,6 @@ class FormatPlan:
     format: PromptFormat
     coverage: float
     system: SystemPromptChooser
-
-
-def row_id(record: str, fmt: str, turn: int) -> str:
-    return make_id(f"{record}/{fmt}/{turn}")
 
 
 def _messages(turns: list[dict]) -> tuple:
@@ -88,7 +85,7 @@ def render_source(
                 prompt, (good, bad) = fmt.render_completions(head + body, [chosen[i], rejected[i]])
                 _append(
                     out,
-                    row_id(rid, name, 0),
+                    rid,
                     sources[i],
                     name,
                     splits[i],
@@ -101,14 +98,13 @@ def render_source(
                 prompt, answer = fmt.render(head + body[:k], body[k]["content"], body[k]["from"])
                 _append(
                     out,
-                    row_id(rid, name, turn),
+                    rid,
                     sources[i],
                     name,
                     splits[i],
-                    conversation_id=rid,
                     turn=turn,
-                    input=prompt,
-                    output=answer,
+                    prompt=prompt,
+                    completion=answer,
                 )
     return out
 

@@ -43,6 +43,7 @@ class Funnel:
     upstream: str
     rows_read: int = 0
     rejected: int = 0
+    linked: int = 0  # rows that became turns inside other rows' records (message trees)
     records: int = 0
     filtered: int = 0  # records dropped by filters (before dedup)
     duplicates: int = 0
@@ -80,6 +81,8 @@ def build_report(
     mix: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     totals: dict[str, Any] = {k: sum(getattr(f, k) for f in funnels) for k in STAGES}
+    totals["linked"] = sum(f.linked for f in funnels)
+    totals["packed"] = sum(f.packed for f in funnels)
     rows_out: Counter = Counter()
     for f in funnels:
         for split, by_format in f.rows_out.items():
@@ -202,16 +205,23 @@ def markdown(report: dict[str, Any]) -> str:
         *(f"> **Warning:** {w}\n" for w in report["warnings"]),
         "## Funnel",
         "",
-        "Each source's rows: read, rejected as invalid, records made, dropped by filters, "
-        "lost as duplicates, left after dedup, removed as benchmark contamination, after "
-        "sampling, and the train/validation/test split.",
+        "Each source's rows: read, rejected as invalid, linked (turns inside another row's "
+        "conversation, in message trees), records made, dropped by filters, "
+        "lost as duplicates, left after dedup, removed as benchmark contamination, packed "
+        "(merged into other rows by packing), after sampling, and the train/validation/test "
+        "split.",
         "",
     ]
-    header = ["source", "kind", "conf.", *STAGE_LABELS.values()]
+    stages = list(STAGES)
+    if any(s.get("linked") for s in sources):  # only where a message tree was read
+        stages.insert(stages.index("rejected") + 1, "linked")
+    if any(s.get("packed") for s in sources):  # only where packing merged rows
+        stages.insert(stages.index("contaminated") + 1, "packed")
+    header = ["source", "kind", "conf.", *(STAGE_LABELS.get(k, k) for k in stages)]
     rows = [
-        [s["name"], s["kind"], f"{s['confidence']:g}", *(s[k] for k in STAGES)] for s in sources
+        [s["name"], s["kind"], f"{s['confidence']:g}", *(s[k] for k in stages)] for s in sources
     ]
-    rows.append(["**total**", "", "", *(totals[k] for k in STAGES)])
+    rows.append(["**total**", "", "", *(totals[k] for k in stages)])
     lines += [*_table(header, rows), ""]
     lines += _composition(sources)
     filters = sorted({f for s in sources for f in s.get("filtered_by", {})})

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from composer.draws import uniforms
 from composer.manifest import SystemPrompt
 
-# The system messages of the Orca paper (Mukherjee et al., 2023), without the empty one.
+# The 16 system messages of the Orca paper (Mukherjee et al., 2023, table 2), verbatim, in the
+# paper's order, typos included: they are what Orca-style data was generated with. Message 1 is
+# the empty system message; drawing it means the item gets no system prompt.
 ORCA_POOL = (
+    "",
     "You are an AI assistant. Provide a detailed answer so user don't need to search outside "
     "to understand the answer.",
     "You are an AI assistant. You will be given a task. You must generate a detailed and long "
@@ -44,11 +47,13 @@ ORCA_POOL = (
     "another. Given a task, you explain in simple steps what the task is asking, any "
     "guidelines that it provides. You solve the task and show how you used the guidelines to "
     "solve the task.",
-    "Given a definition of a task and a sample input, break the definition into small parts. "
+    "Given a definition of a task and a sample input, break the definition into small parts.\n"
     "Each of those parts will have some instruction. Explain their meaning by showing an "
-    "example that meets the criteria in the instruction.",
-    "You are an AI assistant. You will be given a task. You must generate a detailed and long "
-    "answer.",
+    "example that meets the criteria in the instruction. Use the following format:\n"
+    "Part #: a key part of the definition.\n"
+    "Usage: Sample response that meets the criteria from the key part. Explain why you think it "
+    "meets the criteria.",
+    "You are an AI assistant that helps people find information.",
 )
 POOLS = {"orca": ORCA_POOL}
 
@@ -87,6 +92,6 @@ class SystemPromptChooser:
             uniforms(self.seed, record_ids, self.format, "system-pool") * len(self.candidates)
         ).astype(int)
         return [
-            o if keep and o is not None else self.candidates[p] if g else None
+            o if keep and o is not None else (self.candidates[p] or None) if g else None
             for o, g, p in zip(own, gets, picks)
         ]

@@ -88,12 +88,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
-def assert_accounted(outdir: Path, one_record_per_row: bool = True) -> dict:
+def assert_accounted(outdir: Path) -> dict:
     """Every row of every source is accounted for in outdir's report.json, and rejected.jsonl
-    matches the funnel: read = kept + filtered + duplicates + contaminated + rejected.
+    matches the funnel: read = kept + filtered + duplicates + contaminated + rejected (+ the
+    rows a message tree joined into other rows' records, `linked`).
 
-    A plugin that makes several records of one row (a message tree) is checked from its
-    records on (`one_record_per_row=False`). Returns the report.
+    A text source's chunking makes several records of one row: it is checked from its
+    records on. Returns the report.
     """
     report = json.loads((outdir / "report.json").read_text(encoding="utf-8"))
     lines = (outdir / "rejected.jsonl").read_text(encoding="utf-8").splitlines()
@@ -103,8 +104,8 @@ def assert_accounted(outdir: Path, one_record_per_row: bool = True) -> dict:
         assert kept >= 0, f
         made = kept + f["filtered"] + f["duplicates"] + f["contaminated"]
         assert made == f["records"], f
-        if one_record_per_row:
-            assert f["rows_read"] == made + f["rejected"], f
+        if f["kind"] != "text":
+            assert f["rows_read"] == made + f["rejected"] + f["linked"], f
         mine = [r for r in rejected if r["source"] == f["name"]]
         assert len(mine) == f["rejected"], (f["name"], len(mine), f["rejected"])
         reasons: dict[str, int] = {}
@@ -128,3 +129,64 @@ def convert_upstream(tmp_path: Path, plugin: str, rows: list[dict], **kwargs):
     from composer.testing import convert_rows
 
     return convert_rows(plugin, rows, folder=tmp_path, **kwargs)
+
+
+def read_rendered(out: Path, kind: str, split: str = "train") -> list[dict]:
+    """Every format's rendered rows of one kind and split (OUT/formats/<format>/<kind>/),
+    each with its `format` added, formats in name order."""
+    rows = []
+    for path in sorted((out / "formats").glob(f"*/{kind}/{split}.parquet")):
+        fmt = path.parent.parent.name
+        rows += [{**r, "format": fmt} for r in read_parquet(path)]
+    return rows
+
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def chat_tokenizer(folder: Path, template: str = CHATML) -> Path:
+    """The packaged MiniLM's tokenizer made a chat model's: ChatML's markers as tokens, the
+    end token `<|im_end|>`, a chat template, no BERT [CLS]/[SEP] around every text; saved
+    to `folder` (a tokenizer a format can name, and one a tiny model trains with)."""
+    from transformers import AutoTokenizer
+
+    from composer.embeddings import DEFAULT_MODEL, model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path(DEFAULT_MODEL))
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": ["<|im_start|>", "<|im_end|>"], "eos_token": "<|im_end|>"}
+    )
+    tokenizer.chat_template = template
+    tokenizer.save_pretrained(folder)
+    path = folder / "tokenizer.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["post_processor"] = None
+    path.write_text(json.dumps(config), encoding="utf-8")
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"  # tokenizer.json as it is
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def tiny_llama(tokenizer):
+    """A 2-layer Llama with hidden size 32 for `tokenizer`, built from a config (seeded)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return LlamaForCausalLM(config)

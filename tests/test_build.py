@@ -24,6 +24,7 @@ from tests.helpers import (
     ROOT,
     invoke,
     read_parquet,
+    read_rendered,
     snapshot,
     write_jsonl,
     write_manifest,
@@ -156,13 +157,13 @@ def check_funnel(report: dict, out: Path) -> None:
                 if s["kind"] == kind
                 for n in s["rows_out"].get(split, {}).values()
             )
-            rel = f"{kind}/{split}.parquet"
-            assert outputs.get(rel, 0) == expected, rel
-            if rel not in outputs:
-                continue
-            counted = Counter(
-                (r["source"], r.get("format", "text")) for r in read_parquet(out / rel)
-            )
+            if kind == "text":
+                rel = f"text/{split}.parquet"
+                rows = read_parquet(out / rel) if rel in outputs else []
+            else:
+                rows = read_rendered(out, kind, split)
+            assert len(rows) == expected, (kind, split)
+            counted = Counter((r["source"], r.get("format", "text")) for r in rows)
             assert all(kind_of[name] == kind for name, _ in counted)
             assert counted == Counter(
                 {
@@ -172,6 +173,12 @@ def check_funnel(report: dict, out: Path) -> None:
                     if s["kind"] == kind
                 }
             )
+    # the untemplated shapes: one row per conversation, one per pair
+    for shape, kind in (("sft/messages", "sft"), ("dpo/pairs", "dpo")):
+        for split in ("train", "validation"):
+            rel = f"{shape}/{split}.parquet"
+            records = sum(s[split] for s in sources if s["kind"] == kind)
+            assert outputs.get(rel, 0) == records, rel
     # records.parquet holds each source's sampled rows, split as the funnel says
     records = Counter((r["source"], r["split"]) for r in read_parquet(out / "records.parquet"))
     for s in sources:
@@ -226,6 +233,9 @@ def test_demo_funnel_adds_up(demo):
         "sft",
         "dpo",
         "text",
+        "formats",
+        "axolotl",
+        "dataset_info.json",
         "report.json",
         "report.md",
         "report.html",
@@ -254,6 +264,14 @@ def test_demo_leaves_nothing_beside_its_output(demo):
 
 def test_full_mixture_funnel_adds_up(tmp_path):
     result = composer.build(full_manifest(tmp_path), output_dir=tmp_path / "out")
+    # Each stage's wall time is in the result, and nowhere in the output folder.
+    stages = ["load", "dedup", "pack, mix, sample, split", "render and write", "report"]
+    if "decontaminate" in (tmp_path / "manifest.yaml").read_text():
+        stages.insert(2, "decontaminate")
+    assert list(result.timings) == stages
+    assert all(seconds >= 0 for seconds in result.timings.values())
+    assert sum(result.timings.values()) > 0
+    assert "timings" not in (tmp_path / "out" / "report.json").read_text()
     check_funnel(result.report, result.output_dir)
     s = {f["name"]: f for f in result.report["sources"]}
     assert (s["chat"]["rows_read"], s["chat"]["rejected"], s["chat"]["duplicates"]) == (32, 2, 6)
@@ -335,8 +353,8 @@ def test_sample_factor_upsamples(tmp_path, spec):
     assert all(len(v) == 1 for v in by_id.values())
     s = result.report["sources"][0]
     assert s["train"] + s["validation"] == 25
-    sft = read_parquet(result.output_dir / "sft" / "train.parquet") + read_parquet(
-        result.output_dir / "sft" / "validation.parquet"
+    sft = read_rendered(result.output_dir, "sft") + read_rendered(
+        result.output_dir, "sft", "validation"
     )
     assert len(sft) == 25
 
@@ -387,10 +405,12 @@ def test_two_builds_are_byte_identical(tmp_path):
         "report.json",
         "report.md",
         "rejected.jsonl",
-        "sft/train.parquet",
-        "sft/train.jsonl",
-        "sft/train.json",
-        "dpo/validation.parquet",
+        "sft/messages/train.parquet",
+        "sft/messages/train.jsonl",
+        "sft/alpaca/train.json",
+        "formats/chatml/sft/train.jsonl",
+        "dpo/pairs/validation.parquet",
+        "formats/chatml/dpo/validation.parquet",
         "text/train.jsonl",
     } <= first.keys()
     for rel in first:
@@ -404,44 +424,45 @@ def test_jsonl_and_json_copies_equal_the_parquet(tmp_path):
     path = full_manifest(tmp_path, output={"jsonl": True, "json": True})
     out = composer.build(path, output_dir=tmp_path / "out").output_dir
     parquets = sorted(p for p in out.rglob("*.parquet") if p.parent != out)
-    assert len(parquets) == 6
+    assert len(parquets) == 20  # messages, alpaca, pairs, text; 3 formats × sft, dpo; 2 splits
     for p in parquets:
         rows = read_parquet(p)
         lines = p.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()
         assert [json.loads(line) for line in lines] == rows, p
         as_list = json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))
         assert isinstance(as_list, list) and as_list == rows, p
-    sft = json.loads((out / "sft" / "train.json").read_text(encoding="utf-8"))
-    assert {"id", "source", "format", "input", "output", "conversation_id", "turn"} == set(sft[0])
-    assert "ünïcødé" in (out / "sft" / "train.jsonl").read_text(encoding="utf-8")
+    sft = json.loads((out / "formats/chatml/sft/train.json").read_text(encoding="utf-8"))
+    assert {"id", "source", "turn", "prompt", "completion"} == set(sft[0])
+    assert "ünïcødé" in (out / "sft/messages/train.jsonl").read_text(encoding="utf-8")
 
 
 def test_no_copies_unless_asked(tmp_path):
     out = composer.build(full_manifest(tmp_path), output_dir=tmp_path / "out").output_dir
-    assert not [p for p in out.rglob("*") if p.suffix == ".json" and p.name != "report.json"]
+    configs = ("report.json", "dataset_info.json")
+    assert not [p for p in out.rglob("*") if p.suffix == ".json" and p.name not in configs]
     assert [p.name for p in out.rglob("*.jsonl")] == ["rejected.jsonl"]
 
 
 def test_rendered_rows_have_the_documented_columns(tmp_path):
     out = composer.build(full_manifest(tmp_path), output_dir=tmp_path / "out").output_dir
-    assert pq.read_schema(out / "sft" / "train.parquet").names == [
-        "id",
-        "source",
-        "format",
-        "conversation_id",
-        "turn",
-        "input",
-        "output",
-    ]
-    assert pq.read_schema(out / "dpo" / "train.parquet").names == [
-        "id",
-        "source",
-        "format",
-        "prompt",
-        "chosen",
-        "rejected",
-    ]
-    assert pq.read_schema(out / "text" / "train.parquet").names == ["id", "source", "text"]
+    names = {
+        "sft/messages": ["id", "source", "messages"],
+        "sft/alpaca": ["id", "source", "instruction", "input", "output", "system"],
+        "dpo/pairs": [
+            "id",
+            "source",
+            "prompt",
+            "chosen",
+            "rejected",
+            "chosen_message",
+            "rejected_message",
+        ],
+        "text": ["id", "source", "text"],
+        "formats/chatml/sft": ["id", "source", "turn", "prompt", "completion"],
+        "formats/chatml/dpo": ["id", "source", "prompt", "chosen", "rejected"],
+    }
+    for folder, columns in names.items():
+        assert pq.read_schema(out / folder / "train.parquet").names == columns, folder
     assert "split" in pq.read_schema(out / "records.parquet").names
 
 
@@ -517,12 +538,12 @@ def test_template_error_leaves_the_previous_output_untouched(tmp_path):
 def test_successful_rebuild_replaces_the_whole_folder(tmp_path):
     path = full_manifest(tmp_path, output={"jsonl": True})
     out = composer.build(path, output_dir=tmp_path / "outputs" / "result").output_dir
-    assert (out / "sft" / "train.jsonl").exists()
+    assert (out / "sft/messages/train.jsonl").exists()
     (out / "stale.txt").write_text("from before", encoding="utf-8")
     small = write_manifest(tmp_path, [alpaca_source(tmp_path, "only", 4)], filename="small.yaml")
     composer.build(small, output_dir=out)
     assert not (out / "stale.txt").exists()
-    assert not (out / "sft" / "train.jsonl").exists() and not (out / "dpo").exists()
+    assert not (out / "sft/messages/train.jsonl").exists() and not (out / "dpo").exists()
     assert pq.read_metadata(out / "records.parquet").num_rows == 4
     assert [p.name for p in out.parent.iterdir()] == ["result"]
 

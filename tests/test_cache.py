@@ -20,7 +20,7 @@ from composer.lock import LOCK_NAME
 from tests.helpers import (
     assert_user_error,
     invoke,
-    read_parquet,
+    read_rendered,
     snapshot,
     write_jsonl,
     write_manifest,
@@ -159,8 +159,8 @@ def test_a_changed_template_rerenders_without_reloading_any_source(project, comp
         *(("render", name, "miss") for name in "abc"),
     }
     assert sum(n for (stage, _, event), n in seen.items() if stage == "source") == 3
-    rows = read_parquet(project / "out" / "sft" / "train.parquet")
-    chatml = [r["input"] for r in rows if r["format"] == "chatml"]
+    rows = read_rendered(project / "out", "sft")
+    chatml = [r["prompt"] for r in rows if r["format"] == "chatml"]
     assert chatml and all(r.startswith("<|start|>") and "<|im_start|>" not in r for r in chatml)
 
 

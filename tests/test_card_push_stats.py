@@ -112,16 +112,19 @@ def test_the_card_header_is_valid_dataset_card_metadata(built):
     assert header["size_categories"] == ["n<1K"]
     assert header["license"] == "unknown"  # generic plugins on local files: nothing known
     configs = {c["config_name"]: c for c in header["configs"]}
-    assert list(configs) == ["sft", "dpo", "text"]
+    shapes = ["sft", "alpaca", "dpo", "text"]
+    rendered = ["chatml-sft", "chatml-dpo", "alpaca-sft", "alpaca-dpo"]
+    assert list(configs) == shapes + rendered
     assert configs["sft"]["default"] is True
     assert configs["sft"]["data_files"] == [
-        {"split": "train", "path": "sft/train.parquet"},
-        {"split": "validation", "path": "sft/validation.parquet"},
+        {"split": "train", "path": "sft/messages/train.parquet"},
+        {"split": "validation", "path": "sft/messages/validation.parquet"},
     ]
+    assert configs["chatml-sft"]["data_files"][0]["path"] == "formats/chatml/sft/train.parquet"
     hub = pytest.importorskip("huggingface_hub")
     card = hub.DatasetCard(text)  # parses the header as the Hub does, offline
     assert card.data.pretty_name == "t" and card.data.license == "unknown"
-    assert [c["config_name"] for c in card.data.to_dict()["configs"]] == ["sft", "dpo", "text"]
+    assert [c["config_name"] for c in card.data.to_dict()["configs"]] == shapes + rendered
 
 
 def test_datasets_loads_every_config_the_card_declares(built):
@@ -129,13 +132,24 @@ def test_datasets_loads_every_config_the_card_declares(built):
 
     result, _ = built
     outputs = result.report["outputs"]
-    for kind in ("sft", "dpo", "text"):
-        loaded = load_dataset(str(result.output_dir), kind)
+    folders = {
+        "sft": "sft/messages",
+        "alpaca": "sft/alpaca",
+        "dpo": "dpo/pairs",
+        "text": "text",
+        "chatml-sft": "formats/chatml/sft",
+        "alpaca-dpo": "formats/alpaca/dpo",
+    }
+    for config, folder in folders.items():
+        loaded = load_dataset(str(result.output_dir), config)
         for split, data in loaded.items():
-            assert data.num_rows == outputs[f"{kind}/{split}.parquet"] > 0
+            assert data.num_rows == outputs[f"{folder}/{split}.parquet"] > 0
     sft = load_dataset(str(result.output_dir), "sft")["train"]
-    assert set(sft.unique("format")) == {"chatml", "alpaca"}
-    assert load_dataset(str(result.output_dir))["train"].num_rows == outputs["sft/train.parquet"]
+    assert sft.column_names == ["id", "source", "messages"]
+    assert (
+        load_dataset(str(result.output_dir))["train"].num_rows
+        == outputs["sft/messages/train.parquet"]
+    )
 
 
 def test_the_card_body_accounts_for_the_mixture(built):
@@ -158,7 +172,7 @@ def test_the_card_body_accounts_for_the_mixture(built):
         if "/" in path and n:
             assert f"`{path}` | {n:,} |" in body
     assert 'load_dataset(repo, "sft")' in body and 'load_dataset(repo, "dpo")' in body
-    assert 'row["format"] == "chatml"' in body
+    assert 'load_dataset(repo, "chatml-sft")' in body and "SFTTrainer(" in body
     assert dataset_card(report, load_manifest(result.output_dir.parent / "manifest.yaml")) == (
         (result.output_dir / "README.md").read_text(encoding="utf-8")
     )  # no timestamps: a rebuild writes the same card
@@ -231,25 +245,30 @@ def test_the_licence_is_the_sources_one_or_other_with_each_listed(built):
 def test_configs_leave_out_empty_files_and_sizes_follow_the_hub():
     outputs = {
         "records.parquet": 10,
-        "sft/train.parquet": 8,
-        "sft/validation.parquet": 0,
+        "formats/chatml/sft/train.parquet": 8,
+        "sft/messages/train.parquet": 8,
+        "sft/messages/validation.parquet": 0,
         "text/test.parquet": 0,
-        "dpo/test.parquet": 1,
-        "dpo/train.parquet": 4,
+        "dpo/pairs/test.parquet": 1,
+        "dpo/pairs/train.parquet": 4,
         "rejected.jsonl": 2,
     }
     assert data_configs(outputs) == [
         {
             "config_name": "sft",
-            "data_files": [{"split": "train", "path": "sft/train.parquet"}],
+            "data_files": [{"split": "train", "path": "sft/messages/train.parquet"}],
             "default": True,
         },
         {
             "config_name": "dpo",
             "data_files": [
-                {"split": "train", "path": "dpo/train.parquet"},
-                {"split": "test", "path": "dpo/test.parquet"},
+                {"split": "train", "path": "dpo/pairs/train.parquet"},
+                {"split": "test", "path": "dpo/pairs/test.parquet"},
             ],
+        },
+        {
+            "config_name": "chatml-sft",
+            "data_files": [{"split": "train", "path": "formats/chatml/sft/train.parquet"}],
         },
     ]
     assert [size_category(n) for n in (0, 999, 1000, 250_000, 10**13)] == [
@@ -447,9 +466,9 @@ def test_the_histogram_has_a_row_per_bin_and_bars_scaled_to_the_fullest():
 
 def test_values_of_output_files_strings_are_lengths_numbers_as_they_are(built):
     result, _ = built
-    path = result.output_dir / "sft" / "train.parquet"
+    path = result.output_dir / "formats" / "chatml" / "sft" / "train.parquet"
     rows = read_parquet(path)
-    assert list(load_values(str(path), "output")) == [len(r["output"]) for r in rows]
+    assert list(load_values(str(path), "completion")) == [len(r["completion"]) for r in rows]
     assert list(load_values(str(path), "turn")) == [r["turn"] for r in rows]
     records = result.output_dir / "records.parquet"
     chats = [r for r in read_parquet(records) if r["source"] == "chats"]
@@ -474,12 +493,12 @@ def test_values_of_input_files_with_missing_values(tmp_path):
 
 def test_unknown_columns_and_sources_are_user_errors(built, tmp_path):
     result, _ = built
-    path = result.output_dir / "sft" / "train.parquet"
+    path = result.output_dir / "formats" / "chatml" / "sft" / "train.parquet"
     with pytest.raises(UserError) as caught:
-        load_values(str(path), "outptu")
+        load_values(str(path), "completin")
     assert str(caught.value) == (
-        f"{path}: no column 'outptu' (did you mean 'output'?); columns: id, source, format, "
-        "conversation_id, turn, input, output; a scorer (length, words, ...) needs records: "
+        f"{path}: no column 'completin' (did you mean 'completion'?); columns: id, source, "
+        "turn, prompt, completion; a scorer (length, words, ...) needs records: "
         "records.parquet, or a manifest and --source"
     )
     records = result.output_dir / "records.parquet"
@@ -542,17 +561,17 @@ def test_meta_fields_are_read_from_records(built):
 @pytest.mark.skipif("stats" not in cli.commands, reason="wired by the lead")
 def test_stats_command(built):
     result, _ = built
-    path = str(result.output_dir / "sft" / "train.parquet")
-    out = invoke("stats", path, "output", "--bins", "5")
+    path = str(result.output_dir / "formats" / "chatml" / "sft" / "train.parquet")
+    out = invoke("stats", path, "completion", "--bins", "5")
     assert out.exit_code == 0, out.output
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("output: ") and " values, 0 missing" in lines[0]
+    assert lines[0].startswith("completion: ") and " values, 0 missing" in lines[0]
     assert sum(int(r.rsplit(" ", 1)[1]) for r in lines if "│" in r) == len(read_parquet(path))
-    out = invoke("stats", path, "output", "--json")
+    out = invoke("stats", path, "completion", "--json")
     assert json.loads(out.stdout)["count"] == len(read_parquet(path))
     assert_user_error(
-        invoke("stats", path, "outptu"),
-        f"{path}: no column 'outptu' (did you mean 'output'?); columns: id, source, format, "
-        "conversation_id, turn, input, output; a scorer (length, words, ...) needs records: "
+        invoke("stats", path, "completin"),
+        f"{path}: no column 'completin' (did you mean 'completion'?); columns: id, source, "
+        "turn, prompt, completion; a scorer (length, words, ...) needs records: "
         "records.parquet, or a manifest and --source",
     )

@@ -17,9 +17,10 @@ SFT = {
     3: "ai2_arc boolq cinematika emobank mathinstruct mmlu openbookqa piqa ropes squad_v2 "
     "airoboros_summarization winogrande",
     2: "apps belebele camel_ai_biology camel_ai_chemistry camel_ai_math camel_ai_physics "
-    "capybara evol_instruct glaive_function_calling lmsys_chat_1m slimorca rosetta_code "
+    "capybara drop evol_instruct glaive_function_calling lmsys_chat_1m slimorca rosetta_code "
     "sql_create_context",
-    1: "airoboros bluemoon limarp natural_instructions pippa python_alpaca synthia whiterabbitneo",
+    1: "airoboros bluemoon limarp natural_instructions pippa python_alpaca spider synthia "
+    "whiterabbitneo",
 }
 DPO = "airoboros_dpo helpsteer orca_dpo_pairs ultrafeedback truthy contextual_dpo gutenberg_dpo "
 DPO += "toxic_dpo"

@@ -258,11 +258,18 @@ def test_h2o_dpo_chains_conversations_by_parent_id(tmp_path):
         row("c1", "c2", 1),  # c1 and c2 are each other's parent: a loop
         row("a2", "a1", 2),
         row("c2", "c1", 2),
-        row("d1", "gone", 1),  # a parent that is not in the file: a conversation's start
+        row("d1", "gone", 1),  # a parent that is not in the file: an orphan
     ]
     converted = convert_upstream(tmp_path, "h2o_dpo", rows, suffix=".parquet")
     got = {r["meta"]["ids"][-1]: r for r in rows_of(converted)}
-    assert sorted(got) == ["a3", "b1", "d1"]
+    assert sorted(got) == ["a3", "b1"]
+    assert converted.linked == 2  # a1 and a2 are rounds inside a3's conversation
+    assert sorted((r.index, r.reason, r.detail) for r in converted.rejections) == [
+        (3, "a cycle of parent ids", "a cycle of parent ids"),
+        (5, "a cycle of parent ids", "a cycle of parent ids"),
+        (6, "orphan", "orphan: parent 'gone' is not in the data"),
+    ]
+    assert converted.rows_read == len(converted.rejections) + converted.linked + len(got)
     assert got["a3"]["conversations"] == [
         sys_turn("You are a pirate."),
         human("question 1"),
@@ -274,10 +281,13 @@ def test_h2o_dpo_chains_conversations_by_parent_id(tmp_path):
     assert (got["a3"]["chosen"], got["a3"]["rejected"]) == ("good 3", "bad 3")
     assert got["a3"]["meta"]["ids"] == ["a1", "a2", "a3"]
     assert got["b1"]["conversations"] == [sys_turn("Be terse."), human("question 1")]
+    # `orphans: start` makes the orphan a conversation of its own, as older exports need.
+    started = convert_upstream(
+        tmp_path, "h2o_dpo", rows, suffix=".parquet", options={"orphans": "start"}
+    )
+    got = {r["meta"]["ids"][-1]: r for r in rows_of(started)}
     assert got["d1"]["conversations"] == [human("question 1")]
-    loops = sorted(r.row["id"] for r in converted.rejections)
-    assert loops == ["c1", "c2"]
-    assert {r.detail for r in converted.rejections} == {"its parent_id chain loops"}
+    assert sorted(r.row["id"] for r in converted.rejections) == ["c1", "c2", "d1"]
 
 
 # ---------------------------------------------------------------- UltraFeedback
@@ -640,3 +650,63 @@ def test_text_plugins_check_chunk_size(tmp_path, plugin):
 
     problems = get_plugin(plugin).option_problems({"max_chunk_size": 0})
     assert [key for key, _ in problems] == ["max_chunk_size"]
+
+
+# ---------------------------------------------------------------- h2o_sft
+
+
+def h2o_row(id, parent, n, system=None):
+    return {
+        "id": id,
+        "parent_id": parent,
+        "system": system,
+        "instruction": f"Q{n}?",
+        "output": f"A{n}.",
+    }
+
+
+def test_h2o_sft_chain_becomes_one_conversation_byte_for_byte(tmp_path):
+    # LLM Studio's shape: one round per row, chained by parent_id, in any order in the file.
+    rows = [h2o_row("r3", "r2", 3), h2o_row("r1", None, 1, "Be kind."), h2o_row("r2", "r1", 2)]
+    converted = convert_upstream(tmp_path, "h2o_sft", rows, suffix=".parquet")
+    (record,) = rows_of(converted)
+    assert json.dumps(record["conversations"], ensure_ascii=False).encode() == (
+        b'[{"from": "system", "value": "Be kind."}, {"from": "human", "value": "Q1?"}, '
+        b'{"from": "gpt", "value": "A1."}, {"from": "human", "value": "Q2?"}, '
+        b'{"from": "gpt", "value": "A2."}, {"from": "human", "value": "Q3?"}, '
+        b'{"from": "gpt", "value": "A3."}]'
+    )
+    assert record["meta"]["ids"] == ["r1", "r2", "r3"]
+    assert (converted.rows_read, converted.linked, converted.records.num_rows) == (3, 2, 1)
+
+
+def test_h2o_sft_branches_every_row_and_broken_chains(tmp_path):
+    rows = [
+        h2o_row("a", None, 1),
+        h2o_row("b", "a", 2),
+        h2o_row("c", "a", 3),  # a branch: two conversations share round a
+        h2o_row("x", "x", 4),  # its own parent
+        h2o_row("y", "z", 5),  # z -> y -> z
+        h2o_row("z", "y", 6),
+    ]
+    converted = convert_upstream(tmp_path, "h2o_sft", rows, suffix=".jsonl")
+    ids = sorted(r["meta"]["ids"] for r in rows_of(converted))
+    assert ids == [["a", "b"], ["a", "c"]]
+    assert converted.linked == 1
+    assert sorted((r.index, r.reason) for r in converted.rejections) == [
+        (3, "its own parent"),
+        (4, "a cycle of parent ids"),
+        (5, "a cycle of parent ids"),
+    ]
+    every = convert_upstream(tmp_path, "h2o_sft", rows, options={"every_row": True})
+    assert sorted(r["meta"]["ids"] for r in rows_of(every)) == [["a"], ["a", "b"], ["a", "c"]]
+    assert every.linked == 0
+
+
+def test_h2o_sft_without_ids_is_one_conversation_per_row(tmp_path):
+    rows = [{"instruction": "Hi?", "output": "Hello."}, {"instruction": "Bye?", "output": "Bye."}]
+    got = rows_of(convert_upstream(tmp_path, "h2o_sft", rows))
+    assert [r["conversations"] for r in got] == [
+        [human("Hi?"), gpt("Hello.")],
+        [human("Bye?"), gpt("Bye.")],
+    ]

@@ -23,6 +23,7 @@ from tests.helpers import (
     invoke,
     snapshot,
     write_jsonl,
+    write_manifest,
     write_manifest_text,
 )
 
@@ -184,7 +185,7 @@ def test_preview_demo_in_chatml():
     assert {h.split(" · ")[1] for h in headers} == {"chatml", "text"}
     assert "<|im_start|>user\n" in result.stdout
     assert "<|im_start|>assistant\n" in result.stdout
-    for part in ("--- input", "--- output", "--- prompt", "--- chosen", "--- rejected", "--- text"):
+    for part in ("--- prompt", "--- completion", "--- chosen", "--- rejected", "--- text"):
         assert part in result.stdout
     for other in ("### Instruction:", "[INST]", "ASSISTANT:"):
         assert other not in result.stdout
@@ -215,20 +216,23 @@ def test_build_demo_writes_the_layout(tmp_path):
     assert result.stdout == ""  # progress and the summary go to stderr
     assert "Built demo in " in result.stderr
     files = set(snapshot(out))
-    assert files == {
+    splits = ("train", "validation")
+    sets = ["sft/messages", "sft/alpaca", "dpo/pairs", "text"]
+    sets += [
+        f"formats/{f}/{k}" for f in ("alpaca", "vicuna", "chatml", "llama2") for k in ("sft", "dpo")
+    ]
+    assert files == {f"{s}/{split}.parquet" for s in sets for split in splits} | {
         "records.parquet",
-        "sft/train.parquet",
-        "sft/validation.parquet",
-        "dpo/train.parquet",
-        "dpo/validation.parquet",
-        "text/train.parquet",
-        "text/validation.parquet",
         "report.json",
         "report.md",
         "report.html",
         "README.md",
         "composer.lock",
         "rejected.jsonl",
+        "dataset_info.json",
+        "axolotl/sft.yaml",
+        "axolotl/alpaca.yaml",
+        "axolotl/dpo.yaml",
     }
     report = json.loads((out / "report.json").read_text())
     for path, rows in report["outputs"].items():
@@ -236,17 +240,14 @@ def test_build_demo_writes_the_layout(tmp_path):
             assert pq.read_metadata(out / path).num_rows == rows, path
     assert len((out / "rejected.jsonl").read_text().splitlines()) == report["totals"]["rejected"]
     assert report["totals"]["rejected"] > 0  # the demo has broken rows on purpose
-    assert set(pq.read_schema(out / "sft/train.parquet").names) >= {
+    assert pq.read_schema(out / "sft/messages/train.parquet").names == ["id", "source", "messages"]
+    assert set(pq.read_schema(out / "formats/chatml/sft/train.parquet").names) >= {
         "id",
-        "source",
-        "format",
-        "input",
-        "output",
+        "prompt",
+        "completion",
     }
-    assert set(pq.read_schema(out / "dpo/train.parquet").names) >= {
+    assert set(pq.read_schema(out / "dpo/pairs/train.parquet").names) >= {
         "id",
-        "source",
-        "format",
         "prompt",
         "chosen",
         "rejected",
@@ -260,6 +261,69 @@ def test_build_seed_override_and_quiet(tmp_path):
     assert result.exit_code == 0
     assert result.output == ""
     assert json.loads((tmp_path / "demo" / "report.json").read_text())["seed"] == 7
+
+
+def test_build_json_prints_a_machine_readable_summary(tmp_path):
+    out = tmp_path / "demo"
+    result = invoke("build", str(DEMO), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # stdout is the JSON and nothing else
+    report = json.loads((out / "report.json").read_text())
+    assert "Built demo" not in result.stderr
+    assert (summary["name"], summary["output_dir"]) == ("demo", str(out.resolve()))
+    assert summary["totals"] == report["totals"]
+    assert {k: v["rows"] for k, v in summary["files"].items()} == report["outputs"]
+    assert all(Path(v["path"]).is_file() for v in summary["files"].values())
+    for s in report["sources"]:
+        counts = summary["sources"][s["name"]]
+        assert counts["rows_read"] == s["rows_read"] and counts["train"] == s["train"]
+        assert counts["sampled"] == counts["train"] + counts["validation"] + counts["test"]
+
+
+def _build_with_stderr(tmp_path: Path, terminal: bool) -> str:
+    """A real `composer build` in a child process, stderr a pipe or a terminal (a pty)."""
+    import os
+    import subprocess
+    import sys
+
+    write_jsonl(tmp_path / "a.jsonl", [GOOD, {"instruction": "Count to 3.", "output": "1 2 3"}])
+    manifest = write_manifest(tmp_path, [{"name": "a", "plugin": "alpaca", "path": "a.jsonl"}])
+    command = [sys.executable, "-m", "composer", "build", str(manifest), "-o", str(tmp_path / "o")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    if not terminal:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        return done.stderr
+    import fcntl
+    import struct
+    import termios
+
+    reader, writer = os.openpty()
+    fcntl.ioctl(writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 120 columns
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=writer, env=env)
+    os.close(writer)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(reader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(reader)
+    assert child.wait() == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bars_only_when_stderr_is_a_terminal(tmp_path):
+    (tmp_path / "pipe").mkdir()
+    (tmp_path / "tty").mkdir()
+    piped = _build_with_stderr(tmp_path / "pipe", terminal=False)
+    assert "Built t in " in piped
+    assert "\r" not in piped and "it/s" not in piped and "load:" not in piped
+    shown = _build_with_stderr(tmp_path / "tty", terminal=True)
+    for stage in ("load", "dedup", "render", "write"):
+        assert f"{stage}: 100%" in shown, stage
 
 
 # ---------------------------------------------------------------- invalid rows, skipped
@@ -343,7 +407,7 @@ def test_invalid_rows_are_rejected_counted_and_kept_aside(tmp_path):
     assert "## Rejected rows" in markdown
     assert "`chat.jsonl:line 2` wrong role order: turn 0 should be human, got gpt" in markdown
 
-    sft = pq.read_table(out / "sft" / "train.parquet")
+    sft = pq.read_table(out / "sft" / "messages" / "train.parquet")
     assert sorted(sft.column("source").to_pylist()) == ["a", "a", "chat"]
 
 
@@ -471,7 +535,7 @@ def test_on_invalid_fail_leaves_an_earlier_output_byte_identical(tmp_path):
     out = tmp_path / "out"
     assert invoke("build", str(one_source(tmp_path)), "-o", str(out), "-q").exit_code == 0
     before = snapshot(out)
-    assert "report.json" in before and "sft/train.parquet" in before
+    assert "report.json" in before and "sft/messages/train.parquet" in before
 
     write_jsonl(tmp_path / "a.jsonl", [GOOD, BROKEN])
     result = invoke("build", str(one_source(tmp_path, on_invalid="fail")), "-o", str(out), "-q")
@@ -577,8 +641,8 @@ def test_columns_mapping_fixes_a_missing_column(tmp_path):
     )
     result = invoke("build", str(path), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == 0, result.output
-    [row] = pq.read_table(tmp_path / "out" / "sft" / "train.parquet").to_pylist()
-    assert "Say hi." in row["input"] and row["output"].startswith("Hi!")
+    [row] = pq.read_table(tmp_path / "out" / "formats/chatml/sft/train.parquet").to_pylist()
+    assert "Say hi." in row["prompt"] and row["completion"].startswith("Hi!")
 
 
 def test_a_json_file_that_does_not_parse_names_file_and_line(tmp_path):

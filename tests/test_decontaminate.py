@@ -13,7 +13,7 @@ from composer.benchmarks import Benchmark, BenchmarkItems, resolve
 from composer.decontaminate import Detector, Settings, checked_texts
 from composer.embeddings import EmbeddingCache, TransformerEmbedder, text_keys
 from composer.errors import ManifestError, UserError
-from tests.helpers import invoke, read_parquet, write_jsonl, write_manifest
+from tests.helpers import invoke, read_rendered, write_jsonl, write_manifest
 
 ITEMS = [
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
@@ -239,7 +239,7 @@ def test_a_build_removes_contaminated_rows_and_audits_each(tmp_path):
     [source] = result.report["sources"]
     assert (source["after_dedup"], source["contaminated"], source["sampled"]) == (4, 2, 2)
     assert source["contaminated_by"] == {"gsm8k": 2}
-    kept = {r["input"] for r in read_parquet(tmp_path / "out" / "sft" / "train.parquet")}
+    kept = {r["prompt"] for r in read_rendered(tmp_path / "out", "sft")}
     assert any(SAME_STYLE in k for k in kept) and any(CLEAN in k for k in kept)
     assert not any(ITEMS[0] in k or REWORDED in k for k in kept)
     audit = [json.loads(line) for line in (tmp_path / "out" / "contamination.jsonl").open()]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import composer
 from composer.records import make_id
-from tests.helpers import uuid5, write_jsonl, write_manifest
+from tests.helpers import read_rendered, uuid5, write_jsonl, write_manifest
 
 # ---------------------------------------------------------------- fixtures written by the tests
 
@@ -131,12 +131,12 @@ def test_higher_confidence_wins_whatever_the_manifest_order(tmp_path):
         f"only low {i}" for i in range(5)
     }
     # The rendered rows say the same: every shared instruction answered by the conf-3 source.
-    rows = pq.read_table(out / "sft" / "train.parquet").to_pylist()
+    rows = read_rendered(out, "sft")
     shared_ids = {uuid5(q) for q in shared}
-    mine = [r for r in rows if r["conversation_id"] in shared_ids]
+    mine = [r for r in rows if r["id"] in shared_ids]
     assert len(mine) == 10
-    assert all(r["source"] == "high" and "high answer" in r["output"] for r in mine)
-    assert not any("low answer" in r["output"] and r["conversation_id"] in shared_ids for r in rows)
+    assert all(r["source"] == "high" and "high answer" in r["completion"] for r in mine)
+    assert not any("low answer" in r["completion"] and r["id"] in shared_ids for r in rows)
 
     s = by_name(report)
     assert (s["low"]["records"], s["low"]["duplicates"], s["low"]["after_dedup"]) == (15, 10, 5)
@@ -391,7 +391,7 @@ def test_dpo_is_deduplicated_separately_from_sft(tmp_path):
         "lo only": "pairs_lo",
     }
     assert all(r["chosen"].startswith("hi") for p, r in dpo.items() if p in prompts[:3])
-    rendered = pq.read_table(out / "dpo" / "train.parquet").to_pylist()
+    rendered = read_rendered(out, "dpo")
     assert len(rendered) == 6
     assert sorted(r["source"] for r in rendered) == ["pairs_hi"] * 3 + ["pairs_lo"] * 3
 

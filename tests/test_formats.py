@@ -12,7 +12,6 @@ import json
 from functools import cache
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -22,6 +21,7 @@ from composer.build import load_formats
 from composer.errors import TemplateError, UserError
 from composer.formats import ANSWER, PromptFormat, available_formats, builtin_dir, messages_for
 from composer.manifest import Manifest
+from tests.helpers import read_rendered
 
 BUILTINS = ("alpaca", "vicuna", "chatml", "llama2", "openassistant", "llama3")
 ALPACA = (
@@ -93,8 +93,9 @@ SHAPES = {
 
 
 @cache
-def builtin(name: str, **overrides) -> PromptFormat:
-    return PromptFormat.load(name, available_formats()[name], overrides or None)
+def builtin(name: str, keep_eos: bool = True, **overrides) -> PromptFormat:
+    """A built-in format; with its end token kept, as the reference renderings show it."""
+    return PromptFormat.load(name, available_formats()[name], overrides or None, keep_eos)
 
 
 def full_rendering(fmt: PromptFormat, messages: list[dict], generation: bool) -> str:
@@ -124,6 +125,17 @@ def test_input_is_the_reference_rendering(name, shape):
     prompt, output = builtin(name).render(messages_for(SHAPES[shape]), "A")
     assert prompt == expected
     assert output == REFERENCE[name][4]
+
+
+@pytest.mark.parametrize("name", ["alpaca", "vicuna", "llama2", "openassistant"])
+def test_the_end_token_is_left_off_by_default(name):
+    """The trainer's tokenizer adds its end token; the template's own would make two."""
+    fmt = builtin(name, keep_eos=False)
+    prompt, output = fmt.render(messages_for(SHAPES["two_sys"]), "A")
+    assert output == REFERENCE[name][4].removesuffix(fmt.vars["eos_token"])
+    assert prompt == REFERENCE[name][3]
+    _, (good, bad) = fmt.render_completions(messages_for(SHAPES["two"]), ["G", "B"])
+    assert not good.endswith("</s>") and not bad.endswith("</s>")
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
@@ -435,16 +447,16 @@ def test_user_format_from_templates_dir_end_to_end(tmp_path):
         '[zephyr, {name: bagel, template: chatml, vars: {im_start: "<s>", im_end: "\\n</s>"}}]',
     )
     result = composer.build(manifest)
-    rows = pq.read_table(result.output_dir / "sft" / "train.parquet").to_pylist()
-    got = {(r["format"], r["input"], r["output"]) for r in rows}
+    rows = read_rendered(result.output_dir, "sft")
+    got = {(r["format"], r["prompt"], r["completion"]) for r in rows}
     assert got == {
-        ("zephyr", "<|user|>\nU1</s>\n<|assistant|>\n", "A1</s>"),
-        ("zephyr", "<|system|>\nS</s>\n<|user|>\nU1b</s>\n<|assistant|>\n", "A1b</s>"),
+        ("zephyr", "<|user|>\nU1</s>\n<|assistant|>\n", "A1"),
+        ("zephyr", "<|system|>\nS</s>\n<|user|>\nU1b</s>\n<|assistant|>\n", "A1b"),
         (
             "zephyr",
             "<|system|>\nS</s>\n<|user|>\nU1b</s>\n<|assistant|>\nA1b</s>\n"
             "<|user|>\nU2b</s>\n<|assistant|>\n",
-            "A2b</s>",
+            "A2b",
         ),
         ("bagel", "<s>user\nU1\n</s>\n<s>assistant\n", "A1\n</s>"),
         ("bagel", "<s>system\nS\n</s>\n<s>user\nU1b\n</s>\n<s>assistant\n", "A1b\n</s>"),
@@ -479,7 +491,7 @@ def test_format_given_as_a_jinja_path(tmp_path):
     assert fmt.name == "z"
     assert fmt.render(messages_for(SHAPES["one"]), "A") == (
         "<|user|>\nU1</s>\n<|assistant|>\n",
-        "A</s>",
+        "A",
     )
 
 
@@ -573,3 +585,60 @@ def test_any_conversation_renders_and_splits_exactly(conversation, name):
     prompt2, (out_a, out_b) = fmt.render_completions(context, [answer, other])
     assert (prompt2, out_a) == (prompt, output)
     assert out_b == fmt.render(context, other)[1]
+
+
+# ---------------------------------------------------------------- Llama-2 as Meta writes it
+
+B_INST, E_INST = "[INST]", "[/INST]"
+B_SYS, E_SYS = "<<SYS>>\n", "\n<</SYS>>\n\n"
+
+
+def meta_chat_completion(dialog: list[dict]) -> str:
+    """Meta's `Llama.chat_completion` prompt (llama/generation.py), as text: the system
+    prompt folded into the first instruction, every content stripped, each (instruction,
+    answer) pair encoded with BOS and EOS (written `<s>`, `</s>`), the last instruction with
+    BOS alone."""
+    if dialog[0]["role"] == "system":
+        first = B_SYS + dialog[0]["content"] + E_SYS + dialog[1]["content"]
+        dialog = [{"role": dialog[1]["role"], "content": first}, *dialog[2:]]
+    text = "".join(
+        f"<s>{B_INST} {(prompt['content']).strip()} {E_INST} {(answer['content']).strip()} </s>"
+        for prompt, answer in zip(dialog[::2], dialog[1::2])
+    )
+    return text + f"<s>{B_INST} {(dialog[-1]['content']).strip()} {E_INST}"
+
+
+META_DIALOGS = [
+    [{"role": "user", "content": "I am going to Paris, what should I see?"}],
+    [
+        {"role": "system", "content": "Always answer with Haiku"},
+        {"role": "user", "content": "I am going to Paris, what should I see?"},
+    ],
+    [
+        {"role": "system", "content": " Always answer with emojis "},
+        {"role": "user", "content": "How to go from Beijing to NY?\n"},
+        {"role": "assistant", "content": "  ✈️🗽 \n"},
+        {"role": "user", "content": "  What is so great about #1?"},
+    ],
+]
+
+
+@pytest.mark.parametrize("dialog", META_DIALOGS)
+def test_llama2_with_leading_bos_and_strip_is_metas_chat_completion_byte_for_byte(dialog):
+    fmt = builtin("llama2", leading_bos=True, strip=True)
+    role = {"system": "system", "user": "human", "assistant": "gpt"}
+    context = messages_for([(role[m["role"]], m["content"]) for m in dialog])
+    prompt, completion = fmt.render(context, " The Eiffel Tower. ")
+    assert prompt.encode() == meta_chat_completion(dialog).encode()
+    # the answer as Meta's next prompt would hold it: stripped, a space, then EOS
+    answered = [*dialog, {"role": "assistant", "content": " The Eiffel Tower. "}]
+    following = meta_chat_completion([*answered, {"role": "user", "content": "Next?"}])
+    assert following.startswith(prompt + completion)
+    assert completion == " The Eiffel Tower. </s>"
+
+
+def test_llama2_defaults_keep_the_design_reference():
+    """Without the two variables: no leading <s>, contents as they are."""
+    fmt = builtin("llama2")
+    prompt, _ = fmt.render(messages_for([("human", " U1 ")]), "A")
+    assert prompt == "[INST]  U1  [/INST]"

@@ -409,3 +409,18 @@ def test_chromium_draws_the_report_and_its_plots(report, tmp_path):
         assert colour_pixels(image, PALETTE[i], alpha=0.85) > 3000, name  # length histogram
     saturated = image.max(axis=2) - image.min(axis=2) > 0.2
     assert saturated.mean() > 0.03  # not a page of black text on white
+
+
+def test_length_plots_share_one_scale_across_sources():
+    """Short and long sources are drawn on the same x range, so their plots compare."""
+    from composer.html_report import _histogram_plot, _span
+
+    short = histogram(np.arange(10, 100), log=True)
+    long = histogram(np.arange(1_000, 20_000), log=True)
+    span = _span([short, long])
+    assert span == (short["edges"][0], long["edges"][-1])
+    limits = [
+        _histogram_plot(d, "#000000", "s", "response characters", span).axes[0].get_xlim()
+        for d in (short, long)
+    ]
+    assert limits[0] == limits[1] == pytest.approx(span)

@@ -98,7 +98,7 @@ def test_every_build_writes_a_deterministic_lock(project):
         for name, data in snapshot(out).items()
         if name != LOCK_NAME
     }
-    assert "report.json" in lock["outputs"] and "sft/train.parquet" in lock["outputs"]
+    assert "report.json" in lock["outputs"] and "sft/messages/train.parquet" in lock["outputs"]
     build(project / "manifest.yaml")
     assert (out / LOCK_NAME).read_text(encoding="utf-8") == text
 

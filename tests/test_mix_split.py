@@ -30,6 +30,7 @@ from tests.helpers import (
     assert_user_error,
     invoke,
     read_parquet,
+    read_rendered,
     uuid5,
     write_jsonl,
     write_manifest,
@@ -512,26 +513,17 @@ FORMATS = ["alpaca", "chatml", "llama2"]
 
 def ids_by_split(out: Path) -> tuple[dict[str, set[str]], dict[str, dict[str, set[str]]]]:
     """Record ids on each side, from every rendered parquet file (by kind) and from
-    records.parquet; DPO rows are traced to their record by their row id."""
+    records.parquet; every rendered row carries its record's id."""
     records = read_parquet(out / "records.parquet")
-    dpo_record = {uuid5(f"{r['id']}/{f}/0"): r["id"] for r in records for f in FORMATS}
     from_records: dict[str, set[str]] = defaultdict(set)
     for r in records:
         from_records[r["split"]].add(r["id"])
     rendered: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    files = sorted(out.glob("*/*.parquet"))
-    assert {p.relative_to(out).as_posix() for p in files} == {
-        f"{kind}/{split}.parquet"
-        for kind in ("sft", "dpo")
-        for split in ("train", "validation", "test")
-    }
-    for path in files:
-        kind, split = path.parent.name, path.stem
-        rows = read_parquet(path)
-        assert {r["format"] for r in rows} == set(FORMATS)
-        for r in rows:
-            record = r["conversation_id"] if kind == "sft" else dpo_record[r["id"]]
-            rendered[kind][split].add(record)
+    for kind in ("sft", "dpo"):
+        for split in ("train", "validation", "test"):
+            rows = read_rendered(out, kind, split)
+            assert {r["format"] for r in rows} == set(FORMATS)
+            rendered[kind][split].update(r["id"] for r in rows)
     return from_records, rendered
 
 
@@ -590,10 +582,14 @@ def test_validation_and_test_quotas_per_source(tmp_path):
     }
     # the chats render one row per assistant turn: two per item, in every format
     outputs = result.report["outputs"]
-    assert outputs["sft/test.parquet"] == (6 + 4 * 2) * len(FORMATS)
-    assert outputs["dpo/test.parquet"] == 4 * len(FORMATS)
-    assert outputs["sft/validation.parquet"] == (12 + 7 * 2) * len(FORMATS)
-    assert len(read_parquet(result.output_dir / "sft" / "test.parquet")) == 42
+    for fmt in FORMATS:
+        assert outputs[f"formats/{fmt}/sft/test.parquet"] == 6 + 4 * 2
+        assert outputs[f"formats/{fmt}/dpo/test.parquet"] == 4
+        assert outputs[f"formats/{fmt}/sft/validation.parquet"] == 12 + 7 * 2
+    # the untemplated shapes: one row per conversation, one per pair
+    assert outputs["sft/messages/test.parquet"] == 6 + 4
+    assert outputs["dpo/pairs/test.parquet"] == 4
+    assert len(read_rendered(result.output_dir, "sft", "test")) == 42
 
 
 def test_an_id_shared_across_kinds_follows_the_source_that_chose_it(tmp_path):

@@ -204,7 +204,7 @@ def test_a_recursive_glob_finds_nested_files(tmp_path):
     write_jsonl(tmp_path / "data" / "b.jsonl", [{"instruction": "q2", "output": "a"}])
     report = build(tmp_path, [{"name": "a", "plugin": "alpaca", "path": "data/**/*.jsonl"}])
     assert report["sources"][0]["records"] == 2
-    assert len(read_parquet(tmp_path / "out" / "sft" / "train.parquet")) == 2
+    assert len(read_parquet(tmp_path / "out" / "sft" / "messages" / "train.parquet")) == 2
     # each record names its file relative to the manifest: the output is the same wherever
     # the project is checked out
     records = read_parquet(tmp_path / "out" / "records.parquet")

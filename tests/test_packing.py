@@ -249,7 +249,7 @@ def test_a_build_packs_a_source_and_counts_it_in_the_funnel(tmp_path):
     """`packing:` on a source, through the real build: the funnel's `packed` and the
     rendered conversations (one row per assistant turn of a packed conversation)."""
     import composer
-    from tests.helpers import read_parquet, write_jsonl, write_manifest
+    from tests.helpers import read_parquet, read_rendered, write_jsonl, write_manifest
 
     questions = [q for qs in TOPICS.values() for q in qs]
     rows = [{"instruction": q, "output": f"An answer to: {q}"} for q in questions]
@@ -266,8 +266,21 @@ def test_a_build_packs_a_source_and_counts_it_in_the_funnel(tmp_path):
         {make_id(q) for q in questions}
         - {r["id"] for r in records if "packed_from" not in r["meta"]}
     )
-    sft_rows = read_parquet(tmp_path / "out" / "sft" / "train.parquet")
+    sft_rows = read_rendered(tmp_path / "out", "sft")
     assert len(sft_rows) == len(questions)  # every answer is still an output row
+    # report.md's funnel shows the packed count, between contaminated and sampled.
+    header, row = funnel_table(tmp_path / "out" / "report.md", "qa")
+    assert header[header.index("contaminated") + 1 : header.index("sampled")] == ["packed"]
+    assert row[header.index("packed")] == f"{funnel['packed']:,}"
 
     unpacked = composer.build(write_manifest(tmp_path, [source], "plain.yaml"), tmp_path / "o2")
     assert unpacked.report["sources"][0]["packed"] == 0
+    assert "packed" not in funnel_table(tmp_path / "o2" / "report.md", "qa")[0]
+
+
+def funnel_table(report_md, source: str) -> tuple[list[str], list[str]]:
+    """report.md's funnel table: its header and `source`'s row, as cells."""
+    lines = report_md.read_text(encoding="utf-8").splitlines()
+    cells = [[c.strip() for c in x.strip("|").split("|")] for x in lines if x.startswith("|")]
+    header = next(c for c in cells if c[:2] == ["source", "kind"])
+    return header, next(c for c in cells if c[0] == source and len(c) == len(header))

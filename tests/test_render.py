@@ -18,7 +18,7 @@ from composer.build import format_plans, load_formats
 from composer.formats import PromptFormat, available_formats
 from composer.manifest import Manifest, SystemPrompt
 from composer.records import SCHEMA, make_id
-from composer.render import SCHEMAS, FormatPlan, render_source, row_id
+from composer.render import SCHEMAS, FormatPlan, render_source
 from composer.system_prompt import ORCA_POOL, SystemPromptChooser
 
 VICUNA_DEFAULT = "A chat between a user and an unbiased, uncensored assistant."
@@ -111,14 +111,9 @@ def test_one_row_per_assistant_turn_with_the_earlier_turns_as_context():
         ("llama2", 2),
         ("llama2", 3),
     ]
-    assert all(
-        r["conversation_id"] == rid and r["split"] == "validation" and r["source"] == "src"
-        for r in got
-    )
-    assert [r["id"] for r in got] == [
-        row_id(rid, f, t) for f in ("chatml", "llama2") for t in (1, 2, 3)
-    ]
-    chatml = [(r["input"], r["output"]) for r in got if r["format"] == "chatml"]
+    # Every row carries its record's id.
+    assert all(r["id"] == rid and r["split"] == "validation" and r["source"] == "src" for r in got)
+    chatml = [(r["prompt"], r["completion"]) for r in got if r["format"] == "chatml"]
     sys_u1 = "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n"
     gen = "<|im_start|>assistant\n"
     assert chatml == [
@@ -134,23 +129,23 @@ def test_one_row_per_assistant_turn_with_the_earlier_turns_as_context():
             "A3<|im_end|>",
         ),
     ]
-    llama2 = [(r["input"], r["output"]) for r in got if r["format"] == "llama2"]
+    llama2 = [(r["prompt"], r["completion"]) for r in got if r["format"] == "llama2"]
     assert llama2 == [
-        ("[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST]", " A1 </s>"),
-        ("[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]", " A2 </s>"),
+        ("[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST]", " A1 "),
+        ("[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]", " A2 "),
         (
             "[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST] A2 </s><s>"
             "[INST] U3 [/INST]",
-            " A3 </s>",
+            " A3 ",
         ),
     ]
 
 
 def test_last_turn_only():
     out = render_source(records([THREE, turns("V1", "B1")]), "sft", [plan("vicuna")], True, 42)
-    assert [(r["turn"], r["input"], r["output"]) for r in rows(out)] == [
-        (3, "S\nUSER: U1\nASSISTANT: A1\nUSER: U2\nASSISTANT: A2\nUSER: U3\nASSISTANT: ", "A3</s>"),
-        (1, "USER: V1\nASSISTANT: ", "B1</s>"),
+    assert [(r["turn"], r["prompt"], r["completion"]) for r in rows(out)] == [
+        (3, "S\nUSER: U1\nASSISTANT: A1\nUSER: U2\nASSISTANT: A2\nUSER: U3\nASSISTANT: ", "A3"),
+        (1, "USER: V1\nASSISTANT: ", "B1"),
     ]
 
 
@@ -158,7 +153,7 @@ def test_each_item_in_every_selected_format():
     names = ["alpaca", "vicuna", "chatml", "llama2", "openassistant", "llama3"]
     out = render_source(singles(5), "sft", [plan(n) for n in names], False, 42)
     assert Counter(out["format"]) == dict.fromkeys(names, 5)
-    assert len(set(out["id"])) == 30
+    assert len(set(zip(out["id"], out["format"]))) == 30
 
 
 def test_dpo_rows():
@@ -175,19 +170,28 @@ def test_dpo_rows():
         (
             "llama2",
             "[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]",
-            " Good. </s>",
-            " Bad. </s>",
+            " Good. ",
+            " Bad. ",
         ),
         (
             "openassistant",
             "<|system|>S</s><|prompter|>U1</s><|assistant|>A1</s><|prompter|>U2</s><|assistant|>",
-            "Good.</s>",
-            "Bad.</s>",
+            "Good.",
+            "Bad.",
         ),
-        ("llama2", "[INST] Q [/INST]", " Yes </s>", " No </s>"),
-        ("openassistant", "<|prompter|>Q</s><|assistant|>", "Yes</s>", "No</s>"),
+        ("llama2", "[INST] Q [/INST]", " Yes ", " No "),
+        ("openassistant", "<|prompter|>Q</s><|assistant|>", "Yes", "No"),
     ]
-    assert out["id"][0] == row_id(table.column("id")[0].as_py(), "llama2", 0)
+    assert out["id"][0] == table.column("id")[0].as_py()
+
+
+def test_keep_eos_keeps_the_templates_end_token():
+    """Off by default (the trainer's tokenizer adds its own end token); kept on request."""
+    table = records([turns("U1", "A1")])
+    kept = PromptFormat.load("vicuna", available_formats()["vicuna"], keep_eos=True)
+    plans = [plan("vicuna"), FormatPlan(kept, 1.0, SystemPromptChooser.build(KEEP, 42, "v", None))]
+    out = render_source(table, "sft", plans, False, 42)
+    assert out["completion"] == ["A1", "A1</s>"]
 
 
 def test_text_records_are_not_templated():
@@ -223,7 +227,7 @@ def test_empty_table():
 
 
 def covered_ids(out: dict[str, list], name: str) -> set[str]:
-    return {c for c, f in zip(out["conversation_id"], out["format"]) if f == name}
+    return {c for c, f in zip(out["id"], out["format"]) if f == name}
 
 
 def test_coverage_renders_a_seeded_share_of_items():
@@ -255,7 +259,7 @@ def test_coverage_keeps_a_conversations_turns_together():
         ids=[make_id(f"c{i}") for i in range(100)],
     )
     out = render_source(table, "sft", [plan("chatml", 0.3)], False, 42)
-    per_conversation = Counter(out["conversation_id"])
+    per_conversation = Counter(out["id"])
     assert set(per_conversation.values()) == {2}
     assert 15 <= len(per_conversation) <= 45
 
@@ -275,7 +279,7 @@ def systems(
     """conversation id -> the system prompts its rows got (chatml)."""
     out = render_source(table, "sft", [plan(name, policy=policy, seed=seed)], last, seed)
     got = defaultdict(set)
-    for cid, prompt in zip(out["conversation_id"], out["input"]):
+    for cid, prompt in zip(out["id"], out["prompt"]):
         got[cid].add(chatml_system(prompt))
     return dict(got)
 
@@ -324,12 +328,60 @@ def test_a_conversation_shares_one_system_prompt_across_turns():
     assert {c for c in chosen if c} <= set(ORCA_POOL)
 
 
-def test_orca_pool():
-    assert len(ORCA_POOL) == 15 and all(ORCA_POOL)  # the 16 Orca system messages less the empty one
-    got = systems(singles(300), SystemPrompt(pool="orca"))
+# Seed 001's list: the Orca paper's table 2 (Mukherjee et al., 2023), ids 1 to 16.
+ORCA_PAPER = [
+    "",
+    "You are an AI assistant. Provide a detailed answer so user don't need to search outside to "
+    "understand the answer.",
+    "You are an AI assistant. You will be given a task. You must generate a detailed and long "
+    "answer.",
+    "You are a helpful assistant, who always provide explanation. Think like you are answering "
+    "to a five year old.",
+    "You are an AI assistant that follows instruction extremely well. Help as much as you can.",
+    "You are an AI assistant that helps people find information. Provide a detailed answer so "
+    "user don't need to search outside to understand the answer.",
+    "You are an AI assistant. User will you give you a task. Your goal is to complete the task as "
+    "faithfully as you can. While performing the task think step-by-step and justify your steps.",
+    "You should describe the task and explain your answer. While answering a multiple choice "
+    "question, first output the correct answer(s). Then explain why other answers are wrong. "
+    "Think like you are answering to a five year old.",
+    "Explain how you used the definition to come up with the answer.",
+    "You are an AI assistant. You should describe the task and explain your answer. While "
+    "answering a multiple choice question, first output the correct answer(s). Then explain why "
+    "other answers are wrong. You might need to use additional knowledge to answer the question.",
+    "You are an AI assistant that helps people find information. User will you give you a "
+    "question. Your task is to answer as faithfully as you can. While answering think "
+    "step-by-step and justify your answer.",
+    "User will you give you a task with some instruction. Your job is follow the instructions as "
+    "faithfully as you can. While answering think step-by-step and justify your answer.",
+    "You are a teacher. Given a task, you explain in simple steps what the task is asking, any "
+    "guidelines it provides and how to use those guidelines to find the answer.",
+    "You are an AI assistant, who knows every language and how to translate one language to "
+    "another. Given a task, you explain in simple steps what the task is asking, any guidelines "
+    "that it provides. You solve the task and show how you used the guidelines to solve the "
+    "task.",
+    "Given a definition of a task and a sample input, break the definition into small parts.\n"
+    "Each of those parts will have some instruction. Explain their meaning by showing an example "
+    "that meets the criteria in the instruction. Use the following format:\n"
+    "Part #: a key part of the definition.\n"
+    "Usage: Sample response that meets the criteria from the key part. Explain why you think it "
+    "meets the criteria.",
+    "You are an AI assistant that helps people find information.",
+]
+
+
+def test_orca_pool_is_the_papers_16_messages_verbatim():
+    assert list(ORCA_POOL) == ORCA_PAPER
+    assert len(set(ORCA_POOL)) == 16
+
+
+def test_orca_pool_draws_every_message_and_the_empty_one_is_no_system_prompt():
+    got = systems(singles(1600), SystemPrompt(pool="orca"))
     prompts = Counter(next(iter(s)) for s in got.values())
-    assert set(prompts) <= set(ORCA_POOL)
-    assert len(prompts) >= 10
+    assert "" not in prompts
+    assert set(prompts) == set(ORCA_POOL[1:]) | {None}
+    # Message 1 (empty) is drawn like the others: about 1 in 16 items get no system prompt.
+    assert 50 <= prompts[None] <= 150
 
 
 def test_pool_given_as_a_list():
@@ -387,7 +439,7 @@ def render_with(m: Manifest, table: pa.Table) -> list[dict]:
 
 def test_vicunas_default_system_replaces_the_manifest_default_for_vicuna_only():
     m = manifest(formats=["vicuna", "chatml", "llama2"], system_prompt={"default": DEF})
-    got = {r["format"]: r["input"] for r in render_with(m, records([turns("U1", "A1")]))}
+    got = {r["format"]: r["prompt"] for r in render_with(m, records([turns("U1", "A1")]))}
     assert got == {
         "vicuna": f"{VICUNA_DEFAULT}\nUSER: U1\nASSISTANT: ",
         "chatml": f"<|im_start|>system\n{DEF}<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n"
@@ -399,7 +451,7 @@ def test_vicunas_default_system_replaces_the_manifest_default_for_vicuna_only():
 def test_vicunas_default_keeps_the_manifest_probability():
     m = manifest(formats=["vicuna"], system_prompt={"default": DEF, "probability": 0.5})
     got = Counter(
-        r["input"].startswith(VICUNA_DEFAULT + "\nUSER: ") for r in render_with(m, singles(200))
+        r["prompt"].startswith(VICUNA_DEFAULT + "\nUSER: ") for r in render_with(m, singles(200))
     )
     assert 70 <= got[True] <= 130 and got[True] + got[False] == 200
 
@@ -414,12 +466,12 @@ def test_a_format_policy_overrides_the_manifest_policy():
         system_prompt={"default": DEF},
     )
     got = {
-        r["format"]: r["input"] for r in render_with(m, records([turns("U1", "A1", system="own")]))
+        r["format"]: r["prompt"] for r in render_with(m, records([turns("U1", "A1", system="own")]))
     }
     assert got["vicuna"] == "own\nUSER: U1\nASSISTANT: "
     assert got["chatml"] == "<|im_start|>user\nU1<|im_end|>\n<|im_start|>assistant\n"
     assert got["llama3"].startswith("<|start_header_id|>system<|end_header_id|>\n\nown<|eot_id|>")
-    got = {r["format"]: r["input"] for r in render_with(m, records([turns("U1", "A1")]))}
+    got = {r["format"]: r["prompt"] for r in render_with(m, records([turns("U1", "A1")]))}
     assert got["vicuna"] == "V\nUSER: U1\nASSISTANT: "  # the format's policy, not the front matter
     assert got["chatml"] == "<|im_start|>user\nU1<|im_end|>\n<|im_start|>assistant\n"
     assert DEF in got["llama3"]
@@ -439,7 +491,7 @@ def test_a_source_policy_overrides_the_manifest_policy():
         ],
     )
     (row,) = render_with(m, records([turns("U1", "A1")]))
-    assert chatml_system(row["input"]) == "SRC"
+    assert chatml_system(row["prompt"]) == "SRC"
 
 
 def test_seed_comes_from_the_manifest():
@@ -452,9 +504,9 @@ def test_seed_comes_from_the_manifest():
         manifest(formats=["chatml"], seed=2, system_prompt={"default": DEF, "probability": 0.5}),
         table,
     )
-    assert [r["input"] for r in a] != [r["input"] for r in b]
-    assert [r["input"] for r in a] == [
-        r["input"]
+    assert [r["prompt"] for r in a] != [r["prompt"] for r in b]
+    assert [r["prompt"] for r in a] == [
+        r["prompt"]
         for r in render_with(
             manifest(
                 formats=["chatml"], seed=1, system_prompt={"default": DEF, "probability": 0.5}
@@ -485,7 +537,7 @@ def test_a_template_cannot_change_what_other_formats_render(tmp_path):
         plan("chatml"),
     ]
     out = render_source(records([turns("U1", "A1", "U2", "A2")]), "sft", plans, False, 42)
-    chatml = [i for i, f in zip(out["input"], out["format"]) if f == "chatml"]
+    chatml = [i for i, f in zip(out["prompt"], out["format"]) if f == "chatml"]
     assert all("HACKED" not in i for i in chatml)
 
 
@@ -517,16 +569,16 @@ def test_any_records_render_one_row_per_answer(conversations, seed, last):
     answers = sum(1 if last else len(c) // 2 for c in conversations)
     assert len(out["id"]) == answers * len(names)
     for r in rows(out):
-        assert r["output"].strip()
+        assert r["completion"].strip()
         assert r["turn"] >= 1
     # Outputs hold the answers verbatim, in order, per conversation and format.
     for i, conv in enumerate(conversations):
         cid = make_id(f"src/{i}")
         gpt = [t["value"] for t in conv if t["from"] == "gpt"]
         for name in names:
-            got = [r for r in rows(out) if r["conversation_id"] == cid and r["format"] == name]
+            got = [r for r in rows(out) if r["id"] == cid and r["format"] == name]
             expected = gpt[-1:] if last else gpt
             assert [r["turn"] for r in got] == (
                 [len(gpt)] if last else list(range(1, len(gpt) + 1))
             )
-            assert all(a in r["output"] for a, r in zip(expected, got))
+            assert all(a in r["completion"] for a, r in zip(expected, got))

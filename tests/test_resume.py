@@ -246,7 +246,9 @@ def test_a_build_killed_while_loading_or_writing_resumes_to_the_same_bytes(
         shutil.rmtree(cache / "stages" / stage, ignore_errors=True)
 
     def writing(pid: int) -> bool:
-        return any((tmp / "sft" / "train.parquet").exists() for tmp in beside(out, "tmp-"))
+        return any(
+            (tmp / "sft" / "messages" / "train.parquet").exists() for tmp in beside(out, "tmp-")
+        )
 
     pid = killed(manifest, writing, "while writing")
     assert names(logged(cache, "hit", "source", pid)) == everything

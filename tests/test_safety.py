@@ -43,8 +43,17 @@ OUTPUT_FILES = {
     "report.html",
     "report.json",
     "report.md",
-    "sft/train.parquet",
+    "sft/messages/train.parquet",
+    "sft/alpaca/train.parquet",
+    "dataset_info.json",
+    "axolotl/sft.yaml",
+    "axolotl/alpaca.yaml",
 }
+
+
+def output_files(*formats: str) -> set[str]:
+    """The files of a build of SFT sources rendered in `formats`."""
+    return OUTPUT_FILES | {f"formats/{f}/sft/train.parquet" for f in formats}
 
 
 # ---------------------------------------------------------------- watching the file system
@@ -130,14 +139,14 @@ def assert_refused(result, *lines: str) -> str:
 PATHLIKE = ["../escape", "../../escape", "a/b", "./x/../../y", "..\\win", "..", ".", "nul\x00"]
 
 
-def test_source_and_format_names_like_paths_are_only_data(project, composer_cache_env):
-    """Names are never file names: such a manifest builds, into its output folder only."""
+def test_source_names_like_paths_are_only_data(project, composer_cache_env):
+    """Source names are never file names: such a manifest builds, into its output folder only."""
     absolute = str(project.parent.parent / "abs-escape")  # in the watched area
     names = [*PATHLIKE, absolute]
     manifest = write_manifest(
         project,
         [source(name) for name in names],
-        formats=[{"name": name, "template": "chatml"} for name in names],
+        formats=[{"name": f"f{i}", "template": "chatml"} for i in range(len(names))],
         dedup={"key": "none"},
     )
     watch = Watch(project.parent, composer_cache_env)
@@ -145,11 +154,18 @@ def test_source_and_format_names_like_paths_are_only_data(project, composer_cach
     assert result.exit_code == 0, result.output
     out = project / "out" / "t"
     assert watch.outside(out, composer_cache_env) == []
-    assert files_in(out) == OUTPUT_FILES
+    assert files_in(out) == output_files(*(f"f{i}" for i in range(len(names))))
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["sources"]] == names
-    assert set(report["formats"]) == set(names)
     assert not Path(absolute).exists()
+
+
+@pytest.mark.parametrize("name", [*PATHLIKE, "/abs/escape", "-dash"])
+def test_format_names_like_paths_are_refused(project, name):
+    """A format's name names its output folder: anything but a plain name is refused."""
+    manifest = write_manifest(project, [source()], formats=[{"name": name, "template": "chatml"}])
+    assert_refused(invoke("build", str(manifest), "-q"), "formats[0].name", "output folder")
+    assert not (project / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -220,7 +236,7 @@ def test_templates_and_vars_from_outside_are_read_never_written(project, compose
     assert result.exit_code == 0, result.output
     out = project / "out" / "t"
     assert watch.outside(out, composer_cache_env) == []
-    assert files_in(out) == OUTPUT_FILES
+    assert files_in(out) == output_files("plain", "relative", "absolute", "llama2")
 
 
 def test_a_templates_dir_that_does_not_exist_is_refused_not_made(project, composer_cache_env):

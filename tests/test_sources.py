@@ -104,6 +104,7 @@ def read(path: Path):
 def convert(plugin: str, batch: dict[str, list], **options) -> list[dict]:
     """The plugin's output, one dict per record."""
     out = get_plugin(plugin).convert(batch, **options)
+    out.pop("linked", None)  # rows joined into other records: a list of its own length
     n = len(out["text"] if "text" in out else out["conversations"])
     assert all(len(column) == n for column in out.values())
     return [{k: v[i] for k, v in out.items()} for i in range(n)]
@@ -867,32 +868,71 @@ OASST_ROWS = [
 
 
 def oasst_paths(records: list[dict]) -> list[list[str]]:
-    return sorted(r["meta"]["message_ids"] for r in records)
+    """The message-id paths of the records, in the order the plugin gave them."""
+    return [r["meta"]["message_ids"] for r in records if not r.get("error")]
 
 
-def test_oasst_one_conversation_per_root_to_leaf_path(tmp_path):
+def oasst_rejected(batch: dict, records: list[dict]) -> dict[str, str]:
+    return {batch["message_id"][r["row"]]: r["error"][1] for r in records if r.get("error")}
+
+
+def test_oasst_one_conversation_per_path_best_ranked_first(tmp_path):
     batch = read(write(tmp_path, "oasst.parquet", OASST_ROWS))
     records = convert("oasst", batch)
-    assert oasst_paths(records) == [["r1", "a1"], ["r1", "a2", "p3", "a3"]]
-    by_path = {tuple(r["meta"]["message_ids"]): r for r in records}
+    # a2 (rank 0) before a1 (rank 1), though a1's path ends first in the file.
+    assert oasst_paths(records) == [["r1", "a2", "p3", "a3"], ["r1", "a1"]]
+    by_path = {tuple(r["meta"]["message_ids"]): r for r in records if r["meta"]}
     assert by_path["r1", "a2", "p3", "a3"]["conversations"] == conv(
         ("human", "First question?"),
         ("gpt", "Best answer."),
         ("human", "Follow-up?"),
         ("gpt", "Follow-up answer."),
     )
-    # The path ending with the unanswered prompter message is cut back to its answer.
+    # The path ending with the unanswered prompter message ends at the answer before it.
     assert by_path["r1", "a1"]["conversations"] == conv(
         ("human", "First question?"), ("gpt", "Second answer.")
     )
     for record in records:
-        assert batch["message_id"][record["row"]] == record["meta"]["message_ids"][-1]
-        assert reason("sft", record) is None
+        if not record["error"]:
+            assert batch["message_id"][record["row"]] == record["meta"]["message_ids"][-1]
+            assert reason("sft", record) is None
+
+
+def test_oasst_every_message_is_a_record_end_linked_or_rejected_with_its_reason(tmp_path):
+    batch = read(write(tmp_path, "oasst.parquet", OASST_ROWS))
+    out = get_plugin("oasst").convert(batch)
+    linked = {batch["message_id"][i] for i in out["linked"]}
+    ends = {batch["message_id"][r] for r, e in zip(out["row"], out["error"]) if not e}
+    rejected = {batch["message_id"][r]: e[1] for r, e in zip(out["row"], out["error"]) if e}
+    assert linked == {"r1", "a2", "p3"}
+    assert ends == {"a3", "a1"}
+    assert rejected == {
+        "p2": "unanswered: no reply below this message",
+        "r2": "unanswered: no reply below this message",
+        "a4": "deleted",
+        "p5": "under a rejected row: deleted",
+        "a5": "under a rejected row: deleted",
+    }
+    assert len(linked) + len(ends) + len(rejected) == len(OASST_ROWS)
+
+
+def test_oasst_with_dedup_instruction_keeps_the_best_ranked_path_in_a_build(tmp_path):
+    from composer.testing import convert_rows
+
+    rows = [OASST_ROWS[i] for i in (1, 2, 3, 0, 4, 5)]  # the worse branch first in the file
+    converted = convert_rows("oasst", rows, folder=tmp_path)
+    assert converted.linked == 3 and len(converted.rejections) == 1
+    assert converted.rows_read == converted.linked + converted.records.num_rows + 1
+    first = converted.records.slice(0, 1).to_pylist()[0]
+    assert [t["value"] for t in first["conversations"]][1] == "Best answer."
 
 
 def test_oasst_best_only_follows_the_best_ranked_reply(tmp_path):
     batch = read(write(tmp_path, "oasst.jsonl", OASST_ROWS))
-    assert oasst_paths(convert("oasst", batch, best_only=True)) == [["r1", "a2", "p3", "a3"]]
+    records = convert("oasst", batch, best_only=True)
+    assert oasst_paths(records) == [["r1", "a2", "p3", "a3"]]
+    assert oasst_rejected(batch, records)["a1"] == "not the best-ranked reply"
+    assert oasst_rejected(batch, records)["p2"] == "under a rejected row: not the best-ranked reply"
 
 
 def test_oasst_best_only_prefers_ranked_over_unranked():
@@ -911,7 +951,66 @@ def test_oasst_without_deleted_or_rank_columns():
         key: [row[key] for row in OASST_ROWS[:6]]
         for key in ("message_id", "parent_id", "role", "text")
     }
-    assert oasst_paths(convert("oasst", batch)) == [["r1", "a1"], ["r1", "a2", "p3", "a3"]]
+    assert sorted(oasst_paths(convert("oasst", batch))) == [["r1", "a1"], ["r1", "a2", "p3", "a3"]]
+
+
+def tree(*rows: tuple[str, str | None, str]) -> dict[str, list]:
+    """(message_id, parent_id, role) rows; the text is the id."""
+    return {
+        "message_id": [r[0] for r in rows],
+        "parent_id": [r[1] for r in rows],
+        "role": [r[2] for r in rows],
+        "text": [f"text of {r[0]}" for r in rows],
+    }
+
+
+def test_oasst_broken_trees_are_rejected_rows_never_a_loop():
+    batch = tree(
+        ("q", None, "prompter"),
+        ("a", "q", "assistant"),
+        ("self", "self", "prompter"),  # its own parent
+        ("orphan", "gone", "assistant"),  # parent not in the data
+        ("c1", "c2", "prompter"),  # c1 -> c2 -> c1: a cycle
+        ("c2", "c1", "assistant"),
+        ("below", "c2", "prompter"),  # hangs under the cycle
+        ("dup", "q", "assistant"),  # a duplicated id that makes a loop
+        ("dup", "dup", "prompter"),
+        ("kid", "dup", "assistant"),  # its parent id is on two rows
+    )
+    records = convert("oasst", batch)
+    assert oasst_paths(records) == [["q", "a"]]
+    rejected = {
+        (batch["message_id"][r["row"]], r["row"]): r["error"][1] for r in records if r["error"]
+    }
+    assert rejected == {
+        ("self", 2): "its own parent",
+        ("orphan", 3): "orphan: parent 'gone' is not in the data",
+        ("c1", 4): "a cycle of parent ids",
+        ("c2", 5): "a cycle of parent ids",
+        ("below", 6): "under a rejected row: a cycle of parent ids",
+        ("dup", 7): "duplicate id: 'dup' is on 2 rows",
+        ("dup", 8): "duplicate id: 'dup' is on 2 rows",
+        ("kid", 9): "ambiguous parent: id 'dup' is on 2 rows",
+    }
+
+
+def test_oasst_a_chain_deeper_than_the_limit_is_rejected_not_a_recursion_error():
+    n = 20_000
+    batch = tree(
+        *(
+            (f"m{i}", f"m{i - 1}" if i else None, "prompter" if i % 2 == 0 else "assistant")
+            for i in range(n)
+        )
+    )
+    records = convert("oasst", batch)
+    assert oasst_paths(records) == [[f"m{i}" for i in range(256)]]  # m255 answers last
+    rejected = [r["error"][1] for r in records if r["error"]]
+    assert rejected[:3] == [
+        "unanswered: no reply below this message",  # m256, depth 256, the deepest allowed
+        "too deep: deeper than max_depth 256",  # m257
+        "under a rejected row: too deep: deeper than max_depth 256",
+    ]
+    assert len(rejected) == n - 256
 
 
 # ---------------------------------------------------------------- text

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import composer
 from composer.draws import generator, uniform, uniforms
 from composer.split import validation_quota
-from tests.helpers import invoke, read_parquet, uuid5, write_jsonl, write_manifest
+from tests.helpers import invoke, read_parquet, read_rendered, uuid5, write_jsonl, write_manifest
 
 IDS = [uuid5(f"item {i}") for i in range(20_000)]
 
@@ -181,45 +181,30 @@ def mixture(folder: Path) -> list[dict]:
     ]
 
 
-def record_of_rows(out: Path) -> dict[str, str]:
-    """Rendered row id -> its record id, for DPO rows (which carry no conversation_id)."""
-    formats = json.loads((out / "report.json").read_text(encoding="utf-8"))["formats"]
-    return {
-        uuid5(f"{r['id']}/{fmt}/0"): r["id"]
-        for r in read_parquet(out / "records.parquet")
-        for fmt in formats
-    }
+def kind_of(rel: str) -> str:
+    """The record kind of an output file set: `sft/messages`, `formats/chatml/dpo`, `text`."""
+    parts = rel.split("/")
+    return parts[2] if parts[0] == "formats" else parts[0]
 
 
 def sides(out: Path) -> dict[str, dict[str, set[str]]]:
-    """For each kind, the record ids on each side, read from every output file."""
-    dpo_record = record_of_rows(out)
+    """For each kind, the record ids on each side, read from every output file (every row
+    carries its record's id)."""
     found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for kind in ("sft", "dpo", "text"):
-        for split in ("train", "validation"):
-            path = out / kind / f"{split}.parquet"
-            if not path.exists():
-                continue
-            variants = [read_parquet(path)]
-            for suffix, load in (
-                (
-                    ".jsonl",
-                    lambda p: [json.loads(line) for line in p.read_text("utf-8").splitlines()],
-                ),
-                (".json", lambda p: json.loads(p.read_text("utf-8"))),
-            ):
-                if path.with_suffix(suffix).exists():
-                    variants.append(load(path.with_suffix(suffix)))
-            for rows in variants:
-                for row in rows:
-                    if kind == "sft":
-                        found[kind][split].add(row["conversation_id"])
-                        found[kind][f"{split}/rows"].add(row["id"])
-                    elif kind == "dpo":
-                        found[kind][split].add(dpo_record[row["id"]])
-                        found[kind][f"{split}/rows"].add(row["id"])
-                    else:
-                        found[kind][split].add(row["id"])
+    for path in sorted(out.rglob("*.parquet")):
+        if path.parent == out:
+            continue  # records.parquet
+        rel = path.parent.relative_to(out).as_posix()
+        split = path.stem
+        variants = [read_parquet(path)]
+        for suffix, load in (
+            (".jsonl", lambda p: [json.loads(line) for line in p.read_text("utf-8").splitlines()]),
+            (".json", lambda p: json.loads(p.read_text("utf-8"))),
+        ):
+            if path.with_suffix(suffix).exists():
+                variants.append(load(path.with_suffix(suffix)))
+        for rows in variants:
+            found[kind_of(rel)][split].update(row["id"] for row in rows)
     return found
 
 
@@ -236,7 +221,6 @@ def test_no_id_on_both_sides_in_any_file(tmp_path):
     for kind, by_side in found.items():
         assert by_side["train"] and by_side["validation"], kind
         assert not by_side["train"] & by_side["validation"], kind
-        assert not by_side["train/rows"] & by_side["validation/rows"], kind
     # records.parquet: one split per id, and the same split the rendered files show
     split_of: dict[tuple[str, str], set[str]] = defaultdict(set)
     for r in read_parquet(out / "records.parquet"):
@@ -262,8 +246,8 @@ def test_split_is_by_dedup_id_so_every_turn_and_copy_goes_together(tmp_path):
     # every turn row of a multi-turn conversation, and every copy, is on its record's side
     side = {r["id"]: r["split"] for r in records}
     for split in ("train", "validation"):
-        for row in read_parquet(out / "sft" / f"{split}.parquet"):
-            assert side[row["conversation_id"]] == split
+        for row in read_rendered(out, "sft", split):
+            assert side[row["id"]] == split
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     t = next(s for s in report["sources"] if s["name"] == "tasks")
     assert t["validation"] == sum(copies[i] for i, s in sides_of.items() if s == {"validation"})

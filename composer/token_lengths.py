@@ -1,0 +1,64 @@
+"""Rendered rows measured in a model's tokens, for the formats that render with a tokenizer.
+
+A row's length is its prompt's tokens plus its completion's (a pair: the longer of the two
+answers), tokenized apart as TRL's prompt-completion type does. The report shows each
+format's lengths and the share of rows over the format's `max_seq_len`: rows a trainer
+would cut or drop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from composer.report import histogram
+
+
+class TokenLengths:
+    def __init__(self, formats: list[Any]):
+        self.formats = {f.name: f for f in formats if hasattr(f, "token_lengths")}
+        self.lengths: dict[str, list[np.ndarray]] = {name: [] for name in self.formats}
+
+    def add(self, kind: str, rendered: pa.Table) -> None:
+        """Measure the rows of `rendered` (one kind, a `format` column) in each tokenizer."""
+        if kind == "text" or not self.formats:
+            return
+        formats = rendered.column("format")
+        for name, fmt in self.formats.items():
+            rows = rendered.filter(pc.equal(formats, name))
+            if not rows.num_rows:
+                continue
+            prompt = fmt.token_lengths(rows.column("prompt").to_pylist())
+            if kind == "sft":
+                answer = fmt.token_lengths(rows.column("completion").to_pylist())
+            else:
+                answer = np.maximum(
+                    fmt.token_lengths(rows.column("chosen").to_pylist()),
+                    fmt.token_lengths(rows.column("rejected").to_pylist()),
+                )
+            self.lengths[name].append(prompt + answer)
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per format: rows, the longest and median row, the max_seq_len and the share over."""
+        out = {}
+        for name, parts in self.lengths.items():
+            fmt = self.formats[name]
+            values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            limit = fmt.max_seq_len
+            over = int((values > limit).sum()) if limit else None
+            out[name] = {
+                "tokenizer": fmt.path.name,
+                "rows": len(values),
+                "max": int(values.max()) if len(values) else 0,
+                "median": float(np.median(values)) if len(values) else 0.0,
+                "max_seq_len": limit,
+                "over": over,
+                "share_over": round(over / len(values), 6)
+                if over is not None and len(values)
+                else None,
+                "histogram": histogram(values, log=True),
+            }
+        return out
