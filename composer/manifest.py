@@ -422,8 +422,9 @@ def _problems_beyond(
         if error["type"] == "missing" or not loc or isinstance(loc[-1], int):
             return []
         parent = pruned
-        for part in loc[:-1]:
-            parent = parent[part]
+        for part in loc[:-1]:  # gone when a union's error removed an outer key first
+            found = isinstance(parent, dict | list) and _has(parent, part)
+            parent = parent[part] if found else None
         if isinstance(parent, dict):
             parent.pop(loc[-1], None)
         removed.append(loc)
