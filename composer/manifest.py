@@ -395,6 +395,8 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         from composer.lock import redact
 
         problems = describe_errors(exc.errors(), data, lines)
+        problems += _problems_beyond(path, data, exc.errors(), lines)
+        problems.sort(key=lambda p: int(p.split(":")[0][5:]) if p.startswith("line ") else 0)
         raise ManifestError(path, [redact(p) for p in problems]) from None
     manifest.base_dir = Path(path).resolve().parent
     manifest.path = path
@@ -403,6 +405,40 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         problems.sort(key=lambda p: _line(p[0], lines))
         raise ManifestError(path, [_with_line(loc, msg, lines) for loc, msg in problems])
     return manifest
+
+
+def _problems_beyond(
+    path: str, data: dict, errors: list[dict], lines: dict[tuple, int]
+) -> list[str]:
+    """The cross-key problems (files, plugins, formats) that schema errors would hide until
+    they are fixed: the checks run on the manifest without its wrong keys, so that one
+    `composer validate` reports every problem at once. None when no such manifest exists
+    (a required key is missing, or a list entry is wrong as a whole)."""
+    import copy
+
+    pruned, removed = copy.deepcopy(data), []
+    for error in errors:
+        loc = _data_loc(error["loc"], data)
+        if error["type"] == "missing" or not loc or isinstance(loc[-1], int):
+            return []
+        parent = pruned
+        for part in loc[:-1]:  # gone when a union's error removed an outer key first
+            found = isinstance(parent, dict | list) and _has(parent, part)
+            parent = parent[part] if found else None
+        if isinstance(parent, dict):
+            parent.pop(loc[-1], None)
+        removed.append(loc)
+    try:
+        manifest = Manifest.model_validate(pruned)
+    except ValidationError:
+        return []
+    manifest.base_dir = Path(path).resolve().parent
+    manifest.path = path
+    # Not a problem at a removed key, nor at an object that holds one (its absence's echo).
+    related = lambda loc, r: loc[: len(r)] == r or r[: len(loc)] == loc  # noqa: E731
+    found = [p for p in check(manifest) if not any(related(p[0], r) for r in removed)]
+    found.sort(key=lambda p: _line(p[0], lines))
+    return [_with_line(loc, msg, lines) for loc, msg in found]
 
 
 def check(manifest: Manifest) -> list[tuple[tuple, str]]:

@@ -76,6 +76,19 @@ def conversation_problem(turns: Any, kind: str) -> tuple[str, str] | None:
     return None
 
 
+def turn_list_problem(turns: Any) -> tuple[str, str] | None:
+    """A conversation that is not a list of objects: a plugin rejects it whole (with this
+    reason) rather than dropping the odd turn and silently shortening it."""
+    if turns is None:
+        return None  # no conversation: record validation says so
+    if not isinstance(turns, list):
+        return "malformed turn", f"the conversation is {type(turns).__name__}, not a list of turns"
+    for i, t in enumerate(turns):
+        if not isinstance(t, dict):
+            return "malformed turn", f"turn {i} is {type(t).__name__}, not an object"
+    return None
+
+
 def same_answer(chosen: Any, rejected: Any) -> bool:
     """Whether two answers are the same text, ignoring case and surrounding space."""
     return (

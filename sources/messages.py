@@ -2,6 +2,7 @@
 
 import json
 
+from composer.records import turn_list_problem
 from composer.turns import text_of, turn
 
 name = "messages"
@@ -30,9 +31,11 @@ def _merge_tool_results(turns: list[dict]) -> list[dict]:
 
 
 def convert(batch: dict[str, list]) -> dict[str, list]:
-    return {
+    errors = [turn_list_problem(messages) for messages in batch["messages"]]
+    return {  # a message that is not an object rejects the row: never a shortened chat
         "conversations": [
-            _merge_tool_results([_turn(m) for m in messages or [] if isinstance(m, dict)])
-            for messages in batch["messages"]
-        ]
+            None if error else _merge_tool_results([_turn(m) for m in messages or []])
+            for messages, error in zip(batch["messages"], errors)
+        ],
+        "error": errors,
     }

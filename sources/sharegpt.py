@@ -1,5 +1,6 @@
 """ShareGPT conversations: a list of {from, value} turns per row."""
 
+from composer.records import turn_list_problem
 from composer.turns import first_set, turn, with_system
 
 name = "sharegpt"
@@ -11,7 +12,7 @@ def convert(batch: dict[str, list], system_column: str | None = None) -> dict[st
     systems = batch[system_column] if system_column else [None] * len(batch["conversations"])
     out, errors = [], []
     for turns, system in zip(batch["conversations"], systems):
-        problem = _shape_problem(turns)
+        problem = turn_list_problem(turns)
         errors.append(problem)
         if problem:  # rejected whole: never a conversation silently shortened
             out.append(None)
@@ -22,14 +23,3 @@ def convert(batch: dict[str, list], system_column: str | None = None) -> dict[st
         ]
         out.append(with_system(system, turns))
     return {"conversations": out, "error": errors}
-
-
-def _shape_problem(turns: object) -> tuple[str, str] | None:
-    if turns is None:
-        return None  # no conversation: record validation says so
-    if not isinstance(turns, list):
-        return "malformed turn", f"the conversation is {type(turns).__name__}, not a list of turns"
-    for i, t in enumerate(turns):
-        if not isinstance(t, dict):
-            return "malformed turn", f"turn {i} is {type(t).__name__}, not an object"
-    return None

@@ -356,6 +356,18 @@ def test_a_turn_that_is_not_an_object_rejects_the_whole_conversation(tmp_path):
     assert report["sources"][0]["records"] == 1
 
 
+def test_a_message_that_is_not_an_object_rejects_the_whole_chat(tmp_path):
+    good = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    rows = [{"messages": good}, {"messages": [good[0], "stray", good[1]]}, {"messages": 7}]
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    _, report = hostile_build(tmp_path, {"plugin": "messages", "path": "a.jsonl"})
+    assert [(r["where"], r["reason"], r["detail"]) for r in rejected(tmp_path)] == [
+        ("a.jsonl:line 2", "malformed turn", "turn 1 is str, not an object"),
+        ("a.jsonl:line 3", "malformed turn", "the conversation is int, not a list of turns"),
+    ]
+    assert report["sources"][0]["records"] == 1
+
+
 @pytest.mark.parametrize(
     ("value", "what"), [(["a"], "a list"), ({"a": 1}, "an object"), (True, "true/false")]
 )

@@ -636,3 +636,30 @@ def test_non_string_key_names_its_line(tmp_path):
     path = write_manifest(tmp_path, BASE + "1: one\n")
     [problem] = problems(path)
     assert problem.startswith("line 6: 1: ")
+
+
+def test_validate_reports_schema_and_cross_key_problems_at_once(tmp_path):
+    """A wrong value and a missing file, an unknown plugin and format: all in one run."""
+    (tmp_path / "a.jsonl").write_text('{"conversations": []}\n')
+    (tmp_path / "manifest.yaml").write_text(
+        "name: t\n"
+        "sources:\n"
+        "  - name: s\n"
+        "    plugin: sharegpt\n"
+        "    path: missing.jsonl\n"
+        "    confidence: .nan\n"
+        "  - name: b\n"
+        "    plugin: nope\n"
+        "    path: a.jsonl\n"
+        "formats: [chatml, bogus]\n"
+        "foo: 1\n"
+    )
+    result = invoke("validate", str(tmp_path / "manifest.yaml"))
+    assert result.exit_code == 2
+    lines = [line.split(":")[0] for line in result.stderr.splitlines()[1:]]
+    assert lines == ["  line 5", "  line 6", "  line 8", "  line 10", "  line 11"]
+    assert "sources[0].path: no such file" in result.stderr
+    assert "sources[0].confidence: expected a finite number" in result.stderr
+    assert "sources[1].plugin: unknown plugin 'nope'" in result.stderr
+    assert "formats[1].name: unknown format 'bogus'" in result.stderr
+    assert "foo: unknown key" in result.stderr
