@@ -70,6 +70,11 @@ def cli() -> None:
     is_flag=True,
     help="Compute every stage; read and store nothing in the cache (`composer cache info`).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: the manifest's `workers`, else one a core).",
+)
 @user_errors
 def build(
     manifest: str,
@@ -78,6 +83,7 @@ def build(
     quiet: bool,
     locked: str | None,
     no_cache: bool,
+    workers: int | None,
 ) -> None:
     """Build the mixture MANIFEST describes.
 
@@ -100,6 +106,7 @@ def build(
         progress=not quiet,
         locked=locked,
         cache=not no_cache,
+        workers=workers,
     )
     if not quiet:
         totals = result.totals
