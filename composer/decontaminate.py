@@ -59,7 +59,7 @@ class Settings:
     certain: float = 0.92  # a match with no evidence at all
     with_numbers: float = 0.5  # the item's numbers (2 or more) are the window's numbers
     with_words: float = 0.7  # most of the item's idf-weighted words are in the window
-    with_code: float = 0.6  # a code item's function name or signature is in the window
+    with_code: float = 0.5  # a code item's signature or docstring is in the window
     number_overlap: float = 0.8  # Jaccard of the two sets of numbers
     word_overlap: float = 0.7
 
@@ -128,6 +128,7 @@ class Match:
     item: int  # index into the detector's items
     detector: str
     score: float
+    evidence: str = ""  # the embedding detector's: numbers, code, words or none
 
 
 @dataclass
@@ -282,7 +283,7 @@ class Detector:
                 if self.item_code[item] is not None:
                     if joined_words is None:
                         joined_words = " " + " ".join(window_words) + " "
-                    by_code = self.item_code[item].found(found_words, joined_words)
+                    by_code = self.item_code[item].found(window_words, joined_words)
                 if by_numbers or by_code or by_words or sim >= s.static_close:
                     pairs.append((w, item, float(sim)))
                     needs.append(
@@ -307,41 +308,61 @@ class Detector:
         self.scores += [(evidence, score) for (evidence, _), score in zip(needs, scores)]
         self.first_scores += [sim for _, _, sim in pairs]
         return [
-            Match(checked.window_text[w], item, "embedding", round(score, 4))
-            for (w, item, _), score, (_, need) in zip(pairs, scores, needs)
+            Match(checked.window_text[w], item, "embedding", round(score, 4), evidence)
+            for (w, item, _), score, (evidence, need) in zip(pairs, scores, needs)
             if score >= need
         ]
 
 
+PHRASE = 6  # words in a code item's phrase
+PHRASES_FOUND = 8  # phrases of a code item that identify it (or half of them, if fewer)
+SIGNATURE_WORDS = 6  # a signature without the function's name identifies with this many
+
+
 @dataclass(frozen=True)
 class CodeMarks:
-    """What identifies a code item (a HumanEval prompt): the names of its functions, and
-    their signatures (parameters, types, return type) as word sequences."""
+    """What identifies a code item (a HumanEval prompt): its functions' signatures as word
+    sequences (name, parameters, types, return type), and its phrases (the docstring's and
+    the examples' 6-word sequences without the names: prose and test values). Ordinary code
+    shares names (`triangle_area`), parameters (`a, b`) and a few stock phrases with such
+    an item, not a whole distinctive signature or most of its docstring."""
 
-    names: frozenset[str]
     signatures: tuple[str, ...]  # " word word ... " (padded: matched as whole words)
+    phrases: frozenset[str]
 
-    def found(self, window_words: set[str], joined_words: str) -> bool:
-        """Whether a window (its words, and its words joined by spaces) holds a name or a
-        signature of the item: a renamed function keeps its signature, a reworded
-        docstring its name."""
-        return bool(self.names & window_words) or any(s in joined_words for s in self.signatures)
+    def found(self, window_words: list[str], joined_words: str) -> bool:
+        """Whether a window (its words, and its words joined by spaces) holds a signature
+        or the phrases of the item: a renamed function keeps its docstring (and maybe its
+        signature), a reworded docstring its signature."""
+        if any(s in joined_words for s in self.signatures):
+            return True
+        need = min(PHRASES_FOUND, max(2, (len(self.phrases) + 1) // 2))
+        return len(self.phrases.intersection(phrases(window_words))) >= need
+
+
+def phrases(word_list: list[str]) -> list[str]:
+    return [" ".join(word_list[i : i + PHRASE]) for i in range(len(word_list) - PHRASE + 1)]
 
 
 def code_marks(text: str) -> CodeMarks | None:
-    """A Python item's marks (None for an item with no function definition). A name of one
-    plain word (`median`, `add`) is not a mark: ordinary code uses it; a signature needs
-    two words or more."""
+    """A Python item's marks (None for an item with no function definition). A signature
+    is a mark with a distinctive name (`sort_array`, not `add`) and two words or more of
+    parameters (not `is_prime(n)`), or without the name when it is long
+    (`numbers: List[float], threshold: float) -> bool`, not `a: int, b: int) -> int`)."""
     defs = SIGNATURE.findall(text)
     if not defs:
         return None
-    names = frozenset(n.lower() for n, _, _ in defs if "_" in n.strip("_") or len(n) >= 12)
     signatures = []
-    for _, params, returns in defs:
-        sig = words(f"{params} {returns}")
-        if len(sig) >= 2:
-            signatures.append(" " + " ".join(sig) + " ")
-    return CodeMarks(names, tuple(dict.fromkeys(signatures)))
+    for name, params, returns in defs:
+        rest = words(f"{params} {returns}")
+        if len(rest) >= 2 and ("_" in name.strip("_") or len(name) >= 12):
+            signatures.append([name.lower(), *rest])
+        if len(rest) >= SIGNATURE_WORDS:
+            signatures.append(rest)
+    names = {n.lower() for n, _, _ in defs}
+    body = [w for w in words(SIGNATURE.sub(" ", text)) if w not in names]
+    padded = (" " + " ".join(s) + " " for s in signatures)
+    return CodeMarks(tuple(dict.fromkeys(padded)), frozenset(phrases(body)))
 
 
 def item_index(vectors: np.ndarray):

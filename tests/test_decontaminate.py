@@ -366,8 +366,12 @@ def test_a_code_items_marks_are_its_names_and_signatures_not_its_numbers(code_de
     from composer.decontaminate import code_marks
 
     marks = code_marks(CODE_ITEMS[0])
-    assert marks.names == {"count_close_pairs"}
-    assert marks.signatures == (" values list float gap float int ",)
+    assert marks.signatures == (
+        " count_close_pairs values list float gap float int ",
+        " values list float gap float int ",
+    )
+    assert "1 0 2 8 3 0" in marks.phrases  # a test value; the name is in no phrase
+    assert not any("count_close_pairs" in p for p in marks.phrases)
     assert code_marks(ITEMS[0]) is None  # not code: its numbers are its evidence
     assert code_detector.item_numbers == [frozenset(), frozenset()]
 
