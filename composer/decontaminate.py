@@ -616,11 +616,11 @@ def _scan_in_worker(name: str, table: pa.Table, kind: str, report_only: bool) ->
     return scan
 
 
-def scan_records(detector: Detector, table: pa.Table, kind: str, workers: int = 1) -> np.ndarray:
-    """The mask of a table's records that hold a benchmark item (for benchmarks)."""
+def scan_records(detector: Detector, table: pa.Table, kind: str, workers: int = 1) -> SourceScan:
+    """A table's scan in `workers` processes (for benchmarks)."""
     pool = ScanPool(detector.built, detector.settings, False, workers) if workers > 1 else None
     try:
-        return scan_source(detector, "", table, kind, True, pool).removed
+        return scan_source(detector, "", table, kind, True, pool)
     finally:
         if pool is not None:
             pool.close()
