@@ -165,7 +165,8 @@ def speed(data: dict, workers: int) -> None:
         removed, stats = scan.removed, scan.stats
         print(
             f"  {run}: {seconds:.1f}s = {len(records) / seconds:,.0f} rows/s "
-            f"({workers} worker{'s' if workers > 1 else ''}, pool start included); removed {int(removed.sum()):,}; "
+            f"({workers} worker{'s' if workers > 1 else ''}, pool start included); "
+            f"removed {int(removed.sum()):,}; "
             f"windows {stats.get('windows', 0):,}, pairs re-scored "
             f"{stats.get('pairs_rescored', 0):,}"
         )
