@@ -190,15 +190,19 @@ def build(
     progress: bool = False,
     locked: str | os.PathLike | None = None,
     cache: bool = True,
+    workers: int | None = None,
 ) -> BuildResult:
     """Build the mixture a manifest describes and write it to its output folder.
 
     `locked`: a `composer.lock` this build must match (see composer.lock): a changed input
     is a UserError before any data is read, and hub sources are read at the locked commits.
     `cache`: read and store the stages' results in the cache (composer.cache); a build with
-    nothing changed copies its output from there.
+    nothing changed copies its output from there. `workers`: processes for the scan (instead
+    of the manifest's `workers`); the output is the same whatever the number.
     """
     manifest = prepare(manifest, seed)
+    if workers is not None:
+        manifest = manifest.model_copy(update={"workers": workers})
     target = Path(output_dir).resolve() if output_dir else manifest.output_dir.resolve()
     check_target(target)
     formats = load_formats(manifest)
@@ -268,6 +272,7 @@ def _compose(
                 stages.scan_keys(manifest, lock_inputs, deduped.kept)
                 if stage_cache.enabled
                 else None,
+                manifest.workers,
             )
 
     mixing_started = time.perf_counter()

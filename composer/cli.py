@@ -95,6 +95,11 @@ def name_clash() -> str | None:
     is_flag=True,
     help="Compute every stage; read and store nothing in the cache (`composer cache info`).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: the manifest's `workers`, else one a core).",
+)
 @user_errors
 def build(
     manifest: str,
@@ -104,6 +109,7 @@ def build(
     as_json: bool,
     locked: str | None,
     no_cache: bool,
+    workers: int | None,
 ) -> None:
     """Build the mixture MANIFEST describes.
 
@@ -124,6 +130,7 @@ def build(
         progress=progress,
         locked=locked,
         cache=not no_cache,
+        workers=workers,
     )
     if as_json:
         click.echo(json.dumps(build_summary(result), ensure_ascii=False, indent=2))

@@ -8,7 +8,8 @@ buried in a long answer is found. Two detectors:
   whatever the case, spacing or wrapping);
 - `embedding`: rewordings. A static model (distilled from the transformer) finds each
   window's nearest items with faiss; a pair goes on only with lexical evidence (the item's
-  numbers, or its rare words, found in the window) or a very close embedding; the
+  numbers, or its rare words, found in the window; a code item's signature or docstring
+  phrases, never its numbers: see CodeMarks) or a very close embedding; the
   transformer then scores the pairs that are left, and decides.
 
 The static pass makes a million rows practical on a CPU; the evidence gate keeps the
@@ -19,6 +20,7 @@ item of the same style (GSM8K train against GSM8K test: same style, other number
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -35,6 +37,8 @@ from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.ngrams import NgramIndex, words
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A Python function's signature: its name, parameters and return annotation.
+SIGNATURE = re.compile(r"^\s*def\s+(\w+)\s*\((.*?)\)\s*(?:->\s*([^:]+?))?\s*:", re.M | re.S)
 WORD_SPAN = re.compile(r"\w+")
 
 
@@ -56,6 +60,7 @@ class Settings:
     certain: float = 0.92  # a match with no evidence at all
     with_numbers: float = 0.5  # the item's numbers (2 or more) are the window's numbers
     with_words: float = 0.7  # most of the item's idf-weighted words are in the window
+    with_code: float = 0.5  # a code item's signature or docstring is in the window
     number_overlap: float = 0.8  # Jaccard of the two sets of numbers
     word_overlap: float = 0.7
 
@@ -124,6 +129,7 @@ class Match:
     item: int  # index into the detector's items
     detector: str
     score: float
+    evidence: str = ""  # the embedding detector's: numbers, code, words or none
 
 
 @dataclass
@@ -218,7 +224,13 @@ class Detector:
             self._item_evidence()
 
     def _item_evidence(self) -> None:
-        self.item_numbers = [frozenset(numbers(t)) for t in self.items]
+        self.item_code = [code_marks(t) for t in self.items]
+        # A code item's numbers are constants and test values (0, 1, 2, 10, 100 in any
+        # program): what identifies it is its function's name and signature.
+        self.item_numbers = [
+            frozenset() if code else frozenset(numbers(t))
+            for t, code in zip(self.items, self.item_code)
+        ]
         self.item_words = [frozenset(words(t)) for t in self.items]
         df = Counter(w for ws in self.item_words for w in ws)
         self.idf = {w: np.log((1 + len(self.items)) / (1 + c)) + 1 for w, c in df.items()}
@@ -261,15 +273,25 @@ class Detector:
                 continue
             window, text = checked.windows[w], checked.window_text[w]
             whole = window is checked.texts[text]  # a short text is its own only window
-            found_words = set(checked.words[text] if whole else words(window))
+            window_words = checked.words[text] if whole else words(window)
+            found_words = set(window_words)
             found_numbers = set(numbers(window))
+            joined_words = None
             for sim, item in close:
-                by_numbers, by_words = self._evidence(found_numbers, found_words, int(item))
-                if by_numbers or by_words or sim >= s.static_close:
-                    pairs.append((w, int(item), float(sim)))
+                item = int(item)
+                by_numbers, by_words = self._evidence(found_numbers, found_words, item)
+                by_code = False
+                if self.item_code[item] is not None:
+                    if joined_words is None:
+                        joined_words = " " + " ".join(window_words) + " "
+                    by_code = self.item_code[item].found(window_words, joined_words)
+                if by_numbers or by_code or by_words or sim >= s.static_close:
+                    pairs.append((w, item, float(sim)))
                     needs.append(
                         ("numbers", s.with_numbers)
                         if by_numbers
+                        else ("code", s.with_code)
+                        if by_code
                         else ("words", s.with_words)
                         if by_words
                         else ("none", s.certain)
@@ -287,10 +309,61 @@ class Detector:
         self.scores += [(evidence, score) for (evidence, _), score in zip(needs, scores)]
         self.first_scores += [sim for _, _, sim in pairs]
         return [
-            Match(checked.window_text[w], item, "embedding", round(score, 4))
-            for (w, item, _), score, (_, need) in zip(pairs, scores, needs)
+            Match(checked.window_text[w], item, "embedding", round(score, 4), evidence)
+            for (w, item, _), score, (evidence, need) in zip(pairs, scores, needs)
             if score >= need
         ]
+
+
+PHRASE = 6  # words in a code item's phrase
+PHRASES_FOUND = 8  # phrases of a code item that identify it (or half of them, if fewer)
+SIGNATURE_WORDS = 6  # a signature without the function's name identifies with this many
+
+
+@dataclass(frozen=True)
+class CodeMarks:
+    """What identifies a code item (a HumanEval prompt): its functions' signatures as word
+    sequences (name, parameters, types, return type), and its phrases (the docstring's and
+    the examples' 6-word sequences without the names: prose and test values). Ordinary code
+    shares names (`triangle_area`), parameters (`a, b`) and a few stock phrases with such
+    an item, not a whole distinctive signature or most of its docstring."""
+
+    signatures: tuple[str, ...]  # " word word ... " (padded: matched as whole words)
+    phrases: frozenset[str]
+
+    def found(self, window_words: list[str], joined_words: str) -> bool:
+        """Whether a window (its words, and its words joined by spaces) holds a signature
+        or the phrases of the item: a renamed function keeps its docstring (and maybe its
+        signature), a reworded docstring its signature."""
+        if any(s in joined_words for s in self.signatures):
+            return True
+        need = min(PHRASES_FOUND, max(2, (len(self.phrases) + 1) // 2))
+        return len(self.phrases.intersection(phrases(window_words))) >= need
+
+
+def phrases(word_list: list[str]) -> list[str]:
+    return [" ".join(word_list[i : i + PHRASE]) for i in range(len(word_list) - PHRASE + 1)]
+
+
+def code_marks(text: str) -> CodeMarks | None:
+    """A Python item's marks (None for an item with no function definition). A signature
+    is a mark with a distinctive name (`sort_array`, not `add`) and two words or more of
+    parameters (not `is_prime(n)`), or without the name when it is long
+    (`numbers: List[float], threshold: float) -> bool`, not `a: int, b: int) -> int`)."""
+    defs = SIGNATURE.findall(text)
+    if not defs:
+        return None
+    signatures = []
+    for name, params, returns in defs:
+        rest = words(f"{params} {returns}")
+        if len(rest) >= 2 and ("_" in name.strip("_") or len(name) >= 12):
+            signatures.append([name.lower(), *rest])
+        if len(rest) >= SIGNATURE_WORDS:
+            signatures.append(rest)
+    names = {n.lower() for n, _, _ in defs}
+    body = [w for w in words(SIGNATURE.sub(" ", text)) if w not in names]
+    padded = (" " + " ".join(s) + " " for s in signatures)
+    return CodeMarks(tuple(dict.fromkeys(padded)), frozenset(phrases(body)))
 
 
 def item_index(vectors: np.ndarray):
@@ -380,10 +453,13 @@ class SourceScan:
         return cls(removed=np.load(folder / "removed.npy"), **state)
 
 
-def scan_source(
+SCAN_CHUNK = 8192  # records scanned together: the same chunks whatever the worker count
+
+
+def scan_chunk(
     detector: Detector, name: str, table: pa.Table, kind: str, report_only: bool
 ) -> SourceScan:
-    """Which of a source's records hold a benchmark item, and the audit of each match."""
+    """Which of a chunk of records hold a benchmark item, and the audit of each match."""
     stats_before, scores_before = Counter(detector.stats), len(detector.scores)
     checked = checked_texts(table, kind, detector.settings)
     matches = detector.scan(checked)
@@ -420,12 +496,134 @@ def scan_source(
     stats.subtract(stats_before)
     return SourceScan(
         removed=mask,
-        by_benchmark=dict(sorted(counts.items())),
+        by_benchmark=dict(counts),
         audit=audit,
-        stats=dict(sorted(stats.items())),
+        stats=dict(stats),
         scores=detector.scores[scores_before:],
         benchmark_items=len(detector.items),
     )
+
+
+def joined(parts: list[SourceScan], items: int) -> SourceScan:
+    """The scans of a source's chunks, in order, as one."""
+    counts: Counter = Counter()
+    stats: Counter = Counter()
+    for p in parts:
+        counts.update(p.by_benchmark)
+        stats.update(p.stats)
+    return SourceScan(
+        removed=np.concatenate([p.removed for p in parts]) if parts else np.zeros(0, bool),
+        by_benchmark=dict(sorted(counts.items())),
+        audit=[a for p in parts for a in p.audit],
+        stats=dict(sorted(stats.items())),
+        scores=[s for p in parts for s in p.scores],
+        benchmark_items=items,
+    )
+
+
+def scan_source(
+    detector: Detector,
+    name: str,
+    table: pa.Table,
+    kind: str,
+    report_only: bool,
+    pool: ScanPool | None = None,
+) -> SourceScan:
+    """A source's scan, chunk by chunk: in the worker processes of `pool` when given (the
+    same chunks, so the same result, as in this process)."""
+    chunks = [table.slice(at, SCAN_CHUNK) for at in range(0, table.num_rows, SCAN_CHUNK)]
+    if pool is not None and len(chunks) > 1:
+        parts = pool.map(name, chunks, kind, report_only)
+    else:
+        parts = [scan_chunk(detector, name, c, kind, report_only) for c in chunks]
+    return joined(parts, len(detector.items))
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class ScanPool:
+    """Worker processes that scan chunks of records, each with its own detector (one thread
+    each: the workers share the cores). Started with `spawn` (torch and faiss threads do
+    not survive a fork); each loads the benchmark index from a folder this process wrote."""
+
+    def __init__(self, index: BenchmarkIndex, settings: Settings, cached: bool, workers: int):
+        import multiprocessing
+        import tempfile
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.folder = tempfile.TemporaryDirectory(prefix="composer-scan-")
+        index.save(Path(self.folder.name))
+        saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+        os.environ.update({k: "1" for k in THREAD_VARIABLES})  # read as the workers start
+        try:
+            self.executor = ProcessPoolExecutor(
+                workers,
+                multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.folder.name, settings, cached),
+            )
+            # Every worker starts now, while the variables hold.
+            list(self.executor.map(_ready, range(workers)))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def map(
+        self, name: str, chunks: list[pa.Table], kind: str, report_only: bool
+    ) -> list[SourceScan]:
+        work = partial(_scan_in_worker, name, kind=kind, report_only=report_only)
+        return list(self.executor.map(work, chunks))
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.folder.cleanup()
+
+
+_WORKER: dict[str, Detector] = {}
+
+
+def _start_worker(folder: str, settings: Settings, cached: bool) -> None:
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    _WORKER["detector"] = Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
+
+
+def _ready(_: int) -> bool:
+    return True
+
+
+def _scan_in_worker(name: str, table: pa.Table, kind: str, report_only: bool) -> SourceScan:
+    detector = _WORKER["detector"]
+    scan = scan_chunk(detector, name, table, kind, report_only)
+    if detector.transformer is not None:
+        detector.transformer.cache.save()
+    detector.scores.clear()
+    return scan
+
+
+def scan_records(detector: Detector, table: pa.Table, kind: str, workers: int = 1) -> SourceScan:
+    """A table's scan in `workers` processes (for benchmarks)."""
+    pool = ScanPool(detector.built, detector.settings, False, workers) if workers > 1 else None
+    try:
+        return scan_source(detector, "", table, kind, True, pool)
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def decontaminate(
@@ -436,6 +634,7 @@ def decontaminate(
     progress: bool = False,
     cache: StageCache | None = None,
     keys: dict[str, str] | None = None,
+    workers: int | None = None,
 ) -> Contamination:
     """Scan every source's records against the manifest's benchmarks.
 
@@ -474,20 +673,34 @@ def decontaminate(
             made.append(first or Detector([], settings, index, cache.enabled))
         return made[0]
 
+    workers = workers or default_workers()
+    pools: list[ScanPool] = []
+
+    def pool(table: pa.Table) -> ScanPool | None:
+        if workers < 2 or table.num_rows <= SCAN_CHUNK:
+            return None
+        if not pools:
+            pools.append(ScanPool(detector().built, settings, cache.enabled, workers))
+        return pools[0]
+
     def scan(name: str, table: pa.Table) -> SourceScan:
-        return scan_source(detector(), name, table, kinds[name], config.report_only)
+        return scan_source(detector(), name, table, kinds[name], config.report_only, pool(table))
 
     scans: dict[str, SourceScan] = {}
-    for name, table in tqdm(
-        tables.items(), desc="decontaminate", unit="source", disable=not progress
-    ):
-        compute = partial(scan, name, table)
-        if name in keys:
-            scans[name] = cache.through(
-                "decontaminate", keys[name], name, compute, SourceScan.save, SourceScan.load
-            )
-        else:
-            scans[name] = compute()
+    try:
+        for name, table in tqdm(
+            tables.items(), desc="decontaminate", unit="source", disable=not progress
+        ):
+            compute = partial(scan, name, table)
+            if name in keys:
+                scans[name] = cache.through(
+                    "decontaminate", keys[name], name, compute, SourceScan.save, SourceScan.load
+                )
+            else:
+                scans[name] = compute()
+    finally:
+        for p in pools:
+            p.close()
     if made and made[0].transformer is not None:
         cache.log("embedded", "embeddings", count=made[0].transformer.computed)
     totals: Counter = Counter()

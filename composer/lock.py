@@ -279,7 +279,7 @@ def manifest_entry(manifest: Manifest) -> dict[str, Any]:
     """sha256 of the manifest file's bytes (None when built in code) and of its validated
     model (seed apart: that is recorded as used)."""
     path = Path(manifest.path)
-    dump = manifest.model_dump(mode="json", by_alias=True, exclude={"seed"})
+    dump = manifest.model_dump(mode="json", by_alias=True, exclude={"seed", "workers"})
     return {
         "file_sha256": file_sha(path) if path.is_file() else None,
         "model_sha256": sha256_bytes(json.dumps(dump, sort_keys=True).encode()),

@@ -339,6 +339,9 @@ class Manifest(Strict):
     decontaminate: Decontaminate | None = None
     filters: Filters | None = None
     mix: Mix | None = None
+    # Worker processes for the decontamination scan (default: one a core); the output's
+    # bytes do not depend on it.
+    workers: int | None = Field(None, ge=1)
 
     # Set by load(): the manifest's folder, against which relative paths resolve.
     base_dir: Path = Field(default=Path("."), exclude=True)

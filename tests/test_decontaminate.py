@@ -330,3 +330,87 @@ def test_benchmarks_command_lists_the_registry():
         "alpaca_eval",
     ):
         assert name in result.stdout
+
+
+CODE_ITEMS = [
+    "from typing import List\n\n\ndef count_close_pairs(values: List[float], gap: float) -> int:\n"
+    '    """ Count the pairs of values in the list that are closer to each other than the\n'
+    '    given gap.\n    >>> count_close_pairs([1.0, 2.8, 3.0, 4.0], 0.3)\n    1\n    """\n',
+    'def sort_array(array):\n    """\n    Given an array of non-negative integers, return a copy\n'
+    "    sorted in ascending order when the sum of the first and last values is odd, and in\n"
+    "    descending order when it is even.\n    >>> sort_array([2, 4, 3, 0, 1, 5])\n"
+    '    [0, 1, 2, 3, 4, 5]\n    """\n',
+]
+RENAMED = (  # CODE_ITEMS[0]: another function name, the docstring in other words
+    "Finish this function.\n\nfrom typing import List\n\n\n"
+    "def close_ones(values: List[float], gap: float) -> int:\n"
+    '    """ Return how many pairs of values in the list lie nearer to one another than gap. """\n'
+)
+JAVA_MERGE = (
+    "Write a Java method that merges two sorted arrays into one sorted array.",
+    "public static int[] merge(int[] a, int[] b) {\n    int[] out = new int[a.length + b.length];\n"
+    "    int i = 0, j = 0, k = 0;\n    while (i < a.length && j < b.length) {\n"
+    "        out[k++] = a[i] <= b[j] ? a[i++] : b[j++];\n    }\n"
+    "    while (i < a.length) out[k++] = a[i++];\n    while (j < b.length) out[k++] = b[j++];\n"
+    "    return out;\n}",
+)
+
+
+@pytest.fixture(scope="module")
+def code_detector():
+    items = BenchmarkItems(Benchmark("humaneval", ("prompt",)), ["h/0", "h/1"], CODE_ITEMS)
+    return Detector([items], Settings())
+
+
+def test_a_code_items_marks_are_its_names_and_signatures_not_its_numbers(code_detector):
+    from composer.decontaminate import code_marks
+
+    marks = code_marks(CODE_ITEMS[0])
+    assert marks.signatures == (
+        " count_close_pairs values list float gap float int ",
+        " values list float gap float int ",
+    )
+    assert "1 0 2 8 3 0" in marks.phrases  # a test value; the name is in no phrase
+    assert not any("count_close_pairs" in p for p in marks.phrases)
+    assert code_marks(ITEMS[0]) is None  # not code: its numbers are its evidence
+    assert code_detector.item_numbers == [frozenset(), frozenset()]
+
+
+def test_a_renamed_function_is_caught_and_an_ordinary_code_task_is_not(code_detector):
+    before = len(code_detector.scores)
+    hits = found(
+        code_detector,
+        [
+            {"conversations": conv(RENAMED, "Here it is.")},
+            {"conversations": conv(*JAVA_MERGE)},
+            {"conversations": conv("Sort an array of integers in Python.", "sorted([3, 1, 2])")},
+        ],
+        ngram=0,
+    )
+    assert {(r, d) for r, _, d in hits} == {(0, "embedding")}
+    assert ("code", pytest.approx(1, abs=0.4)) in code_detector.scores[before:]
+
+
+def test_the_same_build_with_one_and_with_two_workers(tmp_path, monkeypatch):
+    import composer.decontaminate as decontaminate
+
+    monkeypatch.setattr(decontaminate, "SCAN_CHUNK", 1)  # four chunks: the workers share them
+    pools, start = [], decontaminate.ScanPool.__init__
+
+    def started(pool, *args):
+        pools.append(args[-1])
+        start(pool, *args)
+
+    monkeypatch.setattr(decontaminate.ScanPool, "__init__", started)
+    path = manifest_with(tmp_path)
+    one = composer.build(path, tmp_path / "one", cache=False, workers=1)
+    composer.build(path, tmp_path / "two", cache=False, workers=2)
+    assert pools == [2]  # one build scanned in two worker processes
+    assert one.report["sources"][0]["contaminated"] == 2
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*"))
+    assert files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*"))
+    for name in files:
+        if (tmp_path / "one" / name).is_file():
+            assert (tmp_path / "one" / name).read_bytes() == (
+                tmp_path / "two" / name
+            ).read_bytes(), name
