@@ -72,10 +72,10 @@ def main() -> int:
 
     report = json.loads((work / "out" / "report.json").read_text())
     funnel = {s["name"]: s for s in report["sources"]}
-    rows = pq.read_table(work / "out" / "sft" / "train.parquet").to_pylist()
+    rows = pq.read_table(work / "out" / "sft" / "messages" / "train.parquet").to_pylist()
     kept_from = {}
     for row in rows:
-        kept_from.setdefault(row["conversation_id"], set()).add(row["source"])
+        kept_from.setdefault(row["id"], set()).add(row["source"])
     checks = {
         "every shared instruction kept from the confidence-3 source": all(
             kept_from.get(k) == {"gsm8k_short"} for k in shared
