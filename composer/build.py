@@ -312,6 +312,7 @@ def _compose(
             rows_read=c.rows_read,
             rejected=len(c.rejections),
             linked=c.linked,
+            left_out=c.left_out,
             read_warnings=c.warnings,
             records=c.made,
             filtered=c.made - c.records.num_rows,

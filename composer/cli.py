@@ -179,7 +179,8 @@ def build_summary(result) -> dict:
         },
         "totals": report["totals"],
         "sources": {
-            s["name"]: {k: s[k] for k in (*STAGES, "linked", "packed")} for s in report["sources"]
+            s["name"]: {k: s[k] for k in (*STAGES, "linked", "left_out", "packed")}
+            for s in report["sources"]
         },
         "warnings": report["warnings"],
         "cache": result.cache_use,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from composer.errors import InputError, did_you_mean
@@ -47,6 +48,7 @@ class Converted:
     revision: str | None = None
     made: int = 0  # records the plugin made, before the filters
     linked: int = 0  # rows that became turns inside other rows' records (message trees)
+    left_out: int = 0  # rows the plugin took nothing from, by design (not selected, say)
     filtered_by: dict[str, int] = field(default_factory=dict)
     distributions: dict[str, dict] = field(default_factory=dict)  # score histograms
     warnings: list[str] = field(default_factory=list)  # about reading (a file reached twice)
@@ -147,6 +149,7 @@ def convert_source(
     rejections = [Rejection(b.where, "unreadable row", b.detail) for b in upstream.bad_rows]
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
     linked = 0
+    seen = np.zeros(rows, dtype=bool)  # rows that gave a record, a rejection or a turn
     size = plugin.batch_size or max(rows, 1)
     options = plugin.own_options(plugin.convert, options)
     options.update(read_inputs(manifest, source, plugin))
@@ -161,7 +164,7 @@ def convert_source(
                     f"{label}: plugin {plugin.name!r} failed: {type(exc).__name__}: {exc}"
                 ) from exc
             out = _convert_row_by_row(plugin, batch, options)
-        linked += _collect(out, batch, start, source, plugin, upstream, columns, rejections)
+        linked += _collect(out, batch, start, source, plugin, upstream, columns, rejections, seen)
     if rejections and source.on_invalid == "fail":
         first = rejections[0]
         raise InputError(
@@ -188,6 +191,9 @@ def convert_source(
         rejections=rejections,
         revision=upstream.revision,
         linked=linked,
+        # Rows a selection skipped, or a plugin passed over on purpose (another model's chat,
+        # a category the source does not take): counted, so that every row is accounted for.
+        left_out=rows_read - len(upstream.bad_rows) - int(seen.sum()),
         warnings=upstream.warnings,
     )
 
@@ -257,9 +263,11 @@ def _collect(
     upstream: Upstream,
     columns: dict[str, list],
     rejections: list[Rejection],
+    seen: np.ndarray,
 ) -> int:
-    """Validate one converted batch and append its valid rows to `columns`; the number of
-    rows the plugin joined into other rows' records (its `linked` row list)."""
+    """Validate one converted batch and append its valid rows to `columns`, marking in
+    `seen` the rows it used; the number of rows the plugin joined into other rows' records
+    (its `linked` row list)."""
     key = "text" if plugin.kind == "text" else "conversations"
     n = len(out[key])
     rows = out.get("row") or range(n)
@@ -291,7 +299,9 @@ def _collect(
         columns["rejected"].append(rejected[i])
         columns["text"].append(texts[i])
         columns["meta"].append(dumps_meta(meta))
-    return len(set(out.get("linked") or ()))
+    linked = sorted(set(out.get("linked") or ()))
+    seen[start + np.asarray([*rows, *linked], dtype=np.int64)] = True
+    return len(linked)
 
 
 # ---------------------------------------------------------------- dedup keys

@@ -44,6 +44,7 @@ class Funnel:
     rows_read: int = 0
     rejected: int = 0
     linked: int = 0  # rows that became turns inside other rows' records (message trees)
+    left_out: int = 0  # rows the plugin takes nothing from by design (a selection, say)
     records: int = 0
     filtered: int = 0  # records dropped by filters (before dedup)
     duplicates: int = 0
@@ -82,6 +83,7 @@ def build_report(
 ) -> dict[str, Any]:
     totals: dict[str, Any] = {k: sum(getattr(f, k) for f in funnels) for k in STAGES}
     totals["linked"] = sum(f.linked for f in funnels)
+    totals["left_out"] = sum(f.left_out for f in funnels)
     totals["packed"] = sum(f.packed for f in funnels)
     rows_out: Counter = Counter()
     for f in funnels:
@@ -206,15 +208,17 @@ def markdown(report: dict[str, Any]) -> str:
         "## Funnel",
         "",
         "Each source's rows: read, rejected as invalid, linked (turns inside another row's "
-        "conversation, in message trees), records made, dropped by filters, "
+        "conversation, in message trees), left out (rows the plugin takes nothing from by "
+        "design: not selected, another model's chat), records made, dropped by filters, "
         "lost as duplicates, left after dedup, removed as benchmark contamination, packed "
         "(merged into other rows by packing), after sampling, and the train/validation/test "
         "split.",
         "",
     ]
     stages = list(STAGES)
-    if any(s.get("linked") for s in sources):  # only where a message tree was read
-        stages.insert(stages.index("rejected") + 1, "linked")
+    for extra in ("left_out", "linked"):  # only where a source has such rows
+        if any(s.get(extra) for s in sources):
+            stages.insert(stages.index("rejected") + 1, extra)
     if any(s.get("packed") for s in sources):  # only where packing merged rows
         stages.insert(stages.index("contaminated") + 1, "packed")
     header = ["source", "kind", "conf.", *(STAGE_LABELS.get(k, k) for k in stages)]

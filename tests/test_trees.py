@@ -7,7 +7,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from tests.helpers import invoke, write_jsonl, write_manifest
+from tests.helpers import assert_accounted, invoke, write_jsonl, write_manifest
 
 
 def message(id, parent, role, text, rank=None, deleted=False):
@@ -178,3 +178,29 @@ def test_an_openassistant_loop_through_a_duplicated_id_ends_with_every_message_r
         "ambiguous parent": 1,
         "under a rejected row": 1,
     }
+
+
+def test_rows_a_plugin_leaves_out_by_design_are_counted(tmp_path):
+    """lmsys_chat_1m takes GPT-4 chats without refusals; the other rows are `left_out`."""
+
+    def chat(model, answer):
+        turns = [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": answer}]
+        return {"conversation_id": model + answer, "model": model, "conversation": turns}
+
+    rows = [
+        chat("gpt-4", "Hello! How can I help?"),
+        chat("vicuna-13b", "Hey."),
+        chat("gpt-4", "I'm sorry, but as an AI language model I cannot do that."),
+        {"conversation_id": "x", "model": "gpt-4", "conversation": [{"role": "user"}]},
+    ]
+    write_jsonl(tmp_path / "lmsys.jsonl", rows)
+    manifest = write_manifest(tmp_path, [{"name": "lmsys_chat_1m", "path": "lmsys.jsonl"}])
+    result = invoke("build", str(manifest), "-o", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.output
+    report = assert_accounted(tmp_path / "out")
+    (source,) = report["sources"]
+    # The chat with no answer is rejected; the other model's and the refusal are left out.
+    assert (source["rows_read"], source["records"], source["rejected"]) == (4, 1, 1)
+    assert source["left_out"] == 2
+    assert report["totals"]["left_out"] == 2
+    assert "left_out" in (tmp_path / "out" / "report.md").read_text()
