@@ -563,7 +563,7 @@ def test_load_sources_notes_a_gated_upstream_before_reading_it(tmp_path, monkeyp
     read = []
     stages = importlib.import_module("composer.stages")
     monkeypatch.setattr(
-        stages, "prepare_source", lambda m, i, plugin: read.append(m.sources[i].name)
+        stages, "prepare_source", lambda m, i, plugin, phase=None: read.append(m.sources[i].name)
     )
     load_sources(manifest)
     assert read == ["g", "h"]
