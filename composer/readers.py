@@ -525,20 +525,34 @@ def _read_csv(path: str, data: bytes) -> tuple[pa.Table, list[BadRow]]:
         bad.append(BadRow(where, detail))
         return "skip"
 
-    read = pa_csv.ReadOptions(block_size=CSV_BLOCK)
     parse = pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=ragged)
-    names = pa_csv.open_csv(
-        pa.BufferReader(data), read_options=read, parse_options=parse
-    ).schema.names
-    bad.clear()  # the handler saw the first block's ragged rows already: they come again
-    _unique_names(path, names)
-    options = pa_csv.ConvertOptions(
-        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, null_values=[]
-    )
-    table = pa_csv.read_csv(
-        pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=options
-    )
-    return table, bad
+    # Arrow's usual block size keeps reads parallel; a row larger than a block (a huge
+    # cell) is read again with blocks of CSV_BLOCK, the limit on a row's size.
+    for size in (1 << 20, CSV_BLOCK):
+        read = pa_csv.ReadOptions(block_size=size)
+        try:
+            names = pa_csv.open_csv(
+                pa.BufferReader(data), read_options=read, parse_options=parse
+            ).schema.names
+            bad.clear()  # the handler saw the first block's ragged rows: they come again
+            _unique_names(path, names)
+            options = pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                null_values=[],
+            )
+            table = pa_csv.read_csv(
+                pa.BufferReader(data),
+                read_options=read,
+                parse_options=parse,
+                convert_options=options,
+            )
+            return table, bad
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or size == CSV_BLOCK:
+                raise
+            bad.clear()
+    raise AssertionError("unreachable")
 
 
 def read_file(
