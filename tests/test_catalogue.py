@@ -17,12 +17,13 @@ SFT = {
     3: "ai2_arc boolq cinematika emobank mathinstruct mmlu openbookqa piqa ropes squad_v2 "
     "airoboros_summarization winogrande",
     2: "apps belebele camel_ai_biology camel_ai_chemistry camel_ai_math camel_ai_physics "
-    "capybara evol_instruct glaive_function_calling lmsys_chat_1m slimorca rosetta_code "
+    "capybara drop evol_instruct glaive_function_calling lmsys_chat_1m slimorca rosetta_code "
     "sql_create_context",
-    1: "airoboros bluemoon limarp natural_instructions pippa python_alpaca synthia whiterabbitneo",
+    1: "airoboros bluemoon limarp natural_instructions pippa python_alpaca spider synthia "
+    "whiterabbitneo",
 }
 DPO = "airoboros_dpo helpsteer orca_dpo_pairs ultrafeedback truthy contextual_dpo gutenberg_dpo "
-DPO += "toxic_dpo"
+DPO += "toxic_dpo lmsys_chat_1m_dpo"
 TEXT = "gutenberg cinematika_text"
 SEEDS = {"openorca": "sft", "orca_chat": "sft", "dolphin": "sft", "koalpaca": "sft"}
 SEEDS |= {"oasst": "sft", "h2o_dpo": "dpo", "redpajama_sample": "text", "fanfics": "text"}
@@ -80,7 +81,7 @@ def test_bagel_manifest_has_every_bagel_source_and_validates_offline():
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{path}: ok (")
     gated = [line for line in result.stderr.splitlines() if "is gated" in line]
-    assert len(gated) == 3  # lmsys_chat_1m and both WhiteRabbitNeo chapters
+    assert len(gated) == 4  # lmsys_chat_1m, its pairs and both WhiteRabbitNeo chapters
 
 
 def test_seed_manifest_validates_offline():
