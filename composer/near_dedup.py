@@ -36,7 +36,11 @@ from composer.convert import Converted, dedup_key
 from composer.dedup import priority
 from composer.draws import _mix, generator
 
+CONTAINED_MIN = 24  # n-grams of the smaller text for containment to count (see similarity)
+CONTAINED = 0.95  # the share of the smaller text in the larger one for it to count
+ESTIMATE_MARGIN = 0.3  # candidates estimated this far below the threshold are dropped
 GROUP_ALL_PAIRS = 64  # buckets up to this size pair every member; larger: a window of it
+CHUNK = 1 << 20  # candidate pairs compared at once
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -152,8 +156,11 @@ def candidates(sig: np.ndarray, bands: int, has: np.ndarray) -> np.ndarray:
     return allp[np.lexsort((allp[:, 0], allp[:, 1]))]
 
 
-def jaccard(pairs: np.ndarray, sh: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
-    """Exact Jaccard of the two rows' n-gram sets, for each pair."""
+def similarity(pairs: np.ndarray, sh: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+    """For each pair, the exact Jaccard of the two rows' n-gram sets; or, when the smaller
+    set has at least CONTAINED_MIN n-grams (a long prompt) and CONTAINED of them are in
+    the other, that share, if larger: a long prompt with a sentence dropped is a subset of
+    the original, whose Jaccard falls with the sentence's length."""
     order = np.lexsort((sh, row))
     sh, row = sh[order], row[order]
     uniq = np.r_[True, (sh[1:] != sh[:-1]) | (row[1:] != row[:-1])]
@@ -163,7 +170,10 @@ def jaccard(pairs: np.ndarray, sh: np.ndarray, row: np.ndarray, n_rows: int) -> 
     for p, (i, j) in enumerate(pairs.tolist()):
         a, b = sh[bounds[i] : bounds[i + 1]], sh[bounds[j] : bounds[j + 1]]
         inter = len(np.intersect1d(a, b, assume_unique=True))
+        small = min(len(a), len(b))
         out[p] = inter / (len(a) + len(b) - inter) if len(a) + len(b) else 0.0
+        if small >= CONTAINED_MIN and inter >= CONTAINED * small:
+            out[p] = max(out[p], inter / small)
     return out
 
 
@@ -174,7 +184,18 @@ def minhash_pairs(
     sig = signatures(sh, row, len(texts), perms, seed)
     has = np.bincount(row, minlength=len(texts)) > 0
     pairs = candidates(sig, bands, has)
-    sims = jaccard(pairs, sh, row, len(texts))
+    # the signatures' estimate drops candidates far below the threshold before the exact
+    # check (chance bucket collisions are most of them); the margin covers its error
+    # and a contained long prompt's lower Jaccard
+    estimate = np.concatenate(
+        [
+            (sig[pairs[k : k + CHUNK, 0]] == sig[pairs[k : k + CHUNK, 1]]).mean(axis=1)
+            for k in range(0, len(pairs), CHUNK)
+        ]
+        or [np.zeros(0)]
+    )
+    pairs = pairs[estimate >= threshold - ESTIMATE_MARGIN]
+    sims = similarity(pairs, sh, row, len(texts))
     return pairs, sims
 
 
