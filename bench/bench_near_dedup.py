@@ -1,6 +1,6 @@
 """Benchmark: near-duplicate dedup (composer.near_dedup) on real text, and its speed.
 
-    python bench/bench_near_dedup.py [--sample 600] [--rows 1000000] [--threshold 0.8]
+    python bench/bench_near_dedup.py [--sample 600] [--rows 1000000] [--threshold 0.7]
                                      [--ngram 2] [--data ../shared/data]
 
 Quality: originals from GSM8K train (questions), GPTeacher codegen (instruction and input)
@@ -23,6 +23,7 @@ import re
 import time
 from pathlib import Path
 
+from composer.manifest import NearDedup
 from composer.near_dedup import greedy, minhash_pairs
 
 FILLERS = ["please", "kindly", "now", "quickly", "actually", "just"]
@@ -149,7 +150,7 @@ def main() -> None:
     parser.add_argument(
         "--rows", type=int, default=1_000_000, help="rows for the speed run (0: skip)"
     )
-    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--threshold", type=float, default=NearDedup().threshold)
     parser.add_argument("--ngram", type=int, default=2)
     parser.add_argument("--perms", type=int, default=64)
     parser.add_argument("--bands", type=int, default=16)
