@@ -259,6 +259,10 @@ def _compose(
         converted = load_sources(manifest, progress, stage_cache, lock_inputs)
     with _timed(timings, "dedup"):
         deduped = dedup(converted, progress)
+    near = _Near()
+    if manifest.dedup.near is not None:
+        with _timed(timings, "near dedup"):
+            near = _near_dedup(manifest, converted, deduped.kept)
     contamination = None
     if manifest.decontaminate is not None:
         with _timed(timings, "decontaminate"):
@@ -317,7 +321,8 @@ def _compose(
             records=c.made,
             filtered=c.made - c.records.num_rows,
             filtered_by=c.filtered_by,
-            duplicates=c.records.num_rows - kept.num_rows,
+            duplicates=c.records.num_rows - kept.num_rows - near.count(name),
+            near_duplicates=near.count(name),
             after_dedup=kept.num_rows,
             contaminated=kept.num_rows - (clean.num_rows + packed[name]),
             contaminated_by=contamination.by_benchmark[name] if contamination else {},
@@ -333,6 +338,7 @@ def _compose(
                 for r in c.rejections[:EXAMPLES]
             ],
             lost_to=dict(sorted(deduped.lost_to[name].items())),
+            near_lost_to=near.lost(name),
         )
 
     if mixture is not None:
@@ -395,6 +401,11 @@ def _compose(
     )
     if tokens:
         report["token_lengths"] = tokens
+    if near.result is not None:
+        report["near_duplicates"] = {
+            **manifest.dedup.near.model_dump(mode="json"),
+            "clusters": near.clusters,
+        }
     with _timed(timings, "report"):
         write_report(report, tmp)
         (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
@@ -494,6 +505,49 @@ def _count(funnel: Funnel, rendered: pa.Table) -> None:
     for split, fmt in zip(splits, formats):
         by_format = funnel.rows_out.setdefault(split, {})
         by_format[fmt] = by_format.get(fmt, 0) + 1
+
+
+class _Near:
+    """What near dedup removed, per source (nothing when the manifest asks for none)."""
+
+    def __init__(self, result=None):
+        self.result = result
+
+    def count(self, name: str) -> int:
+        return int(self.result.removed[name].sum()) if self.result else 0
+
+    def lost(self, name: str) -> dict[str, int]:
+        return dict(sorted(self.result.lost_to[name].items())) if self.result else {}
+
+    @property
+    def clusters(self) -> list[dict]:
+        return self.result.clusters if self.result else []
+
+
+def _near_dedup(manifest: Manifest, converted: list[Converted], kept: dict[str, pa.Table]) -> _Near:
+    """Near dedup in place of `kept` (after exact dedup, before decontamination)."""
+    if manifest.dedup.near is None:
+        return _Near()
+    from composer.near_dedup import near_dedup
+
+    result = near_dedup(kept, converted, manifest.dedup.near, manifest.dedup.key, manifest.seed)
+    for name, gone in result.removed.items():
+        if gone.any():
+            kept[name] = kept[name].filter(pa.array(~gone))
+    return _Near(result)
+
+
+def scan_near_duplicates(manifest: Manifest | str | os.PathLike, progress: bool = False):
+    """Near dedup alone, removing nothing: what a build would remove, and the similarities."""
+    from composer.manifest import NearDedup
+    from composer.near_dedup import near_dedup
+
+    manifest = prepare(manifest)
+    stage_cache = StageCache(enabled=True)
+    lock_inputs = lock.inputs(manifest, load_formats(manifest))
+    converted = load_sources(manifest, progress, stage_cache, lock_inputs)
+    spec = manifest.dedup.near or NearDedup()
+    return near_dedup(dedup(converted).kept, converted, spec, manifest.dedup.key, manifest.seed)
 
 
 def scan_contamination(

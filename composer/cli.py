@@ -430,6 +430,39 @@ def decontaminate(manifest: str, audit: str | None, no_cache: bool) -> None:
         click.echo(f"Wrote {len(found.audit):,} matches to {audit}")
 
 
+@cli.command("dedup")
+@manifest_argument
+@user_errors
+def dedup_preview(manifest: str) -> None:
+    """Show what near dedup would remove (and the similarities); remove nothing.
+
+    Uses the manifest's `dedup.near` (MinHash, threshold 0.8 when it has none), so a
+    threshold can be picked before a build removes anything.
+
+    \b
+    composer dedup my.yaml
+    """
+    import numpy as np
+
+    from composer.build import scan_near_duplicates
+
+    found = scan_near_duplicates(manifest, progress=True)
+    click.echo("Records that would be removed as near-duplicates, by source (and winner):")
+    for source, gone in found.removed.items():
+        winners = ", ".join(f"{w} {n:,}" for w, n in sorted(found.lost_to[source].items()))
+        click.echo(f"  {source:<24} {int(gone.sum()):>8,}  {winners}")
+    sims = found.similarities
+    counts = np.histogram(np.clip(sims, 0, 1), bins=10, range=(0, 1))[0]
+    bars = "  ".join(f"{b / 10:.1f}+ {int(n):,}" for b, n in enumerate(counts) if b >= 3)
+    click.echo(f"Similarity of the {len(sims):,} candidate pairs:  {bars}")
+    for cluster in found.clusters[:3]:
+        click.echo(f"- kept ({cluster['winner']['source']}): {cluster['winner']['text'][:100]!r}")
+        for loser in cluster["losers"]:
+            click.echo(
+                f"    {loser['similarity']:.2f} ({loser['source']}): {loser['text'][:100]!r}"
+            )
+
+
 @cli.command()
 @manifest_argument
 @click.option(

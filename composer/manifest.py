@@ -225,8 +225,32 @@ class Source(Strict):
         return self.plugin or self.name
 
 
+class NearDedup(Strict):
+    """Near-duplicates after exact dedup (composer.near_dedup): MinHash over word n-grams
+    (Jaccard threshold) or the static embedding model (cosine threshold)."""
+
+    method: Literal["minhash", "embedding"] = "minhash"
+    threshold: float = Field(0.7, gt=0, le=1)  # bench/bench_near_dedup.py: the recall targets
+    ngram: int = Field(2, ge=1, le=8)
+    permutations: int = Field(64, ge=4, le=512)
+    bands: int = Field(16, ge=1)
+
+    @model_validator(mode="after")
+    def _bands_divide(self) -> NearDedup:
+        if self.permutations % self.bands:
+            raise ValueError(f"bands ({self.bands}) must divide permutations ({self.permutations})")
+        return self
+
+
 class Dedup(Strict):
     key: Literal["instruction", "user_turns", "conversation", "none"] = "instruction"
+    near: NearDedup | None = None
+
+    @model_validator(mode="after")
+    def _near_needs_a_key(self) -> Dedup:
+        if self.near is not None and self.key == "none":
+            raise ValueError("near needs a dedup key (instruction, user_turns or conversation)")
+        return self
 
 
 class Format(Strict):

@@ -48,6 +48,7 @@ class Funnel:
     records: int = 0
     filtered: int = 0  # records dropped by filters (before dedup)
     duplicates: int = 0
+    near_duplicates: int = 0  # removed by near dedup (composer.near_dedup), after exact
     after_dedup: int = 0
     contaminated: int = 0
     sampled: int = 0
@@ -66,6 +67,7 @@ class Funnel:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     rejected_examples: list[dict[str, str]] = field(default_factory=list)
     lost_to: dict[str, int] = field(default_factory=dict)
+    near_lost_to: dict[str, int] = field(default_factory=dict)  # winning source -> records
     contaminated_by: dict[str, int] = field(default_factory=dict)  # benchmark -> records
     rows_out: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> format -> n
     read_warnings: list[str] = field(default_factory=list)  # a file reached twice, say
@@ -251,6 +253,16 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
         lines += [*_table(["source", "lost to", "rows"], [list(d) for d in dups]), ""]
+    near = [(s["name"], w, n) for s in sources for w, n in s.get("near_lost_to", {}).items()]
+    if near:
+        lines += [
+            "## Near duplicates",
+            "",
+            "Records each source lost as a near-duplicate of a record that stays (the first "
+            "in confidence, manifest and row order).",
+            "",
+        ]
+        lines += [*_table(["source", "lost to", "records"], [list(d) for d in near]), ""]
     benchmarks = sorted({b for s in sources for b in s["contaminated_by"]})
     if "decontamination" in report:
         stats = report["decontamination"]

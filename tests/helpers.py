@@ -103,7 +103,7 @@ def assert_accounted(outdir: Path) -> dict:
     for f in report["sources"]:
         kept = f["after_dedup"] - f["contaminated"]
         assert kept >= 0, f
-        made = kept + f["filtered"] + f["duplicates"] + f["contaminated"]
+        made = kept + f["filtered"] + f["duplicates"] + f["near_duplicates"] + f["contaminated"]
         assert made == f["records"], f
         if f["kind"] != "text":
             assert f["rows_read"] == made + f["rejected"] + f["linked"] + f["left_out"], f

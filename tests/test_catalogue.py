@@ -23,7 +23,7 @@ SFT = {
     "whiterabbitneo",
 }
 DPO = "airoboros_dpo helpsteer orca_dpo_pairs ultrafeedback truthy contextual_dpo gutenberg_dpo "
-DPO += "toxic_dpo"
+DPO += "toxic_dpo lmsys_chat_1m_dpo"
 TEXT = "gutenberg cinematika_text"
 SEEDS = {"openorca": "sft", "orca_chat": "sft", "dolphin": "sft", "koalpaca": "sft"}
 SEEDS |= {"oasst": "sft", "h2o_dpo": "dpo", "redpajama_sample": "text", "fanfics": "text"}
@@ -81,7 +81,7 @@ def test_bagel_manifest_has_every_bagel_source_and_validates_offline():
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{path}: ok (")
     gated = [line for line in result.stderr.splitlines() if "is gated" in line]
-    assert len(gated) == 3  # lmsys_chat_1m and both WhiteRabbitNeo chapters
+    assert len(gated) == 4  # lmsys_chat_1m, its pairs and both WhiteRabbitNeo chapters
 
 
 def test_seed_manifest_validates_offline():

@@ -1,0 +1,157 @@
+"""Near-duplicate dedup (composer.near_dedup), end to end: real files in, `composer.build`,
+the report's funnel and records.parquet read back; and `composer dedup`'s preview."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import composer
+from composer.near_dedup import greedy, minhash_pairs, normalise
+from tests.helpers import assert_accounted, invoke, write_jsonl, write_manifest
+
+ORIGINAL = (
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many in May."
+)
+NEAR = {
+    "case and spacing": "natalia SOLD clips to 48 of  her friends in april,   and then she sold "
+    "half as many in May.",
+    "punctuation": "Natalia sold clips to 48 of her friends in April and then, she sold half as "
+    "many in May!",
+    "filler word": "Please: Natalia sold clips to 48 of her friends in April, and then she sold "
+    "half as many in May.",
+}
+DISTINCT = [
+    "Write a haiku about the sea at night.",
+    "Explain how a bicycle gear works to a child.",
+    "Weng earns $12 an hour for babysitting. How much did she earn for 50 minutes?",
+    "Betty is saving money for a new wallet which costs $100.",
+]
+
+
+def alpaca(texts: list[str], tag: str) -> list[dict]:
+    return [{"instruction": t, "output": f"{tag} answer {i}"} for i, t in enumerate(texts)]
+
+
+def build(tmp_path: Path, sources: list[dict], near: dict | None = None, name: str = "out"):
+    dedup = {"key": "instruction", **({"near": near} if near is not None else {})}
+    path = write_manifest(tmp_path, sources, dedup=dedup)
+    out = tmp_path / name
+    result = composer.build(path, output_dir=out)
+    return {s["name"]: s for s in result.report["sources"]}, result.report, out
+
+
+def sources(tmp_path: Path) -> list[dict]:
+    write_jsonl(tmp_path / "low.jsonl", alpaca([ORIGINAL, *DISTINCT], "low"))
+    write_jsonl(tmp_path / "high.jsonl", alpaca(list(NEAR.values()), "high"))
+    return [
+        {"name": "low", "plugin": "alpaca", "path": "low.jsonl", "confidence": 1},
+        {"name": "high", "plugin": "alpaca", "path": "high.jsonl", "confidence": 3},
+    ]
+
+
+@pytest.mark.parametrize("kind", sorted(NEAR))
+def test_each_normalisation_kind_is_near(kind):
+    pairs, sims = minhash_pairs([ORIGINAL, NEAR[kind], *DISTINCT], 0.8, 2, 64, 16, 0)
+    found = {tuple(p): s for p, s in zip(pairs.tolist(), sims.tolist())}
+    assert found.get((0, 1), 0) >= 0.8, kind
+    assert all(s < 0.8 for p, s in found.items() if p != (0, 1))
+
+
+def test_normalise_ignores_case_spacing_and_punctuation():
+    assert normalise("  Hello,   WORLD!! it's\tme ") == normalise("hello world it s me")
+
+
+def test_the_higher_confidence_copy_survives_and_lost_to_names_it(tmp_path):
+    funnel, report, out = build(tmp_path, sources(tmp_path), near={"method": "minhash"})
+    # the three near copies in `high` are near each other: the first stays, the others go
+    # to it; the original in `low` goes to `high`
+    assert funnel["low"]["near_duplicates"] == 1
+    assert funnel["low"]["near_lost_to"] == {"high": 1}
+    assert funnel["high"]["near_duplicates"] == 2
+    assert funnel["high"]["near_lost_to"] == {"high": 2}
+    kept = [
+        r["conversations"][0]["value"] for r in pq.read_table(out / "records.parquet").to_pylist()
+    ]
+    assert ORIGINAL not in kept and NEAR["case and spacing"] in kept
+    assert set(DISTINCT) <= set(kept)
+    assert_accounted(out)  # every row of every source, rejected.jsonl included
+    for s in funnel.values():  # every record accounted for
+        assert (
+            s["records"]
+            == s["filtered"] + s["duplicates"] + s["near_duplicates"] + s["after_dedup"]
+        )
+        assert sum(s["near_lost_to"].values()) == s["near_duplicates"]
+    (cluster, *_) = report["near_duplicates"]["clusters"]
+    assert cluster["winner"] == {"source": "high", "text": NEAR["case and spacing"]}
+    assert {(x["source"], x["similarity"] >= 0.8) for x in cluster["losers"]} == {
+        ("high", True),
+        ("low", True),
+    }
+    md = (out / "report.md").read_text("utf-8") if (out / "report.md").exists() else ""
+    assert not md or "Near duplicates" in md
+
+
+def test_without_near_nothing_changes(tmp_path):
+    funnel, report, _ = build(tmp_path, sources(tmp_path))
+    assert all(s["near_duplicates"] == 0 for s in funnel.values())
+    assert "near_duplicates" not in report
+
+
+def test_deterministic(tmp_path):
+    srcs = sources(tmp_path)
+    _, _, a = build(tmp_path, srcs, near={"method": "minhash"}, name="a")
+    _, _, b = build(tmp_path, srcs, near={"method": "minhash"}, name="b")
+    assert (a / "records.parquet").read_bytes() == (b / "records.parquet").read_bytes()
+    assert (
+        json.loads((a / "report.json").read_text())["near_duplicates"]
+        == json.loads((b / "report.json").read_text())["near_duplicates"]
+    )
+
+
+def test_greedy_by_rank_does_not_chain():
+    # 1 is near 0 and 2, but 0 and 2 are not near: 1 goes to 0, and 2 stays (its only near
+    # record, 1, is gone); connected components would remove 2 as well
+    import numpy as np
+
+    pairs = np.array([[0, 1], [1, 2]])
+    removed, winner, _ = greedy(pairs, np.array([0.9, 0.9]), 0.8, 3)
+    assert removed.tolist() == [False, True, False] and winner.tolist() == [-1, 0, -1]
+
+
+def test_embedding_method_removes_a_paraphrase(tmp_path):
+    write_jsonl(
+        tmp_path / "low.jsonl", alpaca(["How do I bake sourdough bread at home?", *DISTINCT], "low")
+    )
+    write_jsonl(
+        tmp_path / "high.jsonl", alpaca(["How can I bake sourdough bread at home?"], "high")
+    )
+    srcs = [
+        {"name": "low", "plugin": "alpaca", "path": "low.jsonl", "confidence": 1},
+        {"name": "high", "plugin": "alpaca", "path": "high.jsonl", "confidence": 3},
+    ]
+    funnel, report, _ = build(tmp_path, srcs, near={"method": "embedding", "threshold": 0.9})
+    assert funnel["low"]["near_lost_to"] == {"high": 1}
+    assert funnel["low"]["after_dedup"] == len(DISTINCT)
+    assert report["near_duplicates"]["clusters"][0]["losers"][0]["similarity"] >= 0.9
+
+
+def test_composer_dedup_previews_and_removes_nothing(tmp_path):
+    path = write_manifest(
+        tmp_path, sources(tmp_path), dedup={"key": "instruction", "near": {"threshold": 0.8}}
+    )
+    result = invoke("dedup", str(path))
+    assert result.exit_code == 0, result.output
+    assert "low" in result.stdout and "high 1" in result.stdout
+    assert "Similarity of the" in result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_near_needs_a_dedup_key(tmp_path):
+    path = write_manifest(tmp_path, sources(tmp_path), dedup={"key": "none", "near": {}})
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2
+    assert "near needs a dedup key" in result.output
