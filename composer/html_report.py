@@ -18,7 +18,7 @@ from typing import Any
 from composer.report import STAGE_LABELS, STAGES
 
 # Stages that count rows lost (drawn in red), as opposed to rows still on their way.
-LOSSES = ("rejected", "filtered", "duplicates", "contaminated")
+LOSSES = ("rejected", "filtered", "duplicates", "near_duplicates", "contaminated")
 LOSS_COLOUR = "#c0392b"
 # Tableau's 10 colours, then 10 lighter ones: one per source, the same in every plot.
 PALETTE = (
@@ -80,6 +80,7 @@ th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: lef
 th { background: var(--soft); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num { white-space: nowrap; }
+td.text { white-space: pre-wrap; overflow-wrap: anywhere; }
 th.loss { color: var(--loss); }
 td.loss { color: var(--loss); }
 td.zero { color: #b1b8c0; }
@@ -113,6 +114,7 @@ def render_html(report: dict[str, Any]) -> str:
         _funnel(report, sources, colours, plots),
         _filtered(sources),
         _duplicates(sources),
+        _near_duplicates(report),
         _contamination(report, sources),
         _rejected(sources),
         _lengths(sources, colours, plots),
@@ -198,6 +200,10 @@ def _stage_value(report: dict[str, Any], sources: list[dict], stage: str) -> int
     if stage in totals:
         return totals[stage]
     return sum(s.get(stage) or 0 for s in sources)
+
+
+def _label_of(stage: str) -> str:
+    return "near duplicates" if stage == "near_duplicates" else STAGE_LABELS[stage]
 
 
 def _stages(sources: list[dict]) -> list[str]:
@@ -320,10 +326,15 @@ def _funnel(
     if not sources:
         return None
     stages = _stages(sources)
+    plotted = stages
+    if "near_duplicates" in report and "duplicates" in stages:
+        # near dedup's losses, after exact dedup's (report.py keeps them out of STAGES)
+        stages = [*stages]
+        stages.insert(stages.index("duplicates") + 1, "near_duplicates")
     packed = any(s.get("packed") for s in sources)
     header = ["source", "kind", "conf."]
     header += [
-        f'<span class="loss">{esc(STAGE_LABELS[k])}</span>' if k in LOSSES else esc(STAGE_LABELS[k])
+        f'<span class="loss">{esc(_label_of(k))}</span>' if k in LOSSES else esc(_label_of(k))
         for k in stages
     ]
     header += ["packed"] if packed else []
@@ -351,7 +362,7 @@ def _funnel(
         _funnel_plot,
         report,
         sources,
-        stages,
+        plotted,
         colours,
         caption="Rows at each stage, all sources stacked; red labels mark rows lost.",
         kind="funnel",
@@ -417,6 +428,39 @@ def _duplicates(sources: list[dict]) -> Section:
         "Duplicates",
         intro + _table(["source", "lost to", "records", "% of its records"], rows, 2),
     )
+
+
+def _near_duplicates(report: dict[str, Any]) -> Section:
+    """A few near-duplicate clusters side by side: the record kept and those it removed."""
+    near = report.get("near_duplicates")
+    if near is None:
+        return None
+    parts = [
+        '<p class="lead">Records near dedup removed after exact dedup '
+        f"({esc(near.get('method', ''))}, threshold {esc(near.get('threshold', ''))}): in a "
+        "cluster the record from the more trusted source stays. A few clusters, with each "
+        "removed record's similarity to the one kept.</p>"
+    ]
+    for cluster in near.get("clusters") or []:
+        winner = cluster["winner"]
+        rows = [
+            f'<tr class="winner"><td>kept</td><td>{esc(winner["source"])}</td>'
+            f'<td class="text">{esc(winner["text"])}</td><td class="num">–</td></tr>'
+        ]
+        rows += [
+            f'<tr><td class="loss">removed</td><td>{esc(loser["source"])}</td>'
+            f'<td class="text">{esc(loser["text"])}</td>'
+            f'<td class="num">{loser["similarity"]:.3f}</td></tr>'
+            for loser in cluster.get("losers") or []
+        ]
+        parts.append(
+            f'<div class="cluster" data-kind="{esc(cluster.get("kind", ""))}">'
+            + _table(["", "source", "text", "similarity"], rows, numeric_from=3)
+            + "</div>"
+        )
+    if not near.get("clusters"):
+        parts.append('<p class="note">No near-duplicates found.</p>')
+    return ("near-duplicates", "Near duplicates", "\n".join(parts))
 
 
 def _contamination(report: dict[str, Any], sources: list[dict]) -> Section:

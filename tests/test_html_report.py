@@ -424,3 +424,60 @@ def test_length_plots_share_one_scale_across_sources():
         for d in (short, long)
     ]
     assert limits[0] == limits[1] == pytest.approx(span)
+
+
+# ---------------------------------------------------------------- near duplicates
+
+NEAR_ORIGINAL = (
+    "Natalia sold <b>clips</b> to 48 of her friends in April, & then she sold half as many in May."
+)
+NEAR_COPY = (
+    "natalia SOLD <b>clips</b> to 48 of  her friends in april,   & then she sold half as many "
+    "in May!"
+)
+
+
+def near_build(tmp_path: Path, near: bool) -> str:
+    """report.html of a real build where `high` holds a near copy of a `low` record."""
+    others = ["Write a haiku about the sea at night.", "Explain how a bicycle gear works."]
+    write_jsonl(
+        tmp_path / "low.jsonl",
+        [{"instruction": t, "output": f"low {i}"} for i, t in enumerate([NEAR_ORIGINAL, *others])],
+    )
+    write_jsonl(tmp_path / "high.jsonl", [{"instruction": NEAR_COPY, "output": "high 0"}])
+    dedup = {"key": "instruction"}
+    if near:
+        dedup["near"] = {"method": "minhash", "threshold": 0.7}
+    sources = [
+        {"name": "low", "plugin": "alpaca", "path": "low.jsonl", "confidence": 1},
+        {"name": "high", "plugin": "alpaca", "path": "high.jsonl", "confidence": 3},
+    ]
+    path = write_manifest(tmp_path, sources, dedup=dedup)
+    composer.build(path, output_dir=tmp_path / "out")
+    return (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+
+
+def test_near_duplicate_clusters_side_by_side(tmp_path):
+    page = near_build(tmp_path, near=True)
+    near = section(page, "near-duplicates")
+    assert "minhash, threshold 0.7" in near
+    rows = [r for r in table_rows(near) if r[0] in ("kept", "removed")]
+    (kept, source, text, _), (removed, lost, copy_, similarity) = rows
+    # The copy in the more trusted source stays; texts are escaped, not markup.
+    assert (kept, source, removed, lost) == ("kept", "high", "removed", "low")
+    assert "&lt;b&gt;clips&lt;/b&gt;" in near and "<b>clips</b>" not in near
+    assert "&amp; then" in text and "&amp; then" in copy_
+    assert 0.7 <= float(similarity) <= 1.0
+    # The funnel counts it as a near duplicate, apart from exact duplicates.
+    funnel = section(page, "funnel")
+    header = table_rows(funnel)[0]
+    assert header[header.index("duplicates") + 1] == "near duplicates"
+    column = header.index("near duplicates")
+    assert row_of(funnel, "low")[column] == "1" and row_of(funnel, "high")[column] == "0"
+    assert row_of(funnel, "low")[header.index("duplicates")] == "0"
+
+
+def test_no_near_duplicates_section_without_near_dedup(tmp_path):
+    page = near_build(tmp_path, near=False)
+    assert 'id="near-duplicates"' not in page
+    assert "near duplicates" not in table_rows(section(page, "funnel"))[0]
