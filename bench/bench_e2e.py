@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import resource
 import subprocess
@@ -165,7 +166,7 @@ def main() -> None:
         [sys.executable, "-c", CHILD, str(manifest)],
         capture_output=True,
         text=True,
-        env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **dict(__import__("os").environ)},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
     )
     if child.returncode:
         sys.exit(child.stderr[-3000:])

@@ -525,9 +525,8 @@ class _Near:
 
 
 def _near_dedup(manifest: Manifest, converted: list[Converted], kept: dict[str, pa.Table]) -> _Near:
-    """Near dedup in place of `kept` (after exact dedup, before decontamination)."""
-    if manifest.dedup.near is None:
-        return _Near()
+    """Near dedup in place of `kept` (after exact dedup, before decontamination); the
+    manifest sets `dedup.near`."""
     from composer.near_dedup import near_dedup
 
     result = near_dedup(kept, converted, manifest.dedup.near, manifest.dedup.key, manifest.seed)
