@@ -436,7 +436,7 @@ def decontaminate(manifest: str, audit: str | None, no_cache: bool) -> None:
 def dedup_preview(manifest: str) -> None:
     """Show what near dedup would remove (and the similarities); remove nothing.
 
-    Uses the manifest's `dedup.near` (MinHash, threshold 0.8 when it has none), so a
+    Uses the manifest's `dedup.near` (MinHash, threshold 0.7 when it has none), so a
     threshold can be picked before a build removes anything.
 
     \b
