@@ -23,6 +23,9 @@ class ManifestError(UserError):
         lines = "\n".join(f"  {p}" for p in problems)
         super().__init__(f"{path}: invalid manifest\n{lines}")
 
+    def __reduce__(self):  # raised in a worker process, it reaches the driver whole
+        return type(self), (self.path, self.problems)
+
 
 class InputError(UserError):
     """Input data that cannot be read or converted as the manifest says."""
@@ -37,6 +40,9 @@ class TemplateError(UserError):
     def __init__(self, message: str, key: str | None = None):
         super().__init__(message)
         self.key = key
+
+    def __reduce__(self):
+        return type(self), (self.args[0], self.key)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -1,0 +1,86 @@
+"""The engines (composer.engines): results in task order, setup once per worker, errors
+as they were raised, and a pool that starts no process for a single task."""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+
+import pytest
+
+from composer.engines import LocalEngine, engine_for
+from composer.engines.base import Engine
+from composer.engines.pool import PoolEngine
+from composer.errors import ManifestError, TemplateError, UserError
+
+
+def slow_square(x: int) -> int:
+    time.sleep(0.02 * (5 - x % 5))  # later tasks finish first
+    return x * x
+
+
+def counter(start: int) -> dict:
+    return {"pid": os.getpid(), "start": start, "calls": 0}
+
+
+def with_state(state: dict, x: int) -> tuple[int, int, int]:
+    state["calls"] += 1
+    return state["pid"], state["start"] + x, state["calls"]
+
+
+def fail(x: int) -> int:
+    if x == 3:
+        raise ManifestError("m.yaml", ["sources.0.path: no such file"])
+    if x == 4:
+        raise TemplateError("bad template", key="vars")
+    return x
+
+
+@pytest.fixture(params=["local", "pool"])
+def engine(request):
+    with LocalEngine() if request.param == "local" else PoolEngine(2) as e:
+        yield e
+
+
+def test_results_in_task_order(engine: Engine):
+    assert isinstance(engine, Engine)
+    assert engine.map(slow_square, list(range(10))) == [x * x for x in range(10)]
+    assert engine.map(slow_square, []) == []
+
+
+def test_setup_runs_once_per_worker(engine: Engine):
+    results = engine.map(with_state, list(range(12)), partial(counter, 100))
+    assert [r[1] for r in results] == [100 + x for x in range(12)]
+    by_worker: dict[int, list[int]] = {}
+    for pid, _, calls in results:
+        by_worker.setdefault(pid, []).append(calls)
+    assert len(by_worker) <= engine.workers
+    assert sum(len(c) for c in by_worker.values()) == 12
+    for calls in by_worker.values():  # one state per worker, counting every task it ran
+        assert sorted(calls) == list(range(1, len(calls) + 1))
+    # Another setup: a fresh state.
+    again = engine.map(with_state, [0], partial(counter, 7))
+    assert again[0][1] == 7 and again[0][2] == 1
+
+
+def test_errors_reach_the_caller_as_raised(engine: Engine):
+    with pytest.raises(ManifestError) as caught:
+        engine.map(fail, [1, 2, 3])
+    assert caught.value.problems == ["sources.0.path: no such file"]
+    with pytest.raises(TemplateError) as template:
+        engine.map(fail, [4, 5])
+    assert isinstance(template.value, UserError) and template.value.key == "vars"
+
+
+def test_pool_starts_no_process_for_one_task():
+    with PoolEngine(2) as pool:
+        [(pid, _, _)] = pool.map(with_state, [1], partial(counter, 0))
+        assert pid == os.getpid() and pool._executor is None
+        pids = {r[0] for r in pool.map(with_state, [1, 2, 3, 4], partial(counter, 0))}
+        assert os.getpid() not in pids and pool._executor is not None
+
+
+def test_engine_for_workers():
+    assert isinstance(engine_for(1), LocalEngine)
+    assert engine_for(3).workers == 3
