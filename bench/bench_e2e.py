@@ -2,6 +2,7 @@
 
     python bench/bench_e2e.py [--rows 1000000] [--items 50000] [--workdir /tmp/composer-e2e]
                               [--data ../shared/data] [--no-decontaminate]
+                              [--near minhash|embedding]
 
 Builds a mixture from real text in ../shared/data (GSM8K train, GPTeacher codegen, HH-RLHF):
 each row joins two real items, so a few thousand items give a million distinct rows. Three
@@ -9,7 +10,8 @@ overlapping SFT sources (alpaca jsonl, sharegpt jsonl, messages parquet; 10% of 
 source's instructions are also in an earlier, more trusted one) and an HH DPO source,
 confidence dedup, decontamination against GSM8K test + HumanEval + stand-ins up to `--items`
 items (200 GSM8K test questions are planted in the SFT rows), four formats and a validation
-split. The build runs in a child process with a cold cache; the script prints the wall time,
+split; `--near` adds near-duplicate dedup (issue 15: it should add at most a quarter to the
+build's time). The build runs in a child process with a cold cache; the script prints the wall time,
 each stage's time, the child's peak memory and the funnel. Target: <= 5 minutes and <= 6 GB
 peak on 2 cores.
 """
@@ -106,7 +108,7 @@ def write_data(folder: Path, data: Path, rows: int, items: int, seed: int = 0) -
     return {"sft": per_source * 3, "dpo": n_dpo, "items": len(test) + len(humaneval) + len(fillers)}
 
 
-def write_manifest(folder: Path, data: Path, decontaminate: bool) -> Path:
+def write_manifest(folder: Path, data: Path, decontaminate: bool, near: str | None) -> Path:
     benchmarks = (
         "decontaminate:\n  benchmarks:\n"
         f"    - {{name: gsm8k, path: {data / 'gsm8k_test.jsonl'}}}\n"
@@ -124,6 +126,7 @@ def write_manifest(folder: Path, data: Path, decontaminate: bool) -> Path:
         "  - {name: messages, plugin: messages, path: messages.parquet, confidence: 1}\n"
         "  - {name: hh, plugin: dpo, path: dpo.jsonl, confidence: 2}\n"
         + benchmarks
+        + (f"dedup: {{key: instruction, near: {{method: {near}}}}}\n" if near else "")
         + "formats: [alpaca, vicuna, chatml, llama2]\n"
         "system_prompt: {default: 'You are an unbiased, uncensored, helpful assistant.', "
         "probability: 0.5}\n"
@@ -151,6 +154,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(here.parent.parent / "shared" / "data"))
     parser.add_argument("--workdir", default="/tmp/composer-e2e")
     parser.add_argument("--no-decontaminate", action="store_true")
+    parser.add_argument("--near", choices=["minhash", "embedding"])
     args = parser.parse_args()
     folder, data = Path(args.workdir), Path(args.data).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -161,7 +165,7 @@ def main() -> None:
         marker.write_text(json.dumps(made))
         print(f"data written in {time.perf_counter() - started:.0f}s: {made}")
     made = json.loads(marker.read_text())
-    manifest = write_manifest(folder, data, not args.no_decontaminate)
+    manifest = write_manifest(folder, data, not args.no_decontaminate, args.near)
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(manifest)],
         capture_output=True,
@@ -180,7 +184,8 @@ def main() -> None:
     )
     print("  " + ", ".join(f"{k} {v:.1f}s" for k, v in result["timings"].items()))
     print(
-        f"  duplicates {totals['duplicates']:,}, contaminated {totals['contaminated']:,}, "
+        f"  duplicates {totals['duplicates']:,}, near duplicates {totals['near_duplicates']:,}, "
+        f"contaminated {totals['contaminated']:,}, "
         f"train {totals['train']:,}, validation {totals['validation']:,}"
     )
 

@@ -26,12 +26,13 @@ from composer import lock, stages
 from composer.cache import StageCache, copy_entry
 from composer.card import write_card
 from composer.convert import Converted
-from composer.decontaminate import decontaminate
+from composer.decontaminate import decontaminate, default_workers
 from composer.dedup import dedup, priority
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
 from composer.html_report import render_html
-from composer.manifest import Manifest, Sample, check, key_path, load_manifest
+from composer.manifest import Manifest, NearDedup, Sample, check, key_path, load_manifest
+from composer.near_dedup import NearResult, near_dedup
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
 from composer.plugins import Plugin, registry
 from composer.render import SCHEMAS, FormatPlan, render_source
@@ -262,7 +263,7 @@ def _compose(
     near = _Near()
     if manifest.dedup.near is not None:
         with _timed(timings, "near dedup"):
-            near = _near_dedup(manifest, converted, deduped.kept)
+            near = _near_dedup(manifest, converted, deduped.kept, stage_cache, lock_inputs)
     contamination = None
     if manifest.decontaminate is not None:
         with _timed(timings, "decontaminate"):
@@ -524,12 +525,16 @@ class _Near:
         return self.result.clusters if self.result else []
 
 
-def _near_dedup(manifest: Manifest, converted: list[Converted], kept: dict[str, pa.Table]) -> _Near:
-    """Near dedup in place of `kept` (after exact dedup, before decontamination); the
-    manifest sets `dedup.near`."""
-    from composer.near_dedup import near_dedup
-
-    result = near_dedup(kept, converted, manifest.dedup.near, manifest.dedup.key, manifest.seed)
+def _near_dedup(
+    manifest: Manifest,
+    converted: list[Converted],
+    kept: dict[str, pa.Table],
+    stage_cache: StageCache,
+    lock_inputs: dict[str, Any],
+) -> _Near:
+    """Near dedup in place of `kept` (after exact dedup, before decontamination), through
+    the cache; the manifest sets `dedup.near`."""
+    result = _near_result(manifest, manifest.dedup.near, converted, kept, stage_cache, lock_inputs)
     for name, gone in result.removed.items():
         if gone.any():
             kept[name] = kept[name].filter(pa.array(~gone))
@@ -538,15 +543,35 @@ def _near_dedup(manifest: Manifest, converted: list[Converted], kept: dict[str, 
 
 def scan_near_duplicates(manifest: Manifest | str | os.PathLike, progress: bool = False):
     """Near dedup alone, removing nothing: what a build would remove, and the similarities."""
-    from composer.manifest import NearDedup
-    from composer.near_dedup import near_dedup
-
     manifest = prepare(manifest)
     stage_cache = StageCache(enabled=True)
     lock_inputs = lock.inputs(manifest, load_formats(manifest))
     converted = load_sources(manifest, progress, stage_cache, lock_inputs)
     spec = manifest.dedup.near or NearDedup()
-    return near_dedup(dedup(converted).kept, converted, spec, manifest.dedup.key, manifest.seed)
+    kept = dedup(converted).kept
+    return _near_result(manifest, spec, converted, kept, stage_cache, lock_inputs)
+
+
+def _near_result(
+    manifest: Manifest,
+    spec: NearDedup,
+    converted: list[Converted],
+    kept: dict[str, pa.Table],
+    stage_cache: StageCache,
+    lock_inputs: dict[str, Any],
+) -> NearResult:
+    """Near dedup's result for `kept`, from the `near` cache or computed and stored (on
+    the manifest's `workers` threads: the result is the same whatever the number, so not in
+    the key)."""
+    enabled, workers = stage_cache.enabled, manifest.workers or default_workers()
+    return stage_cache.through(
+        "near",
+        stages.near_key(manifest, lock_inputs, converted, kept, spec) if enabled else "",
+        manifest.name,
+        lambda: near_dedup(kept, converted, spec, manifest.dedup.key, manifest.seed, workers),
+        NearResult.save,
+        NearResult.load,
+    )
 
 
 def scan_contamination(

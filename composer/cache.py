@@ -1,7 +1,8 @@
 """The stage cache: what a build computed, stored by the hash of everything it depends on.
 
-A stage's result (a source's converted and filtered records, a benchmark index, a source's
-decontamination, a source's rendered rows, a whole output folder) is an *entry*: a folder
+A stage's result (a source's converted and filtered records, near dedup's verdicts, a
+benchmark index, a source's decontamination, a source's rendered rows, a whole output
+folder) is an *entry*: a folder
 of files under `CACHE/stages/STAGE/KEY/`, where KEY is the sha256 of the stage's inputs
 (file hashes, plugin and composer code hashes, the manifest keys it reads, the seed,
 package versions). Nothing is ever updated in place, so an entry cannot go stale: a
@@ -41,7 +42,7 @@ T = TypeVar("T")
 
 ENTRY = "entry.json"
 LOG = "log.jsonl"
-STAGES = ("source", "benchmarks", "decontaminate", "render", "output")
+STAGES = ("source", "near", "benchmarks", "decontaminate", "render", "output")
 # Folders beside the stages that `composer cache` also reports and clears.
 OTHERS = ("embeddings", "static")
 

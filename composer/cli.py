@@ -283,7 +283,7 @@ def cache_prune(days: float) -> None:
 @click.argument("parts", nargs=-1)
 @user_errors
 def cache_clear(parts: tuple[str, ...]) -> None:
-    """Remove PARTS of the cache (source, benchmarks, decontaminate, render, output,
+    """Remove PARTS of the cache (source, near, benchmarks, decontaminate, render, output,
     embeddings, static), or all of it and its log."""
     from composer.cache import StageCache
 

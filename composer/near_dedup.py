@@ -2,13 +2,15 @@
 
 Two methods find pairs of near-duplicate dedup keys (the same text as the exact dedup's):
 
-- `minhash` (default): MinHash LSH over word n-grams of the normalised key (casefolded,
-  punctuation made space, runs of space made one). Vectorised: words hashed by pandas'
-  fixed-key hash, n-grams combined with the splitmix64 mix of composer.draws, one seeded
-  multiply-shift permutation per signature column (threads: numpy releases the GIL), bands
-  of the signature make bucket keys, rows sharing a bucket are candidates, and each
-  candidate is kept only when the exact Jaccard of the two n-gram sets reaches the
-  threshold (no estimate noise: a pair is near or not, the same on every machine).
+- `minhash` (default): MinHash LSH over word n-grams of the normalised key (lowercased,
+  what is not a letter or digit made space). Vectorised: Arrow splits the words in C++,
+  each distinct word is hashed once (pandas' fixed-key hash), n-grams combined with the
+  splitmix64 mix of composer.draws, one seeded multiply-shift permutation per signature
+  column, in chunks of rows on the build's `workers` threads (numpy and Arrow release the
+  GIL). Bands of the signature make bucket keys, rows sharing a bucket are candidates,
+  the signatures' estimate drops those far below the threshold, and each one left is kept
+  only when the exact Jaccard of the two n-gram sets reaches the threshold (no estimate
+  noise: a pair is near or not, the same on every machine and with any worker count).
 - `embedding`: the static model's normalised vectors and faiss (inner product = cosine),
   for paraphrases; every pair at or above the cosine threshold. Exhaustive: mind the cost
   at millions of rows.
@@ -23,14 +25,16 @@ names that survivor in `lost_to`.
 
 from __future__ import annotations
 
-import re
+import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from composer.convert import Converted, dedup_key
 from composer.dedup import priority
@@ -38,15 +42,25 @@ from composer.draws import _mix, generator
 
 CONTAINED_MIN = 24  # n-grams of the smaller text for containment to count (see similarity)
 CONTAINED = 0.95  # the share of the smaller text in the larger one for it to count
-ESTIMATE_MARGIN = 0.3  # candidates estimated this far below the threshold are dropped
-GROUP_ALL_PAIRS = 64  # buckets up to this size pair every member; larger: a window of it
+ESTIMATE_MARGIN = 0.15  # candidates estimated this far below the threshold are dropped
 CHUNK = 1 << 20  # candidate pairs compared at once
-_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+ROWS_AT_ONCE = 16384  # texts shingled together (the same chunks whatever the workers)
+WORD_BREAK = r"[^\p{L}\p{N}]+"  # RE2: a run of what is not a letter or a digit ([\W_]+)
+
+
+def _words(texts: list[str | None]) -> tuple[pa.Array, np.ndarray]:
+    """Every word of `texts`, lowercased, punctuation and spacing ignored, and the row of
+    each (Arrow's C++ kernels: no Python string per word)."""
+    text = pc.fill_null(pa.array(texts, pa.large_string()), "")
+    split = pc.split_pattern(pc.replace_substring_regex(pc.utf8_lower(text), WORD_BREAK, " "), " ")
+    flat, row = pc.list_flatten(split), pc.list_parent_indices(split)
+    some = pc.not_equal(flat, "")
+    return flat.filter(some), row.filter(some).to_numpy()
 
 
 def normalise(text: str) -> list[str]:
-    """The words of `text`, casefolded, punctuation and spacing ignored."""
-    return _PUNCT.sub(" ", text.casefold()).split()
+    """The words of `text`, lowercased, punctuation and spacing ignored."""
+    return _words([text])[0].to_pylist()
 
 
 @dataclass
@@ -55,6 +69,37 @@ class NearResult:
     lost_to: dict[str, Counter]  # source -> {winning source: records lost to it}
     clusters: list[dict] = field(default_factory=list)  # a few, for the report
     similarities: np.ndarray = field(default_factory=lambda: np.zeros(0))  # of every pair
+
+    def save(self, folder: Path) -> None:
+        """A `near` cache entry: the masks end to end and the pairs' similarities (numpy),
+        the rest as JSON."""
+        names = list(self.removed)
+        masks = [self.removed[n] for n in names]
+        np.save(folder / "removed.npy", np.concatenate(masks) if masks else np.zeros(0, bool))
+        np.save(folder / "similarities.npy", self.similarities)
+        state = {
+            "sources": [[n, len(m)] for n, m in zip(names, masks)],
+            "lost_to": {n: dict(c) for n, c in self.lost_to.items()},
+            "clusters": self.clusters,
+        }
+        (folder / "near.json").write_text(json.dumps(state, ensure_ascii=False), "utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> NearResult:
+        state = json.loads((folder / "near.json").read_text("utf-8"))
+        flat = np.load(folder / "removed.npy")
+        bounds = np.cumsum([0] + [n for _, n in state["sources"]])
+        if len(flat) != bounds[-1]:
+            raise ValueError(f"{len(flat)} flags for {bounds[-1]} records")
+        return cls(
+            removed={
+                name: flat[bounds[i] : bounds[i + 1]]
+                for i, (name, _) in enumerate(state["sources"])
+            },
+            lost_to={n: Counter(c) for n, c in state["lost_to"].items()},
+            clusters=state["clusters"],
+            similarities=np.load(folder / "similarities.npy"),
+        )
 
 
 def key_texts(table: pa.Table, kind: str, mode: str) -> list[str]:
@@ -80,58 +125,72 @@ def key_texts(table: pa.Table, kind: str, mode: str) -> list[str]:
 # ---------------------------------------------------------------- minhash
 
 
-def shingles(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def shingles(texts: list[str | None], ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 hash of each word n-gram, the row it belongs to), rows in order. A text of
-    fewer words than `ngram` is one shingle; an empty text has none."""
-    words = [normalise(t or "") for t in texts]
-    lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-    flat = np.array([w for ws in words for w in ws], dtype=object)
-    h = pd.util.hash_array(flat, categorize=True) if len(flat) else np.zeros(0, np.uint64)
-    row = np.repeat(np.arange(len(texts)), lengths)
-    start = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    pos = np.arange(len(flat)) - start  # word index within its row
+    fewer words than `ngram` is one shingle; an empty text has none. Each distinct word is
+    hashed once (pandas' fixed-key hash), n-grams combined with the splitmix64 mix."""
+    flat, row = _words(texts)
+    codes = pc.dictionary_encode(flat)
+    distinct = codes.dictionary.to_numpy(zero_copy_only=False)
+    h = pd.util.hash_array(distinct, categorize=False)[codes.indices.to_numpy()]
+    lengths = np.bincount(row, minlength=len(texts))
+    total = lengths[row]  # the words of each word's row
+    pos = np.arange(len(row)) - (np.cumsum(lengths) - lengths)[row]  # index within its row
     with np.errstate(over="ignore"):
         acc = h.copy()
         for k in range(1, ngram):
             nxt = np.zeros_like(h)
             nxt[:-k] = h[k:]
-            ok = pos + k < np.repeat(lengths, lengths)
-            acc = np.where(ok, _mix(acc ^ np.uint64(k)) + nxt, acc)
+            acc = np.where(pos + k < total, _mix(acc ^ np.uint64(k)) + nxt, acc)
     # an n-gram starts at every position with n words left, or at 0 of a short text
-    keep = (pos + ngram <= np.repeat(lengths, lengths)) | (
-        (pos == 0) & (np.repeat(lengths, lengths) < ngram)
-    )
+    keep = (pos + ngram <= total) | ((pos == 0) & (total < ngram))
     return acc[keep], row[keep]
 
 
-def signatures(sh: np.ndarray, row: np.ndarray, n_rows: int, perms: int, seed: int) -> np.ndarray:
-    """MinHash signatures (n_rows x perms, uint32): per seeded multiply-shift permutation,
-    the least hash of a row's shingles. Rows without shingles get the all-ones signature
-    and are never candidates (see candidates)."""
+def signatures(
+    texts: list[str | None], ngram: int, perms: int, seed: int, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures (rows x perms, uint32) and each row's n-gram count. Per seeded
+    multiply-shift permutation, the least hash of a row's n-grams; rows without any get
+    the all-ones signature and are never candidates. Texts go ROWS_AT_ONCE at a time (memory
+    stays bounded) on `workers` threads (numpy and Arrow release the GIL); each chunk's
+    result is its own, so the signatures are the same whatever the number."""
     rng = generator(seed, "near_dedup", "minhash")
     a = rng.integers(1, 2**63, size=perms, dtype=np.uint64) | np.uint64(1)
     b = rng.integers(0, 2**63, size=perms, dtype=np.uint64)
-    out = np.full((n_rows, perms), np.iinfo(np.uint32).max, dtype=np.uint32)
-    if len(sh) == 0:
-        return out
-    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-    present = row[starts]
+    sig = np.full((len(texts), perms), np.iinfo(np.uint32).max, dtype=np.uint32)
+    sizes = np.zeros(len(texts), dtype=np.int64)
 
-    def one(j: int) -> None:
+    def chunk(lo: int) -> None:
+        sh, row = shingles(texts[lo : lo + ROWS_AT_ONCE], ngram)
+        sizes[lo : lo + ROWS_AT_ONCE] = np.bincount(
+            row, minlength=len(texts[lo : lo + ROWS_AT_ONCE])
+        )
+        if len(sh) == 0:
+            return
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        present = lo + row[starts]
+        v = np.empty_like(sh)
         with np.errstate(over="ignore"):
-            v = ((sh * a[j] + b[j]) >> np.uint64(32)).astype(np.uint32)
-        out[present, j] = np.minimum.reduceat(v, starts)
+            for j in range(perms):
+                np.multiply(sh, a[j], out=v)
+                np.add(v, b[j], out=v)
+                np.right_shift(v, np.uint64(32), out=v)
+                sig[present, j] = np.minimum.reduceat(v, starts)
 
-    with ThreadPoolExecutor() as pool:
-        list(pool.map(one, range(perms)))
-    return out
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(chunk, range(0, len(texts), ROWS_AT_ONCE)))
+    return sig, sizes
 
 
 def candidates(sig: np.ndarray, bands: int, has: np.ndarray) -> np.ndarray:
-    """Pairs (i < j) of rows that share a band's bucket, unique, sorted by (j, i)."""
-    perms = sig.shape[1]
+    """Pairs (i < j), unique, sorted by (j, i): each row with the first (best-ranked) row of
+    every band bucket it shares. At most `bands` pairs a row however large a bucket grows
+    (a template shared by thousands of rows); the first row of a bucket is the one greedy
+    keeps when the bucket is a cluster."""
+    n, perms = sig.shape
     r = perms // bands
-    pairs = []
+    codes = []  # i * n + j: one int64 a pair, for a fast unique
     rows = np.flatnonzero(has)
     for b in range(bands):
         keys = np.full(len(rows), np.uint64(b))
@@ -140,34 +199,49 @@ def candidates(sig: np.ndarray, bands: int, has: np.ndarray) -> np.ndarray:
                 keys = _mix(keys ^ sig[rows, c].astype(np.uint64))
         order = np.lexsort((rows, keys))
         k, members = keys[order], rows[order]
-        boundary = np.r_[True, k[1:] != k[:-1]]
-        group = np.cumsum(boundary) - 1
-        first = np.flatnonzero(boundary)
-        size = np.diff(np.r_[first, len(k)])
-        rank = np.arange(len(k)) - first[group]  # position within its bucket
-        for back in range(1, min(int(size.max(initial=1)), GROUP_ALL_PAIRS + 1)):
-            ok = rank >= back
-            idx = np.flatnonzero(ok)
-            pairs.append(np.stack([members[idx - back], members[idx]], axis=1))
-    if not pairs:
-        return np.zeros((0, 2), dtype=np.int64)
-    allp = np.concatenate(pairs)
-    allp = np.unique(allp, axis=0)
-    return allp[np.lexsort((allp[:, 0], allp[:, 1]))]
+        first = np.r_[True, k[1:] != k[:-1]]
+        leader = members[first][np.cumsum(first) - 1]
+        codes.append(leader[~first] * n + members[~first])
+    unique = np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
+    pairs = np.stack([unique // max(n, 1), unique % max(n, 1)], axis=1)
+    return pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]
 
 
-def similarity(pairs: np.ndarray, sh: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+def estimate(pairs: np.ndarray, sig: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Each candidate pair's similarity as the signatures estimate it (see similarity): the
+    share of equal signature columns estimates the Jaccard J, and J and the two n-gram
+    counts estimate the intersection, J / (1 + J) * (|A| + |B|), so the containment too."""
+    out = np.empty(len(pairs))
+    for k in range(0, len(pairs), CHUNK):
+        i, j = pairs[k : k + CHUNK, 0], pairs[k : k + CHUNK, 1]
+        jaccard = (sig[i] == sig[j]).mean(axis=1)
+        small = np.minimum(sizes[i], sizes[j])
+        inter = jaccard / (1 + jaccard) * (sizes[i] + sizes[j])
+        contained = inter / np.maximum(small, 1)
+        counts = (small >= CONTAINED_MIN) & (contained >= CONTAINED - ESTIMATE_MARGIN)
+        out[k : k + CHUNK] = np.where(counts, np.maximum(jaccard, contained), jaccard)
+    return out
+
+
+def similarity(pairs: np.ndarray, texts: list[str | None], ngram: int) -> np.ndarray:
     """For each pair, the exact Jaccard of the two rows' n-gram sets; or, when the smaller
     set has at least CONTAINED_MIN n-grams (a long prompt) and CONTAINED of them are in
     the other, that share, if larger: a long prompt with a sentence dropped is a subset of
-    the original, whose Jaccard falls with the sentence's length."""
-    order = np.lexsort((sh, row))
-    sh, row = sh[order], row[order]
-    uniq = np.r_[True, (sh[1:] != sh[:-1]) | (row[1:] != row[:-1])]
-    sh, row = sh[uniq], row[uniq]
-    bounds = np.searchsorted(row, np.arange(n_rows + 1))
+    the original, whose Jaccard falls with the sentence's length. Only the rows of `pairs`
+    are shingled again (few, after the estimate)."""
+    rows = np.unique(pairs)
+    sets, bounds = [], [np.zeros(1, dtype=np.int64)]
+    for lo in range(0, len(rows), ROWS_AT_ONCE):
+        sh, row = shingles([texts[r] for r in rows[lo : lo + ROWS_AT_ONCE].tolist()], ngram)
+        order = np.lexsort((sh, row))
+        sh, row = sh[order], row[order]
+        uniq = np.r_[True, (sh[1:] != sh[:-1]) | (row[1:] != row[:-1])]
+        sets.append(sh[uniq])
+        counts = np.bincount(row[uniq], minlength=len(rows[lo : lo + ROWS_AT_ONCE]))
+        bounds.append(bounds[-1][-1] + np.cumsum(counts))
+    sh, bounds = np.concatenate(sets or [np.zeros(0, np.uint64)]), np.concatenate(bounds)
     out = np.empty(len(pairs))
-    for p, (i, j) in enumerate(pairs.tolist()):
+    for p, (i, j) in enumerate(np.searchsorted(rows, pairs).tolist()):
         a, b = sh[bounds[i] : bounds[i + 1]], sh[bounds[j] : bounds[j + 1]]
         inter = len(np.intersect1d(a, b, assume_unique=True))
         small = min(len(a), len(b))
@@ -178,25 +252,21 @@ def similarity(pairs: np.ndarray, sh: np.ndarray, row: np.ndarray, n_rows: int) 
 
 
 def minhash_pairs(
-    texts: list[str], threshold: float, ngram: int, perms: int, bands: int, seed: int
+    texts: list[str | None],
+    threshold: float,
+    ngram: int,
+    perms: int,
+    bands: int,
+    seed: int,
+    workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    sh, row = shingles(texts, ngram)
-    sig = signatures(sh, row, len(texts), perms, seed)
-    has = np.bincount(row, minlength=len(texts)) > 0
-    pairs = candidates(sig, bands, has)
-    # the signatures' estimate drops candidates far below the threshold before the exact
-    # check (chance bucket collisions are most of them); the margin covers its error
-    # and a contained long prompt's lower Jaccard
-    estimate = np.concatenate(
-        [
-            (sig[pairs[k : k + CHUNK, 0]] == sig[pairs[k : k + CHUNK, 1]]).mean(axis=1)
-            for k in range(0, len(pairs), CHUNK)
-        ]
-        or [np.zeros(0)]
-    )
-    pairs = pairs[estimate >= threshold - ESTIMATE_MARGIN]
-    sims = similarity(pairs, sh, row, len(texts))
-    return pairs, sims
+    """Candidate pairs (sorted by (later, earlier)) and their exact similarity."""
+    sig, sizes = signatures(texts, ngram, perms, seed, workers)
+    pairs = candidates(sig, bands, sizes > 0)
+    # the estimate drops the candidates far below the threshold before the exact check
+    # (chance bucket collisions are most of them); the margin covers its error
+    pairs = pairs[estimate(pairs, sig, sizes) >= threshold - ESTIMATE_MARGIN]
+    return pairs, similarity(pairs, texts, ngram)
 
 
 # ---------------------------------------------------------------- embedding
@@ -242,7 +312,12 @@ def greedy(pairs: np.ndarray, sims: np.ndarray, threshold: float, n: int):
 
 
 def near_dedup(
-    kept: dict[str, pa.Table], sources: list[Converted], spec, mode: str, seed: int
+    kept: dict[str, pa.Table],
+    sources: list[Converted],
+    spec,
+    mode: str,
+    seed: int,
+    workers: int = 1,
 ) -> NearResult:
     """Remove near-duplicates among the records exact dedup `kept`, per kind."""
     removed = {name: np.zeros(t.num_rows, dtype=bool) for name, t in kept.items()}
@@ -260,7 +335,7 @@ def near_dedup(
             pairs, sims = embedding_pairs(texts, spec.threshold)
         else:
             pairs, sims = minhash_pairs(
-                texts, spec.threshold, spec.ngram, spec.permutations, spec.bands, seed
+                texts, spec.threshold, spec.ngram, spec.permutations, spec.bands, seed, workers
             )
         all_sims.append(sims)
         gone, winner, sim = greedy(pairs, sims, spec.threshold, len(texts))

@@ -6,6 +6,8 @@
 |                 |                     | joined inputs), its manifest keys, the global filters,  |
 |                 |                     | dedup key, seed, scorer/tokenizer code, composer code   |
 | `benchmarks`    | manifest            | the lock's decontamination entry (model, benchmarks)    |
+| `near`          | manifest            | the records exact dedup kept, by rank (confidence, then |
+|                 |                     | manifest order), `dedup.near`, dedup key, seed, code    |
 | `decontaminate` | source              | the source's key, the ids dedup kept, the benchmarks    |
 | `render`        | source              | its final records (split included), templates, formats, |
 |                 |                     | system prompt policies, turns, seed                     |
@@ -30,7 +32,8 @@ import pyarrow as pa
 from composer.cache import StageCache, digest
 from composer.codehash import code_sha
 from composer.convert import Converted, Rejection, convert_source
-from composer.manifest import Filters, Manifest
+from composer.dedup import priority
+from composer.manifest import Filters, Manifest, NearDedup
 from composer.plugins import Plugin
 from composer.report import histogram
 
@@ -122,6 +125,34 @@ def scan_keys(
     for source in manifest.sources:
         keys[source.name] = digest("decontaminate", index, table_sha(kept[source.name]))
     return keys
+
+
+def near_key(
+    manifest: Manifest,
+    lock_inputs: dict[str, Any],
+    converted: list[Converted],
+    kept: dict[str, pa.Table],
+    spec: NearDedup,
+) -> str:
+    """Near dedup's key: what it compares (each source's records after exact dedup, in
+    the rank near dedup keeps the first of), how (`dedup.near`, the dedup key, the seed of
+    its permutations, the embedding model's weights for `method: embedding`) and the code."""
+    ranked = priority(converted)
+    model = None
+    if spec.method == "embedding":
+        from composer.embeddings import DEFAULT_MODEL, model_id
+
+        model = model_id(DEFAULT_MODEL)
+    return digest(
+        "near",
+        code_sha(),
+        lock_inputs["packages"],
+        spec.model_dump(mode="json"),
+        manifest.dedup.key,
+        manifest.seed,
+        model,
+        [(c.source.name, c.plugin.kind, table_sha(kept[c.source.name])) for c in ranked],
+    )
 
 
 def table_sha(table: pa.Table) -> str:

@@ -286,8 +286,8 @@ def test_cache_info_and_clear(project, composer_cache_env):
     assert json.loads(invoke("cache", "info", "--json").stdout)["folders"]["output"]["entries"] == 0
     assert_user_error(
         invoke("cache", "clear", "outptu"),
-        "unknown cache part 'outptu' (did you mean 'output'?); parts: source, benchmarks, "
-        "decontaminate, render, output, embeddings, static",
+        "unknown cache part 'outptu' (did you mean 'output'?); parts: source, near, "
+        "benchmarks, decontaminate, render, output, embeddings, static",
     )
     invoke("cache", "clear")
     assert not (composer_cache_env / "stages").exists()

@@ -3,6 +3,7 @@ the report's funnel and records.parquet read back; and `composer dedup`'s previe
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import composer
+from composer.cache import StageCache
 from composer.near_dedup import greedy, minhash_pairs, normalise
-from tests.helpers import assert_accounted, invoke, write_jsonl, write_manifest
+from tests.helpers import assert_accounted, invoke, snapshot, write_jsonl, write_manifest
 
 ORIGINAL = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many in May."
@@ -155,3 +157,60 @@ def test_near_needs_a_dedup_key(tmp_path):
     result = invoke("validate", str(path))
     assert result.exit_code == 2
     assert "near needs a dedup key" in result.output
+
+
+def near_events(cache: Path, since: int = 0) -> list[str]:
+    return [e["event"] for e in StageCache(cache).events()[since:] if e["stage"] == "near"]
+
+
+def test_near_dedup_is_cached_like_the_other_stages(
+    tmp_path, composer_cache_env, tmp_path_factory, monkeypatch
+):
+    srcs = sources(tmp_path)
+    dedup = {"key": "instruction", "near": {"threshold": 0.8}}
+    path = write_manifest(tmp_path, srcs, dedup=dedup)
+    first = composer.build(path, output_dir=tmp_path / "a")
+    assert near_events(composer_cache_env) == ["miss", "store"]
+    assert StageCache(composer_cache_env).info()["folders"]["near"]["entries"] == 1
+    # another format: the output and rendering change, near dedup's input does not
+    path = write_manifest(tmp_path, srcs, dedup=dedup, formats=["chatml", "alpaca"])
+    mark = len(StageCache(composer_cache_env).events())
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("near dedup ran again")
+
+    with monkeypatch.context() as m:
+        m.setattr(importlib.import_module("composer.build"), "near_dedup", recomputed)
+        again = composer.build(path, output_dir=tmp_path / "b")
+    assert near_events(composer_cache_env, mark) == ["hit"]
+    assert "near 1 reused, 0 computed" in again.cache_use
+    assert again.report["near_duplicates"] == first.report["near_duplicates"]
+    # the same bytes as a build that reads and stores nothing
+    clean = tmp_path_factory.mktemp("clean")
+    monkeypatch.setenv("COMPOSER_CACHE", str(clean / "cache"))
+    composer.build(path, output_dir=clean / "out", cache=False)
+    assert not (clean / "cache").exists()
+    assert snapshot(clean / "out") == snapshot(tmp_path / "b")
+
+
+def test_a_changed_threshold_recomputes_near_dedup(tmp_path, composer_cache_env):
+    srcs = sources(tmp_path)
+    funnel, _, _ = build(tmp_path, srcs, near={"threshold": 0.8}, name="a")
+    mark = len(StageCache(composer_cache_env).events())
+    # at 1.0 only the copies that normalise to the same words are near: the filler word stays
+    strict, _, _ = build(tmp_path, srcs, near={"threshold": 1.0}, name="b")
+    assert near_events(composer_cache_env, mark) == ["miss", "store"]
+    assert funnel["high"]["near_duplicates"] == 2
+    assert strict["high"]["near_duplicates"] == 1
+
+
+def test_one_or_two_workers_give_the_same_bytes(tmp_path, monkeypatch):
+    monkeypatch.setattr("composer.near_dedup.ROWS_AT_ONCE", 2)  # several chunks, both threads
+    path = write_manifest(
+        tmp_path, sources(tmp_path), dedup={"key": "instruction", "near": {"threshold": 0.8}}
+    )
+    one = composer.build(path, output_dir=tmp_path / "one", workers=1, cache=False)
+    two = composer.build(path, output_dir=tmp_path / "two", workers=2, cache=False)
+    assert one.report["near_duplicates"] == two.report["near_duplicates"]
+    assert sum(s["near_duplicates"] for s in one.report["sources"]) == 3
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
