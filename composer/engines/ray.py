@@ -42,7 +42,19 @@ QUIET = {
     "RAY_USAGE_STATS_ENABLED": "0",  # no usage stats sent
     "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
     "RAY_DEDUP_LOGS": "0",
+    "RAY_BACKEND_LOG_LEVEL": "error",  # the C++ core's retry warnings, a line a second
 }
+
+
+NOT_INSTALLED = "the ray engine needs Ray, which is not installed: pip install 'composer-mix[ray]'"
+
+
+def check_installed() -> None:
+    """A UserError when Ray is not installed (found without importing it: a second)."""
+    from importlib.util import find_spec
+
+    if find_spec("ray") is None:
+        raise UserError(NOT_INSTALLED)
 
 
 def import_ray():
@@ -50,20 +62,19 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise UserError(
-            "the ray engine needs Ray, which is not installed: pip install 'composer-mix[ray]'"
-        ) from None
+        raise UserError(NOT_INSTALLED) from None
     return ray
 
 
 class RayEngine:
-    """Tasks on a Ray cluster at `address` (`auto`: the cluster `ray start` runs on this
-    machine), else at `$RAY_ADDRESS`, else on a Ray instance started for this engine. A
-    process that already called `ray.init` keeps its connection."""
+    """Tasks on the Ray cluster at `address`, else at `$RAY_ADDRESS`, else the one `ray
+    start` runs on this machine, else on a Ray instance started for this engine (and
+    stopped by `close`). A process that already called `ray.init` keeps its connection."""
 
     name = "ray"
 
     def __init__(self, address: str | None = None):
+        check_installed()
         self.address = address
         self._ray: Any = None
         self._connected = False  # whether this engine called ray.init (and shuts it down)
@@ -88,7 +99,10 @@ class RayEngine:
                 )
             except ConnectionError as exc:
                 where = self.address or os.environ.get("RAY_ADDRESS")
-                raise UserError(f"cannot reach the Ray cluster at {where}: {exc}") from None
+                raise UserError(
+                    f"cannot reach the Ray cluster at {where} ({exc}): is it running, and is "
+                    "its token in RAY_AUTH_TOKEN or ~/.ray/auth_token?"
+                ) from None
             self._connected = True
         from ray.data import DataContext
 
@@ -115,20 +129,22 @@ class RayEngine:
         if not tasks:
             return []
         ray = self._start()
-        env = passed_on()
+        # Stored once, not pickled with every task: a node fetches each once.
+        stored_fn, env = ray.put(fn), ray.put(passed_on())
         if setup is None:
             self._stop_actors()  # their CPUs are the tasks'
             run = ray.remote(max_retries=RETRIES, retry_exceptions=False)(_run)
-            refs = {run.remote(fn, env, t): i for i, t in enumerate(tasks)}
+            refs = {run.remote(stored_fn, env, t): i for i, t in enumerate(tasks)}
             return self._gather(refs, len(tasks))
         actors = self._actors_for(setup, len(tasks))
+        stored_setup = ray.put(setup)
         queue = iter(enumerate(tasks))
         owner: dict[Any, Any] = {}
 
         def feed(actor: Any) -> dict[Any, int]:
             """The next task, on `actor` (free now)."""
             for i, task in queue:
-                ref = actor.run.remote(fn, setup, env, task)
+                ref = actor.run.remote(stored_fn, stored_setup, env, task)
                 owner[ref] = actor
                 return {ref: i}
             return {}
