@@ -1,0 +1,248 @@
+"""The Ray engine: a stage's tasks on a Ray cluster, their results back in task order.
+
+`RayEngine(address).map(fn, tasks, setup)` keeps the protocol of composer.engines.base: the
+results come back in the order of `tasks`, whichever node finished first, and the driver
+writes every output file from them, so the bytes do not depend on the number of nodes.
+
+- Without `setup`, each task is a Ray task. A worker process that dies (killed, out of
+  memory, its node lost) has its task run again, up to `RETRIES` times; an exception raised
+  by `fn` is not retried but raised here as it was raised there (a UserError stays one).
+- With `setup` (heavy per-worker state: the scan's detector and its benchmark index), the
+  tasks go to a pool of actors, one a CPU of the cluster (one a GPU for a setup marked
+  `gpu = True`, on a cluster with GPUs), each building the state once and running task
+  after task with it. A dead actor is restarted, builds the state again and runs its task
+  again. The actors stay for the next map with a setup; a map without one stops them,
+  freeing their CPUs for its tasks.
+
+Every node needs composer (and the manifest's plugins) installed as on the driver, and the
+manifest's files, the cache folder and the output folder at the same paths (shared storage;
+see the README, "Running on a Ray cluster"). The driver's COMPOSER_* and HF_* variables go to
+the workers with the job. Ray's log lines, usage stats and progress bars are off: what the
+user sees is composer's own progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from composer.engines.base import WorkerState
+from composer.errors import UserError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+RETRIES = 3  # times a task is run again after its worker process died
+# Variables the workers need as the driver has them: the cache folder, the hub's offline
+# flags and token, composer's own settings.
+PASSED_ON = ("COMPOSER_", "HF_")
+QUIET = {
+    "RAY_USAGE_STATS_ENABLED": "0",  # no usage stats sent
+    "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_BACKEND_LOG_LEVEL": "error",  # the C++ core's retry warnings, a line a second
+}
+
+
+NOT_INSTALLED = "the ray engine needs Ray, which is not installed: pip install 'composer-mix[ray]'"
+
+
+def check_installed() -> None:
+    """A UserError when Ray is not installed (found without importing it: a second)."""
+    from importlib.util import find_spec
+
+    if find_spec("ray") is None:
+        raise UserError(NOT_INSTALLED)
+
+
+def import_ray():
+    """The `ray` module, or a UserError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError(NOT_INSTALLED) from None
+    return ray
+
+
+class RayEngine:
+    """Tasks on the Ray cluster at `address`, else at `$RAY_ADDRESS`, else the one `ray
+    start` runs on this machine, else on a Ray instance started for this engine (and
+    stopped by `close`). A process that already called `ray.init` keeps its connection."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None):
+        check_installed()
+        self.address = address
+        self._ray: Any = None
+        self._connected = False  # whether this engine called ray.init (and shuts it down)
+        self._actors: list[Any] = []  # the actors of maps with a setup
+        self._gpus = False  # whether they hold a GPU each
+
+    def _start(self) -> Any:
+        if self._ray is not None:
+            return self._ray
+        ray = import_ray()
+        if not ray.is_initialized():
+            for k, v in QUIET.items():
+                os.environ.setdefault(k, v)
+            env = passed_on()
+            try:
+                ray.init(
+                    address=self.address,
+                    logging_level=logging.ERROR,
+                    log_to_driver=False,
+                    include_dashboard=False,
+                    runtime_env={"env_vars": env} if env else None,
+                )
+            except ConnectionError as exc:
+                where = self.address or os.environ.get("RAY_ADDRESS")
+                raise UserError(
+                    f"cannot reach the Ray cluster at {where} ({exc}): is it running, and is "
+                    "its token in RAY_AUTH_TOKEN or ~/.ray/auth_token?"
+                ) from None
+            self._connected = True
+        from ray.data import DataContext
+
+        DataContext.get_current().enable_progress_bars = False
+        self._ray = ray
+        return ray
+
+    @property
+    def workers(self) -> int:
+        """Tasks that may run at once: the cluster's CPUs."""
+        return max(1, int(self._start().cluster_resources().get("CPU", 1)))
+
+    def nodes(self) -> int:
+        """The cluster's live nodes."""
+        return sum(1 for n in self._start().nodes() if n.get("Alive"))
+
+    def map(
+        self,
+        fn: Callable[..., R],
+        tasks: Sequence[T],
+        setup: Callable[[], Any] | None = None,
+    ) -> list[R]:
+        tasks = list(tasks)
+        if not tasks:
+            return []
+        ray = self._start()
+        # Stored once, not pickled with every task: a node fetches each once.
+        stored_fn, env = ray.put(fn), ray.put(passed_on())
+        if setup is None:
+            self._stop_actors()  # their CPUs are the tasks'
+            run = ray.remote(max_retries=RETRIES, retry_exceptions=False)(_run)
+            refs = {run.remote(stored_fn, env, t): i for i, t in enumerate(tasks)}
+            return self._gather(refs, len(tasks))
+        actors = self._actors_for(setup, len(tasks))
+        stored_setup = ray.put(setup)
+        queue = iter(enumerate(tasks))
+        owner: dict[Any, Any] = {}
+
+        def feed(actor: Any) -> dict[Any, int]:
+            """The next task, on `actor` (free now)."""
+            for i, task in queue:
+                ref = actor.run.remote(stored_fn, stored_setup, env, task)
+                owner[ref] = actor
+                return {ref: i}
+            return {}
+
+        try:
+            refs = {ref: i for a in actors for ref, i in feed(a).items()}
+            return self._gather(refs, len(tasks), lambda ref: feed(owner.pop(ref)))
+        except BaseException:
+            self._stop_actors()  # a task may be left running
+            raise
+
+    def _actors_for(self, setup: Callable[[], Any], count: int) -> list[Any]:
+        """Up to `count` actors, one a CPU (one a GPU for a setup that wants one): those of
+        the previous map with a setup, kept for the next (starting one takes seconds)."""
+        ray = self._ray
+        gpus = int(ray.cluster_resources().get("GPU", 0)) if wants_gpu(setup) else 0
+        if self._actors and self._gpus != bool(gpus):
+            self._stop_actors()
+        self._gpus = bool(gpus)
+        worker = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES)(_Worker)
+        worker = worker.options(num_cpus=1, num_gpus=1 if gpus else 0)
+        wanted = min(count, gpus or self.workers)
+        self._actors += [worker.remote() for _ in range(wanted - len(self._actors))]
+        return self._actors[:wanted]
+
+    def _stop_actors(self) -> None:
+        for actor in self._actors:
+            self._ray.kill(actor)
+        self._actors = []
+
+    def _gather(
+        self,
+        pending: dict[Any, int],
+        count: int,
+        refill: Callable[[Any], dict[Any, int]] | None = None,
+    ) -> list[Any]:
+        """Each task's result at its place, taken as they finish (`refill(ref)`: the tasks
+        submitted when one did); a task's exception raised as `fn` raised it, the others
+        cancelled."""
+        ray = self._ray
+        results: list[Any] = [None] * count
+        try:
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                i = pending.pop(ref)
+                results[i] = ray.get(ref)
+                if refill is not None:
+                    pending.update(refill(ref))
+        except ray.exceptions.RayTaskError as exc:
+            for ref in pending:
+                ray.cancel(ref)
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise
+        return results
+
+    def close(self) -> None:
+        """Stop the actors and disconnect (stopping the Ray instance this engine started)."""
+        if self._ray is not None:
+            self._stop_actors()
+        if self._connected:
+            self._ray.shutdown()
+        self._ray, self._connected = None, False
+
+    def __enter__(self) -> RayEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def passed_on() -> dict[str, str]:
+    """The driver's variables the workers take on: with the job as it starts (for the
+    libraries that read them as they are imported), and with every task (for a process that
+    connected once and builds with another cache folder)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(PASSED_ON)}
+
+
+def wants_gpu(setup: Callable[[], Any]) -> bool:
+    """Whether a setup (or the function a partial wraps) is marked `gpu = True`."""
+    return bool(getattr(getattr(setup, "func", setup), "gpu", False))
+
+
+def _run(fn: Callable[..., R], env: dict[str, str], task: Any) -> R:
+    os.environ.update(env)
+    return fn(task)
+
+
+class _Worker:
+    """An actor: the state of the map's `setup`, built as its first task runs (again after a
+    restart), then used for every task it is given."""
+
+    def __init__(self) -> None:
+        self.state = WorkerState()
+
+    def run(
+        self, fn: Callable[..., R], setup: Callable[[], Any], env: dict[str, str], task: Any
+    ) -> R:
+        os.environ.update(env)
+        return self.state.run(fn, setup, task)
