@@ -10,14 +10,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
-from contextlib import contextmanager
+from collections import Counter
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
@@ -28,13 +28,14 @@ from composer.card import write_card
 from composer.convert import Converted
 from composer.decontaminate import decontaminate, default_workers
 from composer.dedup import dedup, priority
+from composer.engines import Engine, engine_for
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
 from composer.html_report import render_html
 from composer.manifest import Manifest, NearDedup, Sample, check, key_path, load_manifest
 from composer.near_dedup import NearResult, near_dedup
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
-from composer.plugins import Plugin, registry
+from composer.plugins import registry
 from composer.render import SCHEMAS, FormatPlan, render_source
 from composer.report import EXAMPLES, Funnel, build_report, histogram, write_report
 from composer.sample import sample, solve_mix
@@ -114,39 +115,86 @@ def load_sources(
     progress: bool = False,
     cache: StageCache | None = None,
     lock_inputs: dict[str, Any] | None = None,
+    engine: Engine | None = None,
 ) -> list[Converted]:
     """Each source converted and filtered, or read from the cache (`lock_inputs` gives the
-    file hashes its keys are made of)."""
+    file hashes its keys are made of).
+
+    The cache is looked up here, in the driver; the sources it misses are converted on
+    `engine`'s workers, a task a source (the manifest and the source's index: a worker
+    looks the plugin up in its own registry), when there are two or more and enough input
+    to be worth starting them (`_worth_a_pool`), else here, the bar showing each step. The
+    driver stores what comes back, in source order."""
     plugins = registry()
     cache = cache or StageCache(enabled=False)
-    converted = []
-    with tqdm(manifest.sources, desc="load", unit="source", disable=not progress) as bar:
-        for i, source in enumerate(bar):
-            bar.set_postfix_str(source.name)
+    converted: list[Converted | None] = [None] * len(manifest.sources)
+    keys: list[str] = []
+    with tqdm(total=len(converted), desc="load", unit="source", disable=not progress) as bar:
+        for i, source in enumerate(manifest.sources):
             plugin = plugins[source.plugin_name]
             pinned = cache.enabled and stages.pinned(lock_inputs["sources"][source.name])
-            key = stages.source_key(manifest, i, lock_inputs) if pinned else ""
-            phase = partial(_show_phase, bar, source.name)
-            compute = partial(_prepare, manifest, i, plugin, phase)
+            keys.append(stages.source_key(manifest, i, lock_inputs) if pinned else "")
             load = partial(stages.load_source, manifest=manifest, index=i, plugin=plugin)
-            converted.append(
-                cache.through("source", key, source.name, compute, stages.save_source, load)
-            )
+            converted[i] = cache.find("source", keys[i], source.name, load)
+            if converted[i] is not None:
+                bar.update()
+        misses = [i for i, c in enumerate(converted) if c is None]
+        for i in misses:
+            source, plugin = manifest.sources[i], plugins[manifest.sources[i].plugin_name]
+            if plugin.gated and not source.path:
+                print(gated_notice(source.name, source.hub or plugin.hub), file=sys.stderr)
+        # A plugin made in code (a test's, a notebook's) is not in a worker's registry.
+        shipped = [i for i in misses if not plugins.made_here(manifest.sources[i].plugin_name)]
+        if engine is not None and engine.workers > 1 and _worth_a_pool(manifest, shipped):
+            bar.set_postfix_str(f"{len(shipped)} sources on {engine.workers} workers")
+            for i, c in zip(shipped, engine.map(_load_task, [(manifest, i) for i in shipped])):
+                c.plugin = plugins[manifest.sources[i].plugin_name]
+                converted[i] = c
+        for i in misses:
+            source = manifest.sources[i]
+            if converted[i] is None:
+                bar.set_postfix_str(source.name)
+                plugin = plugins[source.plugin_name]
+                phase = partial(_show_phase, bar, source.name)
+                converted[i] = stages.prepare_source(manifest, i, plugin, phase)
+            cache.keep("source", keys[i], source.name, converted[i], stages.save_source)
+            bar.update()
     return converted
+
+
+POOL_BYTES = 64 << 20  # local upstream bytes below which sources convert in the driver
+
+
+def _worth_a_pool(manifest: Manifest, indices: list[int]) -> bool:
+    """Whether converting these sources is worth starting worker processes (seconds): two
+    or more, with POOL_BYTES of local files between them, or a hub dataset among them (its
+    size is not known before it is read, and a hub source is seldom small)."""
+    if len(indices) < 2:
+        return False
+    size = 0
+    for i in indices:
+        source = manifest.sources[i]
+        if not source.path:
+            return True
+        for path in [source.path] if isinstance(source.path, str) else source.path:
+            with suppress(OSError, ValueError):  # a glob: counted as nothing
+                size += manifest.resolve(path).stat().st_size
+    return size >= POOL_BYTES
+
+
+def _load_task(task: tuple[Manifest, int]) -> Converted:
+    """A source converted and filtered, in a worker; its plugin is left out of the result
+    (functions travel badly), the driver puts its own back."""
+    manifest, index = task
+    plugin = registry()[manifest.sources[index].plugin_name]
+    c = stages.prepare_source(manifest, index, plugin)
+    c.plugin = None
+    return c
 
 
 def _show_phase(bar: Any, name: str, step: str) -> None:
     """The load bar moves by source; its postfix says which step a long one is in."""
     bar.set_postfix_str(f"{name}: {step}")
-
-
-def _prepare(
-    manifest: Manifest, index: int, plugin: Plugin, phase: Callable[[str], None]
-) -> Converted:
-    source = manifest.sources[index]
-    if plugin.gated and not source.path:
-        print(gated_notice(source.name, source.hub or plugin.hub), file=sys.stderr)
-    return stages.prepare_source(manifest, index, plugin, phase)
 
 
 def gated_notice(name: str, hub: str) -> str:
@@ -192,14 +240,19 @@ def build(
     locked: str | os.PathLike | None = None,
     cache: bool = True,
     workers: int | None = None,
+    engine: Engine | None = None,
 ) -> BuildResult:
     """Build the mixture a manifest describes and write it to its output folder.
 
     `locked`: a `composer.lock` this build must match (see composer.lock): a changed input
     is a UserError before any data is read, and hub sources are read at the locked commits.
     `cache`: read and store the stages' results in the cache (composer.cache); a build with
-    nothing changed copies its output from there. `workers`: processes for the scan (instead
-    of the manifest's `workers`); the output is the same whatever the number.
+    nothing changed copies its output from there. `workers`: worker processes (instead of
+    the manifest's `workers`; default one a core). `engine`: what runs the stages' tasks
+    (loading, rendering, the scan; see composer.engines), for a caller that has its own (a
+    `RayEngine`); the caller closes it. Without one the build makes
+    `engine_for(workers)` and closes it as it ends. The output is the same whatever the
+    engine and its number of workers.
     """
     manifest = prepare(manifest, seed)
     if workers is not None:
@@ -225,7 +278,15 @@ def build(
             report = json.loads((tmp / "report.json").read_text(encoding="utf-8"))
         else:
             stage_cache.log("miss", "output", key, manifest.name)
-            report = _compose(manifest, formats, lock_inputs, stage_cache, tmp, progress, timings)
+            own = engine is None
+            engine = engine or engine_for(manifest.workers)
+            try:
+                report = _compose(
+                    manifest, formats, lock_inputs, stage_cache, tmp, progress, timings, engine
+                )
+            finally:
+                if own:
+                    engine.close()
             if stage_cache.enabled and key:
                 try:
                     with stage_cache.put("output", key, manifest.name) as folder:
@@ -252,12 +313,13 @@ def _compose(
     tmp: Path,
     progress: bool,
     timings: dict[str, float],
+    engine: Engine,
 ) -> dict[str, Any]:
     """Every stage after the lock: load, dedup, decontaminate, pack, mix, sample, split,
     render; writes the output files into `tmp` and returns the report, and each stage's
     wall time into `timings`."""
     with _timed(timings, "load"):
-        converted = load_sources(manifest, progress, stage_cache, lock_inputs)
+        converted = load_sources(manifest, progress, stage_cache, lock_inputs, engine)
     with _timed(timings, "dedup"):
         deduped = dedup(converted, progress)
     near = _Near()
@@ -378,6 +440,7 @@ def _compose(
             progress,
             stage_cache,
             lock_inputs,
+            engine,
         )
         with tqdm(total=3, desc="write", unit="file", disable=not progress) as bar:
             outputs = {"records.parquet": _write_records(tmp, converted, tables)}
@@ -415,6 +478,63 @@ def _compose(
     return report
 
 
+POOL_ROWS = 50_000  # records below which rendering stays in the driver (workers take seconds)
+
+
+@dataclass(frozen=True)
+class _RenderTask:
+    """A batch of one source's final records (with their split), to render unless its rows
+    come from the `render` cache (`render=False`: only the untemplated shapes are made)."""
+
+    index: int
+    kind: str
+    batch: pa.Table
+    render: bool
+
+
+@dataclass
+class _Rendered:
+    """What a render task gives the driver: rows to write, and counts it merges."""
+
+    shapes: dict[str, pa.Table]  # untemplated shape -> rows
+    rows: pa.Table | None  # the formats' rendered rows (None: from the cache)
+    counts: dict[str, dict[str, int]]  # split -> format -> rows, as Funnel.rows_out
+    lengths: dict[str, Any]  # format -> token lengths (composer.token_lengths)
+
+
+class _RenderState:
+    """What a worker renders with: the formats (templates, tokenizers) loaded once."""
+
+    def __init__(self, manifest: Manifest, formats: list[PromptFormat]):
+        self.manifest = manifest
+        self.formats = formats
+        self.lengths = TokenLengths(formats)
+        self.plans: dict[int, list[FormatPlan]] = {}
+
+    def plans_of(self, index: int) -> list[FormatPlan]:
+        if index not in self.plans:
+            self.plans[index] = format_plans(self.manifest, index, self.formats)
+        return self.plans[index]
+
+
+def _render_setup(manifest: Manifest) -> _RenderState:
+    return _RenderState(manifest, load_formats(manifest))
+
+
+def _render_task(state: _RenderState, task: _RenderTask) -> _Rendered:
+    """One batch in its shapes and, unless cached, rendered in every format."""
+    manifest = state.manifest
+    shapes = shape_tables(task.batch, task.kind, shape_chooser(manifest, task.index))
+    if not task.render:
+        return _Rendered(shapes, None, {}, {})
+    last_only = manifest.render.turns == "last"
+    plans = state.plans_of(task.index)
+    rows = render_source(task.batch, task.kind, plans, last_only, manifest.seed)
+    rendered = pa.table(rows, schema=SCHEMAS[task.kind])
+    lengths = state.lengths.measure(task.kind, rendered)
+    return _Rendered(shapes, rendered, row_counts(rendered), lengths)
+
+
 def _render_all(
     manifest: Manifest,
     converted: list[Converted],
@@ -425,52 +545,122 @@ def _render_all(
     progress: bool,
     stage_cache: StageCache,
     lock_inputs: dict[str, Any],
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Render every source in batches into `writer`, counting rows per split and format,
     and write each source's untemplated shapes (composer.shapes).
 
-    A source's rendered rows are a `render` cache entry, stored batch by batch as they are
-    written: a source whose final records and formats did not change is read, not rendered.
+    Each batch of RENDER_BATCH records is a task (`_render_task`), run on `engine`'s
+    workers when there are POOL_ROWS records or more, else here; the driver writes the
+    results in task order (so the files' rows and row groups are the same for any number of
+    workers) and merges their counts. A source's rendered rows are a `render` cache entry,
+    stored batch by batch as they are written: a source whose final records and formats did
+    not change is read, not rendered (its batches' tasks make only the shapes).
     Returns the token lengths of the formats that render with a tokenizer.
     """
-    last_only = manifest.render.turns == "last"
     total = sum(t.num_rows for t in tables.values())
     lengths = TokenLengths(formats)
-    with tqdm(total=total, desc="render", unit="item", disable=not progress) as bar:
-        for i, c in enumerate(converted):
-            name, kind = c.source.name, c.plugin.kind
-            table, funnel = tables[name], funnels[name]
-            for shape, rows in shape_tables(table, kind, shape_chooser(manifest, i)).items():
-                writer.write_table(SHAPE_FOLDER[shape], rows)
-            write = partial(writer.write_rendered if kind != "text" else writer.write_table, kind)
-            key = stages.render_key(manifest, i, kind, table, lock_inputs)
-            entry = stage_cache.get("render", key, name) if stage_cache.enabled else None
-            if entry is not None:
-                stage_cache.log("hit", "render", key, name)
-                for batch in stages.read_rows(entry):
-                    write(batch)
-                    _count(funnel, batch)
-                    lengths.add(kind, batch)
-                bar.update(table.num_rows)
-            else:
-                stage_cache.log("miss", "render", key, name)
-                plans = format_plans(manifest, i, formats)
-                with stages.RowStore(stage_cache, key, name, SCHEMAS[kind]) as store:
-                    for start in range(0, table.num_rows, RENDER_BATCH):
-                        batch = table.slice(start, RENDER_BATCH)
-                        rows = render_source(batch, kind, plans, last_only, manifest.seed)
-                        rendered = pa.table(rows, schema=SCHEMAS[kind])
-                        store.write(rendered)
-                        write(rendered)
-                        _count(funnel, rendered)
-                        lengths.add(kind, rendered)
-                        bar.update(batch.num_rows)
-            counts = pc.value_counts(table.column("split")).to_pylist()
-            by_split = {c["values"]: c["counts"] for c in counts}
-            funnel.train = by_split.get("train", 0)
-            funnel.validation = by_split.get("validation", 0)
-            funnel.test = by_split.get("test", 0)
+    keys: dict[int, str] = {}
+    entries: dict[int, Path | None] = {}
+    tasks: list[_RenderTask] = []
+    for i, c in enumerate(converted):
+        name, kind, table = c.source.name, c.plugin.kind, tables[c.source.name]
+        keys[i] = key = stages.render_key(manifest, i, kind, table, lock_inputs)
+        entries[i] = stage_cache.get("render", key, name) if stage_cache.enabled else None
+        stage_cache.log("hit" if entries[i] else "miss", "render", key, name)
+        for start in range(0, table.num_rows, RENDER_BATCH):
+            tasks.append(_RenderTask(i, kind, table.slice(start, RENDER_BATCH), not entries[i]))
+    pooled = engine is not None and engine.workers > 1 and total >= POOL_ROWS and len(tasks) > 1
+    if pooled:
+        wave, setup = 2 * engine.workers, partial(_render_setup, manifest)
+        run = partial(engine.map, _render_task, setup=setup)
+    else:
+        wave, state = 1, _RenderState(manifest, formats)
+        run = partial(map, partial(_render_task, state))
+    left = Counter(t.index for t in tasks)  # tasks still to write, per source
+    stores: dict[int, stages.RowStore] = {}
+    stack = ExitStack()  # a failed build leaves no half `render` entry
+
+    def store(i: int) -> stages.RowStore:
+        if i not in stores:
+            c = converted[i]
+            made = stages.RowStore(stage_cache, keys[i], c.source.name, SCHEMAS[c.plugin.kind])
+            stores[i] = stack.enter_context(made)
+        return stores[i]
+
+    def finish(i: int) -> None:
+        """A source's last batch is written: its cached rows too, its entry stored."""
+        c, table = converted[i], tables[converted[i].source.name]
+        kind, funnel = c.plugin.kind, funnels[c.source.name]
+        if entries[i] is not None:
+            for batch in stages.read_rows(entries[i]):
+                _write_rendered(writer, kind, batch)
+                merge_counts(funnel.rows_out, row_counts(batch))
+                lengths.extend(lengths.measure(kind, batch))
+        else:
+            store(i).__exit__(None, None, None)
+        by_split = {
+            c["values"]: c["counts"] for c in pc.value_counts(table.column("split")).to_pylist()
+        }
+        funnel.train = by_split.get("train", 0)
+        funnel.validation = by_split.get("validation", 0)
+        funnel.test = by_split.get("test", 0)
+
+    with stack, tqdm(total=total, desc="render", unit="item", disable=not progress) as bar:
+        for i in range(len(converted)):
+            if not left[i]:  # a source with no records: its (empty) entry, its counts
+                finish(i)
+        for start in range(0, len(tasks), wave):
+            batch_tasks = tasks[start : start + wave]
+            for task, result in zip(batch_tasks, run(batch_tasks)):
+                for shape, rows in result.shapes.items():
+                    writer.write_table(SHAPE_FOLDER[shape], rows)
+                if result.rows is not None:
+                    store(task.index).write(result.rows)
+                    _write_rendered(writer, task.kind, result.rows)
+                    funnel = funnels[converted[task.index].source.name]
+                    merge_counts(funnel.rows_out, result.counts)
+                    lengths.extend(result.lengths)
+                bar.update(task.batch.num_rows)
+                left[task.index] -= 1
+                if not left[task.index]:
+                    finish(task.index)
     return lengths.summary()
+
+
+def _write_rendered(writer: RowWriter, kind: str, rows: pa.Table) -> None:
+    if kind == "text":
+        writer.write_table(kind, rows)
+    else:
+        writer.write_rendered(kind, rows)
+
+
+def row_counts(rendered: pa.Table) -> dict[str, dict[str, int]]:
+    """Rows by split and format, in order of first appearance (as the report lists them)."""
+    if not rendered.num_rows:
+        return {}
+    splits = rendered.column("split").combine_chunks().dictionary_encode()
+    if "format" in rendered.column_names:
+        formats = rendered.column("format").combine_chunks().dictionary_encode()
+        names, codes = formats.dictionary.to_pylist(), formats.indices.to_numpy()
+    else:
+        names, codes = ["text"], np.zeros(rendered.num_rows, dtype=np.int64)
+    pairs = splits.indices.to_numpy().astype(np.int64) * len(names) + codes
+    values, first, counts = np.unique(pairs, return_index=True, return_counts=True)
+    split_names = splits.dictionary.to_pylist()
+    out: dict[str, dict[str, int]] = {}
+    for k in np.argsort(first, kind="stable"):
+        split, fmt = divmod(int(values[k]), len(names))
+        out.setdefault(split_names[split], {})[names[fmt]] = int(counts[k])
+    return out
+
+
+def merge_counts(into: dict[str, dict[str, int]], counts: dict[str, dict[str, int]]) -> None:
+    """Add a batch's `row_counts` to a source's (keeping the order of first appearance)."""
+    for split, by_format in counts.items():
+        mine = into.setdefault(split, {})
+        for fmt, n in by_format.items():
+            mine[fmt] = mine.get(fmt, 0) + n
 
 
 def file_sets(kinds: list[str], formats: list[str]) -> dict[str, pa.Schema]:
@@ -493,19 +683,6 @@ def shape_chooser(manifest: Manifest, index: int) -> SystemPromptChooser:
     """The system prompts of a source's untemplated shapes: its policy, or the manifest's."""
     policy = manifest.sources[index].system_prompt or manifest.system_prompt
     return SystemPromptChooser.build(policy, manifest.seed, SHAPE_NAME, None)
-
-
-def _count(funnel: Funnel, rendered: pa.Table) -> None:
-    """Rows out by split and format (in order of first appearance, as the report lists)."""
-    splits = rendered.column("split").to_pylist()
-    formats = (
-        rendered.column("format").to_pylist()
-        if "format" in rendered.column_names
-        else repeat("text")
-    )
-    for split, fmt in zip(splits, formats):
-        by_format = funnel.rows_out.setdefault(split, {})
-        by_format[fmt] = by_format.get(fmt, 0) + 1
 
 
 class _Near:

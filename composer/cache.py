@@ -154,9 +154,19 @@ class StageCache:
     ) -> T:
         """The stage's result from the cache, else computed and stored. An empty key: not
         cacheable (hub data at no known commit), computed and logged as such."""
+        value = self.find(stage, key, name, load)
+        if value is None:
+            value = compute()
+            self.keep(stage, key, name, value, save)
+        return value
+
+    def find(self, stage: str, key: str, name: str, load: Callable[[Path], T]) -> T | None:
+        """The stage's result from the cache, or None, logged as a miss (`uncached` for an
+        empty key): `through` split in two, for a driver that computes its misses together
+        (on an engine's workers) and then `keep`s them."""
         if not key:
             self.log("uncached", stage, key, name)
-            return compute()
+            return None
         folder = self.get(stage, key, name)
         if folder is not None:
             try:
@@ -167,14 +177,17 @@ class StageCache:
                 self.log("hit", stage, key, name)
                 return value
         self.log("miss", stage, key, name)
-        value = compute()
-        if self.enabled:
+        return None
+
+    def keep(self, stage: str, key: str, name: str, value: T, save: Callable[[T, Path], None]):
+        """Store a computed result (nothing for an empty key or a disabled cache; a warning,
+        not an error, when the cache cannot be written)."""
+        if self.enabled and key:
             try:
                 with self.put(stage, key, name) as tmp:
                     save(value, tmp)
             except OSError as exc:
                 self.cannot_store(stage, name, exc)
-        return value
 
     def cannot_store(self, stage: str, name: str, exc: OSError) -> None:
         """A full disk or a read-only cache costs the next build time, not this build."""

@@ -201,6 +201,7 @@ class Plugins(MutableMapping):
         self._builtin = builtin
         self._loaded = dict(installed)
         self._names = sorted({*builtin, *installed})
+        self._in_code: set[str] = set()  # set here, not importable elsewhere
 
     def __getitem__(self, name: str) -> Plugin:
         if name not in self._loaded:
@@ -218,12 +219,19 @@ class Plugins(MutableMapping):
 
     def __setitem__(self, name: str, plugin: Plugin) -> None:  # a plugin made in code
         self._loaded[name] = plugin
+        self._in_code.add(name)
         self._names = sorted({*self._names, name})
 
     def __delitem__(self, name: str) -> None:
         self._loaded.pop(name, None)
+        self._in_code.discard(name)
         self._builtin = [n for n in self._builtin if n != name]
         self._names = [n for n in self._names if n != name]
+
+    def made_here(self, name: str) -> bool:
+        """Whether the plugin was put in this registry in code: another process (an
+        engine's worker) cannot look it up by name."""
+        return name in self._in_code
 
     def __contains__(self, name: object) -> bool:
         return name in self._names

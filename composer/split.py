@@ -62,7 +62,8 @@ def chosen_ids(table: pa.Table, quota: int, seed: int, purpose: str, skip: pa.Ar
     """The `quota` distinct ids of `table` (other than `skip`) with the lowest draws."""
     unique = pd.unique(table.column("id").to_numpy(zero_copy_only=False))
     if len(skip):
-        unique = unique[~pc.is_in(pa.array(unique), value_set=skip).to_numpy(zero_copy_only=False)]
+        ids = pa.array(unique, pa.string())  # typed: a table with no rows has no ids
+        unique = unique[~pc.is_in(ids, value_set=skip).to_numpy(zero_copy_only=False)]
     order = np.argsort(uniforms(seed, list(unique), purpose), kind="stable")
     return unique[order[:quota]]
 

@@ -24,8 +24,18 @@ class TokenLengths:
 
     def add(self, kind: str, rendered: pa.Table) -> None:
         """Measure the rows of `rendered` (one kind, a `format` column) in each tokenizer."""
+        self.extend(self.measure(kind, rendered))
+
+    def extend(self, measured: dict[str, np.ndarray]) -> None:
+        """Add lengths measured apart (by `measure`, in an engine's worker)."""
+        for name, values in measured.items():
+            self.lengths[name].append(values)
+
+    def measure(self, kind: str, rendered: pa.Table) -> dict[str, np.ndarray]:
+        """The token lengths of `rendered`'s rows, by format (nothing for text)."""
+        out: dict[str, np.ndarray] = {}
         if kind == "text" or not self.formats:
-            return
+            return out
         formats = rendered.column("format")
         for name, fmt in self.formats.items():
             rows = rendered.filter(pc.equal(formats, name))
@@ -39,7 +49,8 @@ class TokenLengths:
                     fmt.token_lengths(rows.column("chosen").to_pylist()),
                     fmt.token_lengths(rows.column("rejected").to_pylist()),
                 )
-            self.lengths[name].append(prompt + answer)
+            out[name] = prompt + answer
+        return out
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per format: rows, the longest and median row, the max_seq_len and the share over."""
