@@ -26,9 +26,10 @@ from composer import lock, stages
 from composer.cache import StageCache, copy_entry
 from composer.card import write_card
 from composer.convert import Converted
-from composer.decontaminate import decontaminate, default_workers
+from composer.decontaminate import decontaminate
 from composer.dedup import dedup, priority
 from composer.engines import Engine, engine_for
+from composer.engines.pool import default_workers
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
 from composer.html_report import render_html
@@ -340,6 +341,7 @@ def _compose(
                 if stage_cache.enabled
                 else None,
                 manifest.workers,
+                engine,
             )
 
     mixing_started = time.perf_counter()

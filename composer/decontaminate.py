@@ -20,12 +20,12 @@ item of the same style (GSM8K train against GSM8K test: same style, other number
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ import pyarrow as pa
 from composer.benchmarks import BenchmarkItems, load, resolve
 from composer.cache import StageCache
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
+from composer.engines import Engine, engine_for
 from composer.ngrams import NgramIndex, words
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -521,109 +522,89 @@ def joined(parts: list[SourceScan], items: int) -> SourceScan:
     )
 
 
-def scan_source(
-    detector: Detector,
-    name: str,
-    table: pa.Table,
-    kind: str,
-    report_only: bool,
-    pool: ScanPool | None = None,
-) -> SourceScan:
-    """A source's scan, chunk by chunk: in the worker processes of `pool` when given (the
-    same chunks, so the same result, as in this process)."""
-    chunks = [table.slice(at, SCAN_CHUNK) for at in range(0, table.num_rows, SCAN_CHUNK)]
-    if pool is not None and len(chunks) > 1:
-        parts = pool.map(name, chunks, kind, report_only)
-    else:
-        parts = [scan_chunk(detector, name, c, kind, report_only) for c in chunks]
+def scan_source(detector: Detector, name: str, table: pa.Table, kind: str, report_only: bool):
+    """A source's scan in this process, chunk by chunk (the chunks an engine gets)."""
+    parts = [scan_chunk(detector, name, c, kind, report_only) for c in chunked(table)]
     return joined(parts, len(detector.items))
 
 
-def default_workers() -> int:
-    """The cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def chunked(table: pa.Table) -> list[pa.Table]:
+    """A table's chunks of SCAN_CHUNK records: the same whatever runs them."""
+    return [table.slice(at, SCAN_CHUNK) for at in range(0, table.num_rows, SCAN_CHUNK)]
 
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+@dataclass(frozen=True)
+class ScanTask:
+    """A chunk of one source's records to scan on an engine's worker."""
+
+    name: str
+    chunk: pa.Table
+    kind: str
+    report_only: bool
 
 
-class ScanPool:
-    """Worker processes that scan chunks of records, each with its own detector (one thread
-    each: the workers share the cores). Started with `spawn` (torch and faiss threads do
-    not survive a fork); each loads the benchmark index from a folder this process wrote."""
-
-    def __init__(self, index: BenchmarkIndex, settings: Settings, cached: bool, workers: int):
-        import multiprocessing
-        import tempfile
-        from concurrent.futures import ProcessPoolExecutor
-
-        self.folder = tempfile.TemporaryDirectory(prefix="composer-scan-")
-        index.save(Path(self.folder.name))
-        saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
-        os.environ.update({k: "1" for k in THREAD_VARIABLES})  # read as the workers start
-        try:
-            self.executor = ProcessPoolExecutor(
-                workers,
-                multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self.folder.name, settings, cached),
-            )
-            # Every worker starts now, while the variables hold.
-            list(self.executor.map(_ready, range(workers)))
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
-    def map(
-        self, name: str, chunks: list[pa.Table], kind: str, report_only: bool
-    ) -> list[SourceScan]:
-        work = partial(_scan_in_worker, name, kind=kind, report_only=report_only)
-        return list(self.executor.map(work, chunks))
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.folder.cleanup()
-
-
-_WORKER: dict[str, Detector] = {}
-
-
-def _start_worker(folder: str, settings: Settings, cached: bool) -> None:
+def scan_setup(folder: str, settings: Settings, cached: bool) -> Detector:
+    """A worker's detector, from the benchmark index saved in `folder`; one thread (the
+    workers share the cores). Marked `gpu`: on a Ray cluster with GPUs, one a worker."""
     import faiss
     import torch
 
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
-    _WORKER["detector"] = Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
+    return Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
 
 
-def _ready(_: int) -> bool:
-    return True
+scan_setup.gpu = True  # type: ignore[attr-defined]
 
 
-def _scan_in_worker(name: str, table: pa.Table, kind: str, report_only: bool) -> SourceScan:
-    detector = _WORKER["detector"]
-    scan = scan_chunk(detector, name, table, kind, report_only)
+def scan_task(detector: Detector, task: ScanTask) -> SourceScan:
+    """A chunk's scan in a worker; the embeddings it computed stored for the next build."""
+    scan = scan_chunk(detector, task.name, task.chunk, task.kind, task.report_only)
     if detector.transformer is not None:
         detector.transformer.cache.save()
     detector.scores.clear()
     return scan
 
 
+def scan_all(
+    detector: Detector,
+    tables: dict[str, pa.Table],
+    kinds: dict[str, str],
+    report_only: bool,
+    engine: Engine,
+    folder: Path | None = None,
+    cached: bool = False,
+) -> dict[str, SourceScan]:
+    """Every source's scan: each source's chunks, on `engine`'s workers when there are two
+    chunks or more and more than one worker (each worker's detector built by `scan_setup`
+    from the index saved in `folder`, or in a folder of its own when none is given;
+    `cached`: whether they read and store transformer embeddings in the cache), else
+    here with `detector`. The results are joined per source in chunk order, so they are
+    the same whatever ran them."""
+    tasks = [
+        ScanTask(name, chunk, kinds[name], report_only)
+        for name, table in tables.items()
+        for chunk in chunked(table)
+    ]
+    if engine.workers < 2 or len(tasks) < 2:
+        parts = [scan_chunk(detector, t.name, t.chunk, t.kind, report_only) for t in tasks]
+    else:
+        with TemporaryDirectory(prefix="composer-scan-") as tmp:
+            if folder is None:
+                folder = Path(tmp)
+                detector.built.save(folder)
+            setup = partial(scan_setup, str(folder), detector.settings, cached)
+            parts = engine.map(scan_task, tasks, setup=setup)
+    by_source: dict[str, list[SourceScan]] = {name: [] for name in tables}
+    for task, part in zip(tasks, parts):
+        by_source[task.name].append(part)
+    return {name: joined(p, len(detector.items)) for name, p in by_source.items()}
+
+
 def scan_records(detector: Detector, table: pa.Table, kind: str, workers: int = 1) -> SourceScan:
-    """A table's scan in `workers` processes (for benchmarks)."""
-    pool = ScanPool(detector.built, detector.settings, False, workers) if workers > 1 else None
-    try:
-        return scan_source(detector, "", table, kind, True, pool)
-    finally:
-        if pool is not None:
-            pool.close()
+    """A table's scan on `workers` processes (for benchmarks)."""
+    with engine_for(workers) as engine:
+        return scan_all(detector, {"": table}, {"": kind}, True, engine)[""]
 
 
 def decontaminate(
@@ -635,30 +616,43 @@ def decontaminate(
     cache: StageCache | None = None,
     keys: dict[str, str] | None = None,
     workers: int | None = None,
+    engine: Engine | None = None,
 ) -> Contamination:
     """Scan every source's records against the manifest's benchmarks.
 
     `cache`: the stage cache (its `enabled` also decides whether transformer embeddings are
     cached); `keys`: the `benchmarks` stage's key (under "") and each source's
     `decontaminate` key, for the stages to be cached. The benchmarks are read and indexed
-    only when some source's scan is not in the cache."""
+    only when some source's scan is not in the cache. The scans the cache misses run on
+    `engine` (else on `engine_for(workers)`, closed when the scan ends), chunk by chunk."""
     from tqdm.auto import tqdm
 
     cache = cache or StageCache(enabled=False)
     keys = keys or {}
     settings = settings_from(config)
-    made: list[Detector] = []
-
-    def detector() -> Detector:
-        if not made:
+    scans: dict[str, SourceScan | None] = {}
+    with tqdm(total=len(tables), desc="decontaminate", unit="source", disable=not progress) as bar:
+        for name in tables:
+            scans[name] = (
+                cache.find("decontaminate", keys[name], name, SourceScan.load)
+                if name in keys
+                else None
+            )
+            if scans[name] is not None:
+                bar.update()
+        misses = [name for name, scan in scans.items() if scan is None]
+        detector = None
+        if misses:
             entries = [e.model_dump(exclude_none=True) for e in config.benchmarks]
-            first = None
+            built: list[Detector] = []
 
             def build_index() -> BenchmarkIndex:
-                nonlocal first
-                first = Detector(load_benchmarks(entries, base_dir), settings, None, cache.enabled)
-                return first.built
+                built.append(
+                    Detector(load_benchmarks(entries, base_dir), settings, None, cache.enabled)
+                )
+                return built[0].built
 
+            folder = None
             if "" in keys:
                 index = cache.through(
                     "benchmarks",
@@ -668,41 +662,32 @@ def decontaminate(
                     BenchmarkIndex.save,
                     BenchmarkIndex.load,
                 )
+                folder = cache.get("benchmarks", keys[""], "benchmarks")  # the workers load it
             else:
                 index = build_index()
-            made.append(first or Detector([], settings, index, cache.enabled))
-        return made[0]
-
-    workers = workers or default_workers()
-    pools: list[ScanPool] = []
-
-    def pool(table: pa.Table) -> ScanPool | None:
-        if workers < 2 or table.num_rows <= SCAN_CHUNK:
-            return None
-        if not pools:
-            pools.append(ScanPool(detector().built, settings, cache.enabled, workers))
-        return pools[0]
-
-    def scan(name: str, table: pa.Table) -> SourceScan:
-        return scan_source(detector(), name, table, kinds[name], config.report_only, pool(table))
-
-    scans: dict[str, SourceScan] = {}
-    try:
-        for name, table in tqdm(
-            tables.items(), desc="decontaminate", unit="source", disable=not progress
-        ):
-            compute = partial(scan, name, table)
-            if name in keys:
-                scans[name] = cache.through(
-                    "decontaminate", keys[name], name, compute, SourceScan.save, SourceScan.load
+            detector = built[0] if built else Detector([], settings, index, cache.enabled)
+            own = engine is None
+            engine = engine or engine_for(workers)
+            try:
+                found = scan_all(
+                    detector,
+                    {name: tables[name] for name in misses},
+                    kinds,
+                    config.report_only,
+                    engine,
+                    folder,
+                    cache.enabled,
                 )
-            else:
-                scans[name] = compute()
-    finally:
-        for p in pools:
-            p.close()
-    if made and made[0].transformer is not None:
-        cache.log("embedded", "embeddings", count=made[0].transformer.computed)
+            finally:
+                if own:
+                    engine.close()
+            for name in misses:
+                scans[name] = found[name]
+                if name in keys:
+                    cache.keep("decontaminate", keys[name], name, found[name], SourceScan.save)
+                bar.update()
+    if detector is not None and detector.transformer is not None:
+        cache.log("embedded", "embeddings", count=detector.transformer.computed)
     totals: Counter = Counter()
     for scan in scans.values():
         totals.update(scan.stats)
