@@ -56,12 +56,29 @@ class BuildResult:
     output_dir: Path
     report: dict[str, Any]
     cache_use: str = ""  # what the build took from the cache, in a line
-    # Wall seconds per stage. Kept out of the output folder, whose bytes never vary.
+    # Wall seconds per stage, and the rows that went into each. Kept out of the output
+    # folder, whose bytes never vary; empty when the output came from the cache.
     timings: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    engine: str = ""  # what ran the stages' tasks: "local", "pool", "ray"
 
     @property
     def totals(self) -> dict[str, Any]:
         return self.report["totals"]
+
+    @property
+    def stages(self) -> dict[str, dict[str, Any]]:
+        """Where the time went: each stage's wall seconds, rows in and rows a second."""
+        out = {}
+        for stage, seconds in self.timings.items():
+            rows = self.rows.get(stage, 0)
+            rate = round(rows / seconds) if seconds > 0 else None
+            out[stage] = {"seconds": seconds, "rows": rows, "rows_per_s": rate}
+        return out
+
+    def slowest(self, count: int = 3) -> list[str]:
+        """The stages that took longest, longest first."""
+        return sorted(self.timings, key=lambda stage: -self.timings[stage])[:count]
 
 
 def prepare(manifest: Manifest | str | os.PathLike, seed: int | None = None) -> Manifest:
@@ -269,6 +286,7 @@ def build(
     stage_cache = StageCache(enabled=cache)
     stage_cache.sweep()
     timings: dict[str, float] = {}
+    rows: dict[str, int] = {}
     # Hub data read at no known commit (offline, say) may change under the same key.
     key = stages.output_key(manifest, lock_inputs) if stages.pinned(lock_inputs) else ""
     with atomic_dir(target) as tmp:
@@ -283,7 +301,15 @@ def build(
             engine = engine or engine_for(manifest.workers)
             try:
                 report = _compose(
-                    manifest, formats, lock_inputs, stage_cache, tmp, progress, timings, engine
+                    manifest,
+                    formats,
+                    lock_inputs,
+                    stage_cache,
+                    tmp,
+                    progress,
+                    timings,
+                    rows,
+                    engine,
                 )
             finally:
                 if own:
@@ -294,7 +320,8 @@ def build(
                         copy_entry(tmp, folder)
                 except OSError as exc:
                     stage_cache.cannot_store("output", manifest.name, exc)
-    return BuildResult(target, report, stage_cache.summary(), timings)
+    used = engine.name if engine is not None else ""
+    return BuildResult(target, report, stage_cache.summary(), timings, rows, used)
 
 
 @contextmanager
@@ -314,21 +341,26 @@ def _compose(
     tmp: Path,
     progress: bool,
     timings: dict[str, float],
+    rows: dict[str, int],
     engine: Engine,
 ) -> dict[str, Any]:
     """Every stage after the lock: load, dedup, decontaminate, pack, mix, sample, split,
     render; writes the output files into `tmp` and returns the report, and each stage's
-    wall time into `timings`."""
+    wall time into `timings`, the rows that went into it into `rows`."""
     with _timed(timings, "load"):
         converted = load_sources(manifest, progress, stage_cache, lock_inputs, engine)
+    rows["load"] = sum(c.rows_read for c in converted)
+    rows["dedup"] = sum(c.records.num_rows for c in converted)
     with _timed(timings, "dedup"):
         deduped = dedup(converted, progress)
     near = _Near()
     if manifest.dedup.near is not None:
+        rows["near dedup"] = sum(t.num_rows for t in deduped.kept.values())
         with _timed(timings, "near dedup"):
             near = _near_dedup(manifest, converted, deduped.kept, stage_cache, lock_inputs)
     contamination = None
     if manifest.decontaminate is not None:
+        rows["decontaminate"] = sum(t.num_rows for t in deduped.kept.values())
         with _timed(timings, "decontaminate"):
             contamination = decontaminate(
                 deduped.kept,
@@ -345,6 +377,7 @@ def _compose(
             )
 
     mixing_started = time.perf_counter()
+    rows["pack, mix, sample, split"] = sum(t.num_rows for t in deduped.kept.values())
     funnels: dict[str, Funnel] = {}
     tables: dict[str, pa.Table] = {}
     cleaned: dict[str, pa.Table] = {}
@@ -421,6 +454,7 @@ def _compose(
     )
 
     timings["pack, mix, sample, split"] = round(time.perf_counter() - mixing_started, 3)
+    rows["render and write"] = rows["report"] = sum(t.num_rows for t in tables.values())
 
     splits = ["train"] + [s for s in ("validation", "test") if getattr(manifest.split, s)]
     kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]

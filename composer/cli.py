@@ -148,10 +148,28 @@ def build(
         if result.cache_use:
             click.echo(f"  cache: {result.cache_use}", err=True)
         if result.timings:
-            stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-            click.echo(f"  time: {stages}", err=True)
+            click.echo(f"  time: {time_line(result)}", err=True)
+            click.echo(f"  slowest: {slowest_line(result)}", err=True)
     for warning in result.report["warnings"]:
         click.echo(f"Warning: {warning}", err=True)
+
+
+def time_line(result) -> str:
+    """Each stage's wall seconds, in the order they ran."""
+    return ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+
+
+def slowest_line(result, count: int = 3) -> str:
+    """The stages that took longest, with the rows a second each took in, and the engine."""
+    stages = result.stages
+    parts = []
+    for name in result.slowest(count):
+        rate = stages[name]["rows_per_s"]
+        per_s = f", {rate:,} rows/s" if rate is not None else ""
+        parts.append(
+            f"{name} {stages[name]['seconds']:.1f}s ({stages[name]['rows']:,} rows{per_s})"
+        )
+    return "; ".join(parts) + (f" [{result.engine} engine]" if result.engine else "")
 
 
 def watching(quiet: bool = False) -> bool:
@@ -184,6 +202,11 @@ def build_summary(result) -> dict:
         },
         "warnings": report["warnings"],
         "cache": result.cache_use,
+        # Where the time went (empty when the output came from the cache): seconds, rows
+        # in and rows a second per stage, in the order they ran. Not in the output folder.
+        "stages": result.stages,
+        "slowest": result.slowest(),
+        "engine": result.engine,
     }
 
 

@@ -8,6 +8,7 @@ lowered for the two-worker build, which runs on a real pool of worker processes.
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 import composer
 from composer.cache import StageCache
 from composer.engines.pool import PoolEngine
-from tests.helpers import snapshot, write_jsonl, write_manifest
+from tests.helpers import invoke, snapshot, write_jsonl, write_manifest
 from tests.test_build import full_mixture
 from tests.test_decontaminate import ITEMS, REWORDED, conv
 from tests.test_packing import TOPICS
@@ -104,3 +105,38 @@ def test_the_pool_renders_what_the_cache_gives_back(tmp_path, small_batches):
         again = composer.build(path, tmp_path / "b", engine=engine, cache=True)
     assert snapshot(first.output_dir) == snapshot(again.output_dir)
     assert "render" in again.cache_use
+
+
+def test_where_the_time_goes(tmp_path):
+    """`build --json` says each stage's seconds, rows in and rows a second; the summary
+    names the slowest stages; none of it is in the output folder."""
+    path = every_stage(tmp_path)
+    result = invoke("build", str(path), "--json", "--no-cache", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    stages = data["stages"]
+    assert list(stages) == [
+        "load",
+        "dedup",
+        "decontaminate",
+        "pack, mix, sample, split",
+        "render and write",
+        "report",
+    ]
+    for figures in stages.values():
+        assert figures["seconds"] >= 0 and figures["rows"] > 0
+    assert stages["load"]["rows"] == data["totals"]["rows_read"]
+    assert stages["render and write"]["rows"] == data["files"]["records.parquet"]["rows"]
+    slowest = data["slowest"]
+    assert len(slowest) == 3 and stages[slowest[0]]["seconds"] == max(
+        f["seconds"] for f in stages.values()
+    )
+    assert data["engine"] == "local"
+    out = Path(data["output_dir"])
+    for file in out.rglob("*"):
+        if file.suffix in (".json", ".md", ".html", ".jsonl", ".lock"):
+            assert "rows_per_s" not in file.read_text(encoding="utf-8"), file
+    summary = invoke("build", str(path), "--no-cache", "--workers", "1")
+    line = next(x for x in summary.stderr.splitlines() if x.startswith("  slowest: "))
+    assert any(line.startswith(f"  slowest: {name} ") for name in stages)  # timings vary
+    assert line.endswith("[local engine]") and line.count(" rows/s)") == 3
