@@ -43,16 +43,49 @@ from composer.draws import _mix, generator
 CONTAINED_MIN = 24  # n-grams of the smaller text for containment to count (see similarity)
 CONTAINED = 0.95  # the share of the smaller text in the larger one for it to count
 ESTIMATE_MARGIN = 0.15  # candidates estimated this far below the threshold are dropped
-CHUNK = 1 << 20  # candidate pairs compared at once
-ROWS_AT_ONCE = 16384  # texts shingled together (the same chunks whatever the workers)
+CHUNK = 1 << 20  # candidate pairs estimated at once
+HASH_BITS = 50  # an n-gram's hash as compared; a row (or pair) number in the 14 bits above
+HASH_MASK = np.uint64((1 << HASH_BITS) - 1)
+ROWS_AT_ONCE = 1 << (
+    64 - HASH_BITS
+)  # texts shingled together (the same chunks whatever the workers)
+PAIRS_AT_ONCE = 1 << (64 - HASH_BITS)  # candidate pairs checked together
+SMALL_BUCKET = 8  # a band bucket this small gives all its pairs (see candidates)
 WORD_BREAK = r"[^\p{L}\p{N}]+"  # RE2: a run of what is not a letter or a digit ([\W_]+)
+# the same for ASCII, a byte at a time: letters lowercased, digits kept, the rest a space
+_ASCII = np.full(256, ord(" "), dtype=np.uint8)
+_ASCII[np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", np.uint8)] = np.frombuffer(
+    b"0123456789abcdefghijklmnopqrstuvwxyz", np.uint8
+)
+_ASCII[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", np.uint8)] = np.frombuffer(
+    b"abcdefghijklmnopqrstuvwxyz", np.uint8
+)
+
+
+def _normalised(texts: list[str | None]) -> pa.LargeStringArray:
+    """`texts` lowercased, every run of what is not a letter or digit a space: ASCII texts
+    (most) through a byte table in numpy, the others through Arrow's Unicode regex."""
+    text = pc.fill_null(pa.array(texts, pa.large_string()), "")
+    _, offsets, data = text.buffers()
+    offsets = np.frombuffer(offsets, np.int64)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    fast = pa.LargeStringArray.from_buffers(
+        len(text),
+        pa.py_buffer(offsets - offsets[0]),
+        pa.py_buffer(_ASCII[data[offsets[0] : offsets[-1]]]),
+    )
+    other = pc.invert(pc.string_is_ascii(text))
+    if not pc.any(other).as_py():
+        return fast
+    slow = text.filter(other)
+    slow = pc.replace_substring_regex(pc.utf8_lower(slow), WORD_BREAK, " ")
+    return pc.replace_with_mask(fast, other, slow)
 
 
 def _words(texts: list[str | None]) -> tuple[pa.Array, np.ndarray]:
     """Every word of `texts`, lowercased, punctuation and spacing ignored, and the row of
-    each (Arrow's C++ kernels: no Python string per word)."""
-    text = pc.fill_null(pa.array(texts, pa.large_string()), "")
-    split = pc.split_pattern(pc.replace_substring_regex(pc.utf8_lower(text), WORD_BREAK, " "), " ")
+    each (Arrow's C++ kernels and numpy: no Python string per word)."""
+    split = pc.ascii_split_whitespace(_normalised(texts))
     flat, row = pc.list_flatten(split), pc.list_parent_indices(split)
     some = pc.not_equal(flat, "")
     return flat.filter(some), row.filter(some).to_numpy()
@@ -126,85 +159,152 @@ def key_texts(table: pa.Table, kind: str, mode: str) -> list[str]:
 
 
 def shingles(texts: list[str | None], ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """(uint64 hash of each word n-gram, the row it belongs to), rows in order. A text of
-    fewer words than `ngram` is one shingle; an empty text has none. Each distinct word is
-    hashed once (pandas' fixed-key hash), n-grams combined with the splitmix64 mix."""
+    """(uint64 hash of each word n-gram, the row it belongs to), in no set order. A text of
+    fewer words than `ngram` is one shingle of all its words; an empty text has none. Each
+    distinct word is hashed once (pandas' fixed-key hash), n-grams combined with the
+    splitmix64 mix."""
     flat, row = _words(texts)
     codes = pc.dictionary_encode(flat)
     distinct = codes.dictionary.to_numpy(zero_copy_only=False)
     h = pd.util.hash_array(distinct, categorize=False)[codes.indices.to_numpy()]
-    lengths = np.bincount(row, minlength=len(texts))
-    total = lengths[row]  # the words of each word's row
-    pos = np.arange(len(row)) - (np.cumsum(lengths) - lengths)[row]  # index within its row
+    words = np.bincount(row, minlength=len(texts))
+    m = max(len(h) - ngram + 1, 0)  # the n-grams that start at each word, across rows too
     with np.errstate(over="ignore"):
-        acc = h.copy()
+        acc = h[:m]
         for k in range(1, ngram):
-            nxt = np.zeros_like(h)
-            nxt[:-k] = h[k:]
-            acc = np.where(pos + k < total, _mix(acc ^ np.uint64(k)) + nxt, acc)
-    # an n-gram starts at every position with n words left, or at 0 of a short text
-    keep = (pos + ngram <= total) | ((pos == 0) & (total < ngram))
-    return acc[keep], row[keep]
+            acc = _mix(acc ^ np.uint64(k)) + h[k : k + m]
+        inside = row[:m] == row[ngram - 1 : ngram - 1 + m]  # first and last word in one row
+        sh, of = [acc[inside]], [row[:m][inside]]
+        short = np.flatnonzero((words > 0) & (words < ngram))
+        if len(short):
+            first = (np.cumsum(words) - words)[short]
+            acc = h[first]
+            for k in range(1, ngram - 1):
+                more = words[short] > k
+                acc = np.where(
+                    more, _mix(acc ^ np.uint64(k)) + h[np.where(more, first + k, 0)], acc
+                )
+            sh.append(acc)
+            of.append(short)
+    return np.concatenate(sh), np.concatenate(of)
+
+
+def shingle_sets(texts: list[str | None], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's n-gram set: the top HASH_BITS bits of the hashes, sorted and distinct,
+    rows end to end, and the bounds of each row's (one sort of row and hash packed in a
+    uint64)."""
+    if len(texts) > 1 << (64 - HASH_BITS):
+        raise ValueError(f"at most {1 << (64 - HASH_BITS)} texts at once")
+    sh, row = shingles(texts, ngram)
+    key = (row.astype(np.uint64) << np.uint64(HASH_BITS)) | (sh >> np.uint64(64 - HASH_BITS))
+    key.sort()
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+    counts = np.bincount((key >> np.uint64(HASH_BITS)).astype(np.intp), minlength=len(texts))
+    return key & HASH_MASK, np.r_[0, np.cumsum(counts)]
+
+
+@dataclass
+class Signatures:
+    """MinHash signatures (rows x perms, uint32) and the n-gram sets they were taken of
+    (shingle_sets' layout, kept for the exact check of the candidate pairs)."""
+
+    sig: np.ndarray
+    sets: np.ndarray
+    bounds: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.bounds)
 
 
 def signatures(
     texts: list[str | None], ngram: int, perms: int, seed: int, workers: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """MinHash signatures (rows x perms, uint32) and each row's n-gram count. Per seeded
-    multiply-shift permutation, the least hash of a row's n-grams; rows without any get
-    the all-ones signature and are never candidates. Texts go ROWS_AT_ONCE at a time (memory
-    stays bounded) on `workers` threads (numpy and Arrow release the GIL); each chunk's
-    result is its own, so the signatures are the same whatever the number."""
+) -> Signatures:
+    """Per seeded multiply-shift permutation, the least hash of a row's n-grams (the top 32
+    bits of the least product); rows without any get the all-ones signature and are never
+    candidates. Texts go ROWS_AT_ONCE at a time (memory stays bounded) on `workers` threads
+    (numpy and Arrow release the GIL); each chunk's result is its own, so the signatures
+    are the same whatever the number."""
     rng = generator(seed, "near_dedup", "minhash")
     a = rng.integers(1, 2**63, size=perms, dtype=np.uint64) | np.uint64(1)
-    b = rng.integers(0, 2**63, size=perms, dtype=np.uint64)
     sig = np.full((len(texts), perms), np.iinfo(np.uint32).max, dtype=np.uint32)
-    sizes = np.zeros(len(texts), dtype=np.int64)
 
-    def chunk(lo: int) -> None:
-        sh, row = shingles(texts[lo : lo + ROWS_AT_ONCE], ngram)
-        sizes[lo : lo + ROWS_AT_ONCE] = np.bincount(
-            row, minlength=len(texts[lo : lo + ROWS_AT_ONCE])
-        )
-        if len(sh) == 0:
-            return
-        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        present = lo + row[starts]
-        v = np.empty_like(sh)
+    def chunk(lo: int) -> tuple[np.ndarray, np.ndarray]:
+        sets, bounds = shingle_sets(texts[lo : lo + ROWS_AT_ONCE], ngram)
+        starts = bounds[:-1][np.diff(bounds) > 0]
+        if len(starts) == 0:
+            return sets, np.diff(bounds)
+        present = lo + np.flatnonzero(np.diff(bounds) > 0)
+        v = np.empty_like(sets)
         with np.errstate(over="ignore"):
             for j in range(perms):
-                np.multiply(sh, a[j], out=v)
-                np.add(v, b[j], out=v)
-                np.right_shift(v, np.uint64(32), out=v)
-                sig[present, j] = np.minimum.reduceat(v, starts)
+                np.multiply(sets, a[j], out=v)
+                sig[present, j] = np.minimum.reduceat(v, starts) >> np.uint64(32)
+        return sets, np.diff(bounds)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(chunk, range(0, len(texts), ROWS_AT_ONCE)))
-    return sig, sizes
+        done = list(pool.map(chunk, range(0, len(texts), ROWS_AT_ONCE)))
+    sets = np.concatenate([s for s, _ in done]) if done else np.zeros(0, np.uint64)
+    counts = np.concatenate([c for _, c in done]) if done else np.zeros(0, np.int64)
+    return Signatures(sig, sets, np.r_[0, np.cumsum(counts)])
+
+
+def _bucket_pairs(keys: np.ndarray, rows: np.ndarray, row_bits: int, n: int, small: int):
+    """Pair codes (j * n + i) of the rows that share a key: every pair in a bucket of at most
+    `small` rows, each row with the bucket's first (least) row in a larger one. The key's top
+    bits and the row share one uint64, so one sort groups the buckets with their rows in
+    order; a chance collision of the shortened keys only adds a candidate."""
+    packed = ((keys >> np.uint64(row_bits)) << np.uint64(row_bits)) | rows
+    packed.sort()
+    members = (packed & np.uint64((1 << row_bits) - 1)).astype(np.int64)
+    bucket = (
+        np.cumsum(
+            np.r_[True, (packed[1:] >> np.uint64(row_bits)) != (packed[:-1] >> np.uint64(row_bits))]
+        )
+        - 1
+    )
+    first = np.searchsorted(bucket, np.arange(bucket[-1] + 1 if len(bucket) else 0))
+    size = np.diff(np.r_[first, len(bucket)])
+    large = size[bucket] > small
+    later = np.arange(len(bucket)) != first[bucket]
+    codes = [members[later & large] * n + members[first[bucket]][later & large]]
+    for d in range(1, small):  # the pairs d apart in the small buckets
+        same = (bucket[d:] == bucket[:-d]) & ~large[d:]
+        codes.append(members[d:][same] * n + members[:-d][same])
+    return np.concatenate(codes)
 
 
 def candidates(sig: np.ndarray, bands: int, has: np.ndarray) -> np.ndarray:
-    """Pairs (i < j), unique, sorted by (j, i): each row with the first (best-ranked) row of
-    every band bucket it shares. At most `bands` pairs a row however large a bucket grows
-    (a template shared by thousands of rows); the first row of a bucket is the one greedy
-    keeps when the bucket is a cluster."""
+    """Pairs (i < j), unique, sorted by (j, i), of the rows that share a band bucket: every
+    pair in a bucket of at most SMALL_BUCKET rows; in a larger one (a template shared by
+    thousands of rows) each row with the bucket's first (best-ranked) row, the one greedy
+    keeps when the bucket is a cluster, so at most `bands` pairs a row. Rows with the same
+    whole signature (the same n-grams after normalising) are paired with the first of them
+    too, so that such a copy is never missed in a large bucket."""
     n, perms = sig.shape
     r = perms // bands
-    codes = []  # i * n + j: one int64 a pair, for a fast unique
-    rows = np.flatnonzero(has)
-    for b in range(bands):
-        keys = np.full(len(rows), np.uint64(b))
-        with np.errstate(over="ignore"):
-            for c in range(b * r, (b + 1) * r):
-                keys = _mix(keys ^ sig[rows, c].astype(np.uint64))
-        order = np.lexsort((rows, keys))
-        k, members = keys[order], rows[order]
-        first = np.r_[True, k[1:] != k[:-1]]
-        leader = members[first][np.cumsum(first) - 1]
-        codes.append(leader[~first] * n + members[~first])
-    unique = np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
-    pairs = np.stack([unique // max(n, 1), unique % max(n, 1)], axis=1)
-    return pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]
+    row_bits = max(1, (n - 1).bit_length())
+    if row_bits > 40:
+        raise ValueError(f"{n} rows: at most 2**40 at once")
+    rows = np.flatnonzero(has).astype(np.uint64)
+    columns = sig.view(np.uint64) if r % 2 == 0 else sig.astype(np.uint64)
+    if len(rows) < n:
+        columns = columns[rows.astype(np.intp)]
+    per_band = columns.shape[1] // bands
+    codes = []  # j * n + i: one int64 a pair, sorted as (j, i)
+    whole = np.full(len(rows), np.uint64(bands))
+    with np.errstate(over="ignore"):
+        for b in range(bands):
+            keys = np.full(len(rows), np.uint64(b))
+            for c in range(b * per_band, (b + 1) * per_band):
+                keys = _mix(keys ^ columns[:, c])
+                whole = _mix(whole ^ columns[:, c])
+            codes.append(_bucket_pairs(keys, rows, row_bits, n, SMALL_BUCKET))
+        codes.append(_bucket_pairs(whole, rows, row_bits, n, 1))
+    unique = np.concatenate(codes)
+    unique.sort()
+    unique = unique[np.r_[True, unique[1:] != unique[:-1]]] if len(unique) else unique
+    return np.stack([unique % max(n, 1), unique // max(n, 1)], axis=1)
 
 
 def estimate(pairs: np.ndarray, sig: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -214,7 +314,7 @@ def estimate(pairs: np.ndarray, sig: np.ndarray, sizes: np.ndarray) -> np.ndarra
     out = np.empty(len(pairs))
     for k in range(0, len(pairs), CHUNK):
         i, j = pairs[k : k + CHUNK, 0], pairs[k : k + CHUNK, 1]
-        jaccard = (sig[i] == sig[j]).mean(axis=1)
+        jaccard = np.count_nonzero(sig[i] == sig[j], axis=1) / sig.shape[1]
         small = np.minimum(sizes[i], sizes[j])
         inter = jaccard / (1 + jaccard) * (sizes[i] + sizes[j])
         contained = inter / np.maximum(small, 1)
@@ -223,31 +323,42 @@ def estimate(pairs: np.ndarray, sig: np.ndarray, sizes: np.ndarray) -> np.ndarra
     return out
 
 
-def similarity(pairs: np.ndarray, texts: list[str | None], ngram: int) -> np.ndarray:
+def _gather(sets: np.ndarray, bounds: np.ndarray, rows: np.ndarray, tag: np.ndarray):
+    """The n-gram sets of `rows` end to end, each element or-ed with its row's tag."""
+    lengths = bounds[rows + 1] - bounds[rows]
+    before = np.cumsum(lengths) - lengths
+    index = np.repeat(bounds[rows] - before, lengths) + np.arange(lengths.sum())
+    return sets[index] | np.repeat(tag, lengths), lengths
+
+
+def similarity(pairs: np.ndarray, shingled: Signatures, workers: int = 1) -> np.ndarray:
     """For each pair, the exact Jaccard of the two rows' n-gram sets; or, when the smaller
     set has at least CONTAINED_MIN n-grams (a long prompt) and CONTAINED of them are in
     the other, that share, if larger: a long prompt with a sentence dropped is a subset of
-    the original, whose Jaccard falls with the sentence's length. Only the rows of `pairs`
-    are shingled again (few, after the estimate)."""
-    rows = np.unique(pairs)
-    sets, bounds = [], [np.zeros(1, dtype=np.int64)]
-    for lo in range(0, len(rows), ROWS_AT_ONCE):
-        sh, row = shingles([texts[r] for r in rows[lo : lo + ROWS_AT_ONCE].tolist()], ngram)
-        order = np.lexsort((sh, row))
-        sh, row = sh[order], row[order]
-        uniq = np.r_[True, (sh[1:] != sh[:-1]) | (row[1:] != row[:-1])]
-        sets.append(sh[uniq])
-        counts = np.bincount(row[uniq], minlength=len(rows[lo : lo + ROWS_AT_ONCE]))
-        bounds.append(bounds[-1][-1] + np.cumsum(counts))
-    sh, bounds = np.concatenate(sets or [np.zeros(0, np.uint64)]), np.concatenate(bounds)
+    the original, whose Jaccard falls with the sentence's length. Vectorised: PAIRS_AT_ONCE
+    pairs' two sets, each element tagged with its pair in the bits above the hash, make two
+    sorted runs; a stable sort merges them and the equal neighbours are the intersection."""
     out = np.empty(len(pairs))
-    for p, (i, j) in enumerate(np.searchsorted(rows, pairs).tolist()):
-        a, b = sh[bounds[i] : bounds[i + 1]], sh[bounds[j] : bounds[j + 1]]
-        inter = len(np.intersect1d(a, b, assume_unique=True))
-        small = min(len(a), len(b))
-        out[p] = inter / (len(a) + len(b) - inter) if len(a) + len(b) else 0.0
-        if small >= CONTAINED_MIN and inter >= CONTAINED * small:
-            out[p] = max(out[p], inter / small)
+    sets, bounds = shingled.sets, shingled.bounds
+
+    def chunk(lo: int) -> None:
+        p = pairs[lo : lo + PAIRS_AT_ONCE]
+        tag = np.arange(len(p), dtype=np.uint64) << np.uint64(HASH_BITS)
+        a, la = _gather(sets, bounds, p[:, 0], tag)
+        b, lb = _gather(sets, bounds, p[:, 1], tag)
+        merged = np.sort(np.concatenate([a, b]), kind="stable")  # two runs: a merge
+        same = merged[1:][merged[1:] == merged[:-1]] >> np.uint64(HASH_BITS)
+        inter = np.bincount(same.astype(np.intp), minlength=len(p))
+        union = la + lb - inter
+        jaccard = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        small = np.minimum(la, lb)
+        contained = (small >= CONTAINED_MIN) & (inter >= CONTAINED * small)
+        out[lo : lo + len(p)] = np.where(
+            contained, np.maximum(jaccard, inter / np.maximum(small, 1)), jaccard
+        )
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(chunk, range(0, len(pairs), PAIRS_AT_ONCE)))
     return out
 
 
@@ -261,12 +372,12 @@ def minhash_pairs(
     workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (sorted by (later, earlier)) and their exact similarity."""
-    sig, sizes = signatures(texts, ngram, perms, seed, workers)
-    pairs = candidates(sig, bands, sizes > 0)
+    shingled = signatures(texts, ngram, perms, seed, workers)
+    pairs = candidates(shingled.sig, bands, shingled.sizes > 0)
     # the estimate drops the candidates far below the threshold before the exact check
     # (chance bucket collisions are most of them); the margin covers its error
-    pairs = pairs[estimate(pairs, sig, sizes) >= threshold - ESTIMATE_MARGIN]
-    return pairs, similarity(pairs, texts, ngram)
+    pairs = pairs[estimate(pairs, shingled.sig, shingled.sizes) >= threshold - ESTIMATE_MARGIN]
+    return pairs, similarity(pairs, shingled, workers)
 
 
 # ---------------------------------------------------------------- embedding
