@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -68,14 +68,20 @@ class Settings:
 
 @dataclass
 class Checked:
-    """The texts of a set of records that are checked, and windows over the long ones."""
+    """The texts of a set of records that are checked, and windows over the long ones.
+
+    A text found twice (a system prompt, a question several sources share) is scanned
+    once: `same` gives each text's distinct text, and the words and windows are the
+    distinct texts'."""
 
     texts: list[str] = field(default_factory=list)
-    words: list[list[str]] = field(default_factory=list)  # each text's normalized words
     record: list[int] = field(default_factory=list)
     part: list[str] = field(default_factory=list)  # which turn or answer of the record
+    same: list[int] = field(default_factory=list)  # each text's index in `distinct`
+    distinct: list[str] = field(default_factory=list)
+    words: list[list[str]] = field(default_factory=list)  # each distinct text's words
     windows: list[str] = field(default_factory=list)
-    window_text: list[int] = field(default_factory=list)
+    window_text: list[int] = field(default_factory=list)  # the distinct text of each
 
 
 def windows(text: str, size: int, stride: int, count: int | None = None) -> list[str]:
@@ -96,17 +102,23 @@ def windows(text: str, size: int, stride: int, count: int | None = None) -> list
 
 def checked_texts(table: pa.Table, kind: str, settings: Settings) -> Checked:
     checked = Checked()
+    seen: dict[str, int] = {}
 
     def add(record: int, name: str, text: str | None) -> None:
         if not text:
             return
         checked.texts.append(text)
-        checked.words.append(words(text))
         checked.record.append(record)
         checked.part.append(name)
-        for w in windows(text, settings.window, settings.stride, len(checked.words[-1])):
-            checked.windows.append(w)
-            checked.window_text.append(len(checked.texts) - 1)
+        at = seen.get(text)
+        if at is None:
+            at = seen[text] = len(checked.distinct)
+            checked.distinct.append(text)
+            checked.words.append(words(text))
+            for w in windows(text, settings.window, settings.stride, len(checked.words[-1])):
+                checked.windows.append(w)
+                checked.window_text.append(at)
+        checked.same.append(at)
 
     if kind == "text":
         for i, text in enumerate(table.column("text").to_pylist()):
@@ -238,14 +250,22 @@ class Detector:
         self.item_weight = [sum(self.idf[w] for w in ws) or 1.0 for ws in self.item_words]
 
     def scan(self, checked: Checked) -> list[Match]:
-        matches: dict[tuple[int, int], Match] = {}
+        """The matches of the checked texts (a text found twice matches twice)."""
+        found: dict[tuple[int, int], Match] = {}  # by (distinct text, item)
         if self.ngrams is not None and self.settings.ngram:
             for text, item, share in self.ngrams.match(checked.words, self.settings.ngram_overlap):
-                matches[text, item] = Match(text, item, "ngram", round(share, 4))
+                found[text, item] = Match(text, item, "ngram", round(share, 4))
         if self.settings.embedding and checked.windows:
             for m in self._embedding_matches(checked):
-                matches.setdefault((m.text, m.item), m)
-        return sorted(matches.values(), key=lambda m: (m.text, m.item))
+                found.setdefault((m.text, m.item), m)
+        by_text: dict[int, list[Match]] = {}
+        for m in sorted(found.values(), key=lambda m: (m.text, m.item)):
+            by_text.setdefault(m.text, []).append(m)
+        return [
+            replace(m, text=text)
+            for text, distinct in enumerate(checked.same)
+            for m in by_text.get(distinct, ())
+        ]
 
     def _evidence(self, found_numbers: set, found_words: set, item: int) -> tuple[bool, bool]:
         """(the numbers agree, the rare words agree) between a window and an item."""
@@ -273,7 +293,7 @@ class Detector:
             if not close:
                 continue
             window, text = checked.windows[w], checked.window_text[w]
-            whole = window is checked.texts[text]  # a short text is its own only window
+            whole = window is checked.distinct[text]  # a short text is its own only window
             window_words = checked.words[text] if whole else words(window)
             found_words = set(window_words)
             found_numbers = set(numbers(window))
