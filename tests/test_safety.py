@@ -525,7 +525,8 @@ def test_trust_remote_code_reaches_datasets_only_for_the_source_that_asks(
             source("trusted", path=None, hub=str(folders["trusted"]), trust_remote_code=True),
         ],
     )
-    result = invoke("build", str(manifest), "-q", "--no-cache")
+    # One worker: the spy lives in this process, and two hub sources would convert on workers.
+    result = invoke("build", str(manifest), "-q", "--no-cache", "--workers", "1")
     assert result.exit_code == 0, result.output
     expected = True if _runs_scripts(datasets.__version__) else None
     assert sorted(calls) == [(str(folders["plain"]), None), (str(folders["trusted"]), expected)]
