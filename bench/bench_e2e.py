@@ -2,7 +2,7 @@
 
     python bench/bench_e2e.py [--rows 1000000] [--items 50000] [--workdir /tmp/composer-e2e]
                               [--data ../shared/data] [--no-decontaminate]
-                              [--near minhash|embedding]
+                              [--near minhash|embedding] [--workers N]
 
 Builds a mixture from real text in ../shared/data (GSM8K train, GPTeacher codegen, HH-RLHF):
 each row joins two real items, so a few thousand items give a million distinct rows. Three
@@ -11,15 +11,18 @@ source's instructions are also in an earlier, more trusted one) and an HH DPO so
 confidence dedup, decontamination against GSM8K test + HumanEval + stand-ins up to `--items`
 items (200 GSM8K test questions are planted in the SFT rows), four formats and a validation
 split; `--near` adds near-duplicate dedup (issue 15: it should add at most a quarter to the
-build's time). The build runs in a child process with a cold cache; the script prints the wall time,
-each stage's time, the child's peak memory and the funnel. Target: <= 5 minutes and <= 6 GB
-peak on 2 cores.
+build's time). The build runs in a child process with a cold cache and `--workers` worker processes
+(default one a core); the script prints the wall time, each stage's seconds and rows/s, the
+peak memory of the driver and of its largest worker, the funnel, and a sha256 of the output
+folder (the same for any number of workers). Target: <= 5 minutes and <= 6 GB peak on 2
+cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -137,13 +140,23 @@ def write_manifest(folder: Path, data: Path, decontaminate: bool, near: str | No
 
 
 CHILD = """
-import json, sys, time
+import json, resource, sys, time
 import composer
 started = time.perf_counter()
-result = composer.build(sys.argv[1], cache=False)
-print(json.dumps({"seconds": time.perf_counter() - started, "timings": result.timings,
-                  "totals": result.totals}))
+workers = int(sys.argv[2]) if sys.argv[2] != "0" else None
+result = composer.build(sys.argv[1], cache=False, workers=workers)
+print(json.dumps({"seconds": time.perf_counter() - started, "stages": result.stages,
+                  "totals": result.totals, "engine": result.engine,
+                  "driver_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}))
 """
+
+
+def digest(folder: Path) -> str:
+    """sha256 over every output file's relative path and bytes, in path order."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def main() -> None:
@@ -155,6 +168,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/composer-e2e")
     parser.add_argument("--no-decontaminate", action="store_true")
     parser.add_argument("--near", choices=["minhash", "embedding"])
+    parser.add_argument("--workers", type=int, default=0, help="default: one a core")
     args = parser.parse_args()
     folder, data = Path(args.workdir), Path(args.data).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,7 +181,7 @@ def main() -> None:
     made = json.loads(marker.read_text())
     manifest = write_manifest(folder, data, not args.no_decontaminate, args.near)
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(manifest)],
+        [sys.executable, "-c", CHILD, str(manifest), str(args.workers)],
         capture_output=True,
         text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
@@ -175,19 +189,26 @@ def main() -> None:
     if child.returncode:
         sys.exit(child.stderr[-3000:])
     result = json.loads(child.stdout.strip().splitlines()[-1])
+    # The largest process among the child and its workers (RUSAGE_CHILDREN: the largest
+    # waited-for descendant).
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
     totals = result["totals"]
     print(
-        f"{made['sft']:,} SFT + {made['dpo']:,} DPO rows, {made['items']:,} benchmark items: "
-        f"{result['seconds']:.0f}s, {(made['sft'] + made['dpo']) / result['seconds']:,.0f} rows/s, "
-        f"peak {peak:.2f} GB"
+        f"{made['sft']:,} SFT + {made['dpo']:,} DPO rows, {made['items']:,} benchmark items, "
+        f"{result['engine']} engine: {result['seconds']:.0f}s, "
+        f"{(made['sft'] + made['dpo']) / result['seconds']:,.0f} rows/s, "
+        f"driver peak {result['driver_gb']:.2f} GB, largest process {peak:.2f} GB"
     )
-    print("  " + ", ".join(f"{k} {v:.1f}s" for k, v in result["timings"].items()))
+    for name, stage in result["stages"].items():
+        rate = f", {stage['rows_per_s']:,.0f} rows/s" if stage.get("rows_per_s") else ""
+        print(f"  {name}: {stage['seconds']:.1f}s{rate}")
+    near = totals.get("near_duplicates", 0)
     print(
-        f"  duplicates {totals['duplicates']:,}, near duplicates {totals['near_duplicates']:,}, "
+        f"  duplicates {totals['duplicates']:,}, near duplicates {near:,}, "
         f"contaminated {totals['contaminated']:,}, "
         f"train {totals['train']:,}, validation {totals['validation']:,}"
     )
+    print(f"  output sha256 {digest(folder / 'out')}")
 
 
 if __name__ == "__main__":
