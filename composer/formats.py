@@ -16,6 +16,14 @@ row with a marker in place of the answer gives both: the text between the genera
 prompt and the marker (the "lead", such as llama2's space) is found once per format by
 probing, and checked to be the same for every shape of conversation; a template for which
 it is not falls back to two renders per row.
+
+Most rows need no render at all. Conversations of the same roles (system, user, assistant)
+differ only in the text pasted between the template's literals, so a format renders each
+role sequence once with markers for the contents (its "skeleton") and fills the markers in
+for every row of that sequence: the skeleton is used only where rendering probe contents
+(quotes, braces, markup, newlines, numbers) through it gives exactly what the template does,
+and only for rows whose contents are non-empty and carry no leading or trailing whitespace
+(the two things a template commonly tests or trims); other rows are rendered.
 """
 
 from __future__ import annotations
@@ -38,6 +46,14 @@ from jinja2.sandbox import SandboxedEnvironment
 from composer.errors import TemplateError
 
 ANSWER = "\x00\x01answer\x01\x00"
+# Probe contents for a skeleton, one set per message (cycled): what a template could escape,
+# trim, split or test, but with no space at either end (rows with that are rendered).
+PROBES = (
+    ("Why {{ 1 }} <b>&amp;</b> \"q\" 'x'\n\n[INST] ok?", "42", "a\tb\r\nc }} {% %}"),
+    ("Line one.\nLine two:\n  - item", "<|im_end|> </s> ###", "Émile said «hi» 👋"),
+)
+_MARK = "\ue000{}\ue001"  # a content's place in a skeleton (private use characters)
+SKELETONS = 4096  # role sequences a format keeps skeletons for; others are rendered
 _FRONT_MATTER = re.compile(r"\A\{#-?\s*composer\s*\n(.*?)-?#\}", re.S)
 ROLE_OF = {
     "system": "system",
@@ -123,6 +139,9 @@ class PromptFormat:
     lead: str | None = None  # None: the lead is not constant, render twice per row
     keep_eos: bool = False  # False: an output ending in the template's eos_token loses it
     _globals: dict[str, Any] | None = field(default=None, repr=False)
+    _skeletons: dict[tuple[str, ...], list[str] | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def load(
@@ -219,10 +238,51 @@ class PromptFormat:
             )
         return prompt, full[len(prompt) :]
 
+    def _skeleton(self, roles: tuple[str, ...]) -> list[str] | None:
+        """The literals around the contents of a conversation of these ShareGPT roles (the
+        last is the answer's): len(roles) + 1 pieces, or None where filling them in is not
+        what the template renders (checked on PROBES), or the template fails on the roles."""
+        if roles in self._skeletons:
+            return self._skeletons[roles]
+        pieces = None
+        if self.lead is not None and len(self._skeletons) < SKELETONS:
+            try:
+                pieces = self._make_skeleton(roles)
+            except TemplateError:
+                pieces = None
+            self._skeletons[roles] = pieces
+        return pieces
+
+    def _make_skeleton(self, roles: tuple[str, ...]) -> list[str] | None:
+        marks = [_MARK.format(i) for i in range(len(roles))]
+        full = self._render(messages_for(list(zip(roles, marks))), False)
+        pieces, rest = [], full
+        for mark in marks:
+            before, found, rest = rest.partition(mark)
+            if not found or mark in rest or "\ue000" in before:
+                return None
+            pieces.append(before)
+        pieces.append(rest)
+        if not pieces[-2].endswith(self.lead):
+            return None
+        for probe in PROBES:
+            values = [probe[i % len(probe)] for i in range(len(roles))]
+            context = messages_for(list(zip(roles[:-1], values[:-1])))
+            if _fill(pieces, self.lead, context, values[-1]) != self._exact(
+                context, values[-1], roles[-1]
+            ):
+                return None
+        return pieces
+
     def _fast(
         self, context: Sequence[Mapping], answer: str, role: str = "gpt"
     ) -> tuple[str, str] | None:
-        """One render, a marker in place of the answer; None if the marker is not found once."""
+        """The skeleton filled in, else one render with a marker in place of the answer; None
+        if the marker is not found once."""
+        if _plain(answer) and all(_plain(m["content"]) for m in context):
+            pieces = self._skeleton((*(m["from"] for m in context), role))
+            if pieces is not None:
+                return _fill(pieces, self.lead, context, answer)
         full = self._render((*context, _msg(role, ANSWER)), False)
         before, _, after = full.partition(ANSWER)
         if ANSWER in after or not before.endswith(self.lead):
@@ -255,6 +315,20 @@ class PromptFormat:
             suffix = first[len(self.lead) + len(answers[0]) :]
             return prompt, [first, *(f"{self.lead}{a}{suffix}" for a in answers[1:])]
         return prompt, [first, *(self.render(context, a)[1] for a in answers[1:])]
+
+
+def _plain(text: str) -> bool:
+    """Content a skeleton may take: not empty, no whitespace at either end."""
+    return bool(text) and not text[0].isspace() and not text[-1].isspace()
+
+
+def _fill(pieces: list[str], lead: str, context: Sequence[Mapping], answer: str) -> tuple[str, str]:
+    """(prompt, completion) from a skeleton: the contents between its literals."""
+    parts = []
+    for literal, message in zip(pieces, context):
+        parts += (literal, message["content"])
+    parts.append(pieces[-2][: len(pieces[-2]) - len(lead)])
+    return "".join(parts), f"{lead}{answer}{pieces[-1]}"
 
 
 def drop_end_token(completion: str, eos: str | None) -> str:

@@ -642,3 +642,89 @@ def test_llama2_defaults_keep_the_design_reference():
     fmt = builtin("llama2")
     prompt, _ = fmt.render(messages_for([("human", " U1 ")]), "A")
     assert prompt == "[INST]  U1  [/INST]"
+
+
+# ---------------------------------------------------------------- skeletons
+
+CONTENT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from("{}%#<>&\n\t '\""),
+    min_size=0,
+    max_size=30,
+)
+CONVERSATION = st.lists(
+    st.tuples(st.sampled_from(["human", "gpt", "function_call", "observation"]), CONTENT),
+    min_size=0,
+    max_size=5,
+)
+
+
+def rendered_by_the_template(fmt: PromptFormat, context, answer: str, role: str):
+    """What render must give: two renders of the template, no skeleton."""
+    prompt, output = fmt._exact(context, answer, role)
+    return prompt, output if fmt.keep_eos else composer.formats.drop_end_token(
+        output, fmt.vars.get("eos_token")
+    )
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(system=st.none() | CONTENT, turns=CONVERSATION, answer=CONTENT)
+def test_a_skeleton_renders_what_the_template_renders(name, system, turns, answer):
+    """Any roles, any contents (empty, spaced, braces, markup): filling a role sequence's
+    skeleton gives the template's own rendering, or the row is rendered."""
+    fmt = builtin(name, keep_eos=False)
+    head = [("system", system)] if system is not None else []
+    context = messages_for([*head, *turns, ("human", "U")])
+    try:
+        expected = rendered_by_the_template(fmt, context, answer, "gpt")
+    except TemplateError:
+        assume(False)
+    assert fmt.render(context, answer) == expected
+
+
+def test_built_in_formats_fill_skeletons_for_common_conversations():
+    """The fast path is taken: each built-in has a skeleton for a chat with a system prompt."""
+    for name in BUILTINS:
+        fmt = builtin(name)
+        fmt.render(messages_for(SHAPES["two_sys"]), "A")
+        assert fmt._skeletons[("system", "human", "gpt", "human", "gpt")] is not None, name
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% if m.content == '42' %}forty-two{% else %}{{ m.content }}{% endif %}",
+        "{{ m.content | replace('<', '&lt;') }}",
+        "{{ m.content | replace('  ', ' ') }}",
+        "{{ m.content.split('\\n')[0] }}",
+    ],
+)
+def test_a_template_that_reads_the_content_gets_no_skeleton(tmp_path, body):
+    """A template that tests or changes the text (not only pastes it) renders every row."""
+    source = "{% for m in messages %}<{{ m.role }}>" + body + "|{% endfor %}"
+    fmt = PromptFormat.load("reads", write_template(tmp_path, "reads", source))
+    context = messages_for([("human", "42"), ("gpt", "a<b"), ("human", "x\ny")])
+    assert fmt.render(context, "ok") == rendered_by_the_template(fmt, context, "ok", "gpt")
+    assert fmt._skeletons.get(("human", "gpt", "human", "gpt")) is None
+
+
+TRIMS_USERS = (
+    "{% for m in messages %}<{{ m.role }}>"
+    "{{ (m.content | trim) if m.role == 'user' else m.content }}"
+    "{% if m.role == 'user' and not m.content %}(empty){% endif %}|{% endfor %}"
+)
+
+
+@pytest.mark.parametrize("text", [" spaced ", "", "\ttab", "end\n"])
+def test_contents_a_template_may_trim_or_test_are_rendered(tmp_path, text):
+    """A template that trims the user's turns, or marks empty ones, has skeletons (probe
+    contents have no spaces at either end), yet a row with such a turn is rendered."""
+    fmt = PromptFormat.load("trims", write_template(tmp_path, "trims", TRIMS_USERS))
+    for context in (
+        messages_for([("human", text)]),
+        messages_for([("system", text), ("human", "U"), ("gpt", text), ("human", text)]),
+    ):
+        plain = messages_for([(m["from"], "P") for m in context])
+        fmt.render(plain, "A")
+        assert fmt._skeletons[(*(m["from"] for m in context), "gpt")] is not None
+        assert fmt.render(context, "A") == rendered_by_the_template(fmt, context, "A", "gpt")
