@@ -37,7 +37,7 @@ from composer.manifest import Manifest, NearDedup, Sample, check, key_path, load
 from composer.near_dedup import NearResult, near_dedup
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
 from composer.plugins import registry
-from composer.render import SCHEMAS, FormatPlan, render_source
+from composer.render import SCHEMAS, FormatPlan, render_table
 from composer.report import EXAMPLES, Funnel, build_report, histogram, write_report
 from composer.sample import sample, solve_mix
 from composer.shapes import FOLDER as SHAPE_FOLDER
@@ -565,8 +565,7 @@ def _render_task(state: _RenderState, task: _RenderTask) -> _Rendered:
         return _Rendered(shapes, None, {}, {})
     last_only = manifest.render.turns == "last"
     plans = state.plans_of(task.index)
-    rows = render_source(task.batch, task.kind, plans, last_only, manifest.seed)
-    rendered = pa.table(rows, schema=SCHEMAS[task.kind])
+    rendered = render_table(task.batch, task.kind, plans, last_only, manifest.seed)
     lengths = state.lengths.measure(task.kind, rendered)
     return _Rendered(shapes, rendered, row_counts(rendered), lengths)
 

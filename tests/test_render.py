@@ -6,8 +6,10 @@ the build adds, and rendered with `render_source` as the build does.
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter, defaultdict
 from functools import cache
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -18,7 +20,7 @@ from composer.build import format_plans, load_formats
 from composer.formats import PromptFormat, available_formats
 from composer.manifest import Manifest, SystemPrompt
 from composer.records import SCHEMA, make_id
-from composer.render import SCHEMAS, FormatPlan, render_source
+from composer.render import SCHEMAS, FormatPlan, render_by_template, render_source, render_table
 from composer.system_prompt import ORCA_POOL, SystemPromptChooser
 
 VICUNA_DEFAULT = "A chat between a user and an unbiased, uncensored assistant."
@@ -582,3 +584,94 @@ def test_any_records_render_one_row_per_answer(conversations, seed, last):
                 [len(gpt)] if last else list(range(1, len(gpt) + 1))
             )
             assert all(a in r["completion"] for a, r in zip(expected, got))
+
+
+# ---------------------------------------------------------------- columns, not rows
+
+# Contents a skeleton takes, and ones it must not: empty, spaces at an end, an end token.
+any_text = text | st.sampled_from(["", " ", " lead", "trail\n", "\u00a0nbsp", "x</s>", "a\x1f"])
+POLICIES = (
+    SystemPrompt(),
+    SystemPrompt(default=DEF, probability=0.5),
+    SystemPrompt(mode="replace", pool=["P1", " spaced ", ""], probability=0.7),
+    SystemPrompt(mode="drop"),
+)
+
+
+@st.composite
+def any_records(draw):
+    system = draw(st.none() | any_text)
+    roles = draw(st.lists(st.sampled_from([("human", "gpt"), ("observation", "function_call")])))
+    pairs = [("human", "gpt"), *roles]
+    head = [{"from": "system", "value": system}] if system is not None else []
+    return head + [{"from": r, "value": draw(any_text)} for pair in pairs for r in pair]
+
+
+@cache
+def trimming() -> PromptFormat:
+    """A format that trims every turn but the answer, and marks empty ones: its skeletons
+    must not take such contents."""
+    folder = Path(tempfile.mkdtemp())
+    (folder / "trimming.jinja").write_text(
+        "{% for m in messages %}<{{ m.role }}>"
+        "{{ m.content if m.role == 'assistant' else m.content | trim }}"
+        "{% if not m.content %}(empty){% endif %}</s>{% endfor %}",
+        "utf-8",
+    )
+    return PromptFormat.load("trimming", folder / "trimming.jinja")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    conversations=st.lists(any_records(), min_size=1, max_size=8),
+    seed=st.integers(0, 99),
+    last=st.booleans(),
+    policy=st.sampled_from(POLICIES),
+    coverage=st.sampled_from([1.0, 0.6]),
+    dpo=st.booleans(),
+)
+def test_columns_render_what_the_templates_render(conversations, seed, last, policy, coverage, dpo):
+    """render_table joins skeletons and contents column by column; every row is what its
+    template renders (render_by_template), in the same order, for any roles and contents,
+    system prompt policy, coverage, turns, SFT or DPO."""
+    names = ("alpaca", "vicuna", "chatml", "llama2", "openassistant", "llama3")
+    plans = [plan(n, coverage, policy=policy, seed=seed) for n in names]
+    chooser = SystemPromptChooser.build(policy, seed, "trimming", None)
+    plans.append(FormatPlan(trimming(), coverage, chooser))
+    if dpo:  # the context (all but the last turn), a chosen and a rejected answer
+        table = records(
+            [c[:-1] for c in conversations],
+            kind="dpo",
+            chosen=[c[-1]["value"] for c in conversations],
+            rejected=[c[-1]["value"][::-1] + "!" for c in conversations],
+        )
+    else:
+        table = records(conversations)
+    kind = "dpo" if dpo else "sft"
+    got = render_table(table, kind, plans, last, seed)
+    assert got.equals(render_by_template(table, kind, plans, last, seed))
+    assert got.schema == SCHEMAS[kind]
+
+
+def test_columns_take_a_batch_sliced_from_a_larger_table():
+    """A render task's batch is a slice: offsets into the table's conversations."""
+    table = records([turns(f"q{i}", f"a{i}", system="S" if i % 3 else None) for i in range(30)])
+    plans = [plan("chatml"), plan("llama2")]
+    part = table.slice(7, 11)
+    assert render_table(part, "sft", plans, False, 3).equals(
+        render_by_template(part, "sft", plans, False, 3)
+    )
+    assert (
+        render_table(part, "sft", plans, False, 3)
+        .column("prompt")[0]
+        .as_py()
+        .endswith("q7<|im_end|>\n<|im_start|>assistant\n")
+    )
+
+
+@pytest.mark.parametrize("answer", ["", " spaced ", "\u00a0nbsp"])
+def test_columns_render_odd_answers_as_rows_do(answer):
+    plans = [FormatPlan(trimming(), 1.0, SystemPromptChooser.build(KEEP, 1, "trimming", None))]
+    table = records([turns("q", "a"), turns("q", answer), turns("q", "a", " q2 ", answer)])
+    got = render_table(table, "sft", plans, False, 1)
+    assert got.equals(render_by_template(table, "sft", plans, False, 1))
