@@ -102,7 +102,6 @@ def render_table(
 
 KEYS = ("_record", "_plan", "_turn")  # the order rows are written in
 ROLE_CODES = "shogf"  # one character a role, in records.ROLES order
-_CODE_OF = dict(zip(ROLES, ROLE_CODES))
 _ROLE_OF = dict(zip(ROLE_CODES, ROLES))
 # Python's whitespace (what str.strip and Jinja's trim remove), as a regex class.
 _SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x110000)) if c.isspace())
@@ -116,7 +115,6 @@ class _Conversations:
         lists = column.combine_chunks()
         offsets = lists.offsets.to_numpy()
         self.starts = offsets[:-1] - offsets[0]
-        self.lengths = np.diff(offsets)
         flat = lists.flatten()
         self.values = pc.struct_field(flat, "value")
         roles = pc.struct_field(flat, "from")
