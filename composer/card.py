@@ -371,6 +371,17 @@ def _dedup(report: dict[str, Any]) -> list[str]:
     lost = [[s["name"], winner, n] for s in sources for winner, n in s["lost_to"].items()]
     if lost:
         lines += _table(["source", "lost to", "records"], lost)
+    if "near_duplicates" in report:
+        near = report["near_duplicates"]
+        lines += [
+            f"Near duplicates ({near['method']}, threshold {near['threshold']:g}): "
+            f"{_n(sum(s['near_duplicates'] for s in sources), 'record')} removed, each a near "
+            "copy of a record kept from a source of the same or higher confidence.",
+            "",
+        ]
+        lost = [[s["name"], w, n] for s in sources for w, n in s["near_lost_to"].items()]
+        if lost:
+            lines += _table(["source", "lost to", "records"], lost)
     return lines
 
 

@@ -136,10 +136,13 @@ def build(
         click.echo(json.dumps(build_summary(result), ensure_ascii=False, indent=2))
     elif not quiet:
         totals = result.totals
+        near = totals.get("near_duplicates", 0)
         click.echo(
             f"Built {result.report['name']} in {time.perf_counter() - started:.1f}s: "
             f"{totals['rows_read']:,} rows read, {totals['rejected']:,} rejected, "
-            f"{totals['duplicates']:,} duplicates, {totals['train']:,} train + "
+            f"{totals['duplicates']:,} duplicates, "
+            + (f"{near:,} near duplicates, " if near else "")
+            + f"{totals['train']:,} train + "
             f"{totals['validation']:,} validation items -> {result.output_dir}",
             err=True,
         )

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from composer.report import STAGE_LABELS, STAGES
+from composer.report import STAGE_LABELS, shown_stages
 
 # Stages that count rows lost (drawn in red), as opposed to rows still on their way.
 LOSSES = ("rejected", "filtered", "duplicates", "near_duplicates", "contaminated")
@@ -202,13 +202,10 @@ def _stage_value(report: dict[str, Any], sources: list[dict], stage: str) -> int
     return sum(s.get(stage) or 0 for s in sources)
 
 
-def _label_of(stage: str) -> str:
-    return "near duplicates" if stage == "near_duplicates" else STAGE_LABELS[stage]
-
-
-def _stages(sources: list[dict]) -> list[str]:
-    """The funnel stages this report has (an older one lacks `filtered` and `test`)."""
-    return [k for k in STAGES if any(k in s for s in sources)]
+def _stages(report: dict[str, Any], sources: list[dict]) -> list[str]:
+    """The funnel stages this report has (an older one lacks `filtered` and `test`; near
+    duplicates only where near dedup ran)."""
+    return [k for k in shown_stages(report) if any(k in s for s in sources)]
 
 
 # ---------------------------------------------------------------- header
@@ -226,8 +223,9 @@ def _header(report: dict[str, Any]) -> str:
 
 
 def _cards(report: dict[str, Any], sources: list[dict]) -> str:
-    stages = _stages(sources)
-    show = ["rows_read", "rejected", "filtered", "duplicates", "contaminated", "sampled"]
+    stages = _stages(report, sources)
+    show = ["rows_read", "rejected", "filtered", "duplicates", "near_duplicates"]
+    show += ["contaminated", "sampled"]
     show += [k for k in ("train", "validation", "test") if k in stages]
     cards = []
     for k in show:
@@ -325,16 +323,11 @@ def _funnel(
 ) -> Section:
     if not sources:
         return None
-    stages = _stages(sources)
-    plotted = stages
-    if "near_duplicates" in report and "duplicates" in stages:
-        # near dedup's losses, after exact dedup's (report.py keeps them out of STAGES)
-        stages = [*stages]
-        stages.insert(stages.index("duplicates") + 1, "near_duplicates")
+    stages = _stages(report, sources)
     packed = any(s.get("packed") for s in sources)
     header = ["source", "kind", "conf."]
     header += [
-        f'<span class="loss">{esc(_label_of(k))}</span>' if k in LOSSES else esc(_label_of(k))
+        f'<span class="loss">{esc(STAGE_LABELS[k])}</span>' if k in LOSSES else esc(STAGE_LABELS[k])
         for k in stages
     ]
     header += ["packed"] if packed else []
@@ -355,14 +348,14 @@ def _funnel(
     intro = (
         '<p class="lead">Every input row, per source and stage: read, rejected as invalid, '
         "records made (text is chunked, so records can outnumber rows), dropped by filters, "
-        "lost as duplicates, left after dedup, removed as benchmark contamination, sampled "
-        "into the mixture, and split. Red columns count rows lost.</p>"
+        "lost as duplicates (and near duplicates), left after dedup, removed as benchmark "
+        "contamination, sampled into the mixture, and split. Red columns count rows lost.</p>"
     )
     figure = plots.figure(
         _funnel_plot,
         report,
         sources,
-        plotted,
+        stages,
         colours,
         caption="Rows at each stage, all sources stacked; red labels mark rows lost.",
         kind="funnel",

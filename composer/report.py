@@ -21,6 +21,7 @@ STAGE_LABELS = {
     "records": "records",
     "filtered": "filtered",
     "duplicates": "duplicates",
+    "near_duplicates": "near duplicates",
     "after_dedup": "after dedup",
     "contaminated": "contaminated",
     "sampled": "sampled",
@@ -198,6 +199,12 @@ def _composition(sources: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def shown_stages(report: dict[str, Any]) -> list[str]:
+    """The funnel's columns: STAGES, with near duplicates only where near dedup ran (the
+    report then has its `near_duplicates` section)."""
+    return [k for k in STAGES if k != "near_duplicates" or "near_duplicates" in report]
+
+
 def markdown(report: dict[str, Any]) -> str:
     sources, totals = report["sources"], report["totals"]
     lines = [
@@ -212,12 +219,13 @@ def markdown(report: dict[str, Any]) -> str:
         "Each source's rows: read, rejected as invalid, linked (turns inside another row's "
         "conversation, in message trees), left out (rows the plugin takes nothing from by "
         "design: not selected, another model's chat), records made, dropped by filters, "
-        "lost as duplicates, left after dedup, removed as benchmark contamination, packed "
+        "lost as duplicates (and as near duplicates, where `dedup.near` is set), left after "
+        "dedup, removed as benchmark contamination, packed "
         "(merged into other rows by packing), after sampling, and the train/validation/test "
         "split.",
         "",
     ]
-    stages = list(STAGES)
+    stages = shown_stages(report)
     for extra in ("left_out", "linked"):  # only where a source has such rows
         if any(s.get(extra) for s in sources):
             stages.insert(stages.index("rejected") + 1, extra)

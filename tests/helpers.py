@@ -90,14 +90,21 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def assert_accounted(outdir: Path) -> dict:
     """Every row of every source is accounted for in outdir's report.json, and rejected.jsonl
-    matches the funnel: read = kept + filtered + duplicates + contaminated + rejected (+ the
-    rows a message tree joined into other rows' records, `linked`, and the rows a plugin takes
-    nothing from by design, `left_out`).
+    matches the funnel: read = kept + filtered + duplicates + near_duplicates + contaminated +
+    rejected (+ the rows a message tree joined into other rows' records, `linked`, and the
+    rows a plugin takes nothing from by design, `left_out`).
 
-    A text source's chunking makes several records of one row: it is checked from its
-    records on. Returns the report.
+    Every record is accounted for too: records = filtered + duplicates + near_duplicates +
+    contaminated + kept (after_dedup - contaminated), and each total is the sum of the
+    sources'. A text source's chunking makes several records of one row: it is checked from
+    its records on. Returns the report.
     """
+    from composer.report import STAGES
+
     report = json.loads((outdir / "report.json").read_text(encoding="utf-8"))
+    totals = report["totals"]
+    for k in (*STAGES, "linked", "left_out", "packed"):
+        assert totals[k] == sum(f[k] for f in report["sources"]), k
     lines = (outdir / "rejected.jsonl").read_text(encoding="utf-8").splitlines()
     rejected = [json.loads(line) for line in lines]
     for f in report["sources"]:
@@ -105,6 +112,8 @@ def assert_accounted(outdir: Path) -> dict:
         assert kept >= 0, f
         made = kept + f["filtered"] + f["duplicates"] + f["near_duplicates"] + f["contaminated"]
         assert made == f["records"], f
+        assert sum(f["lost_to"].values()) == f["duplicates"], f
+        assert sum(f["near_lost_to"].values()) == f["near_duplicates"], f
         if f["kind"] != "text":
             assert f["rows_read"] == made + f["rejected"] + f["linked"] + f["left_out"], f
         mine = [r for r in rejected if r["source"] == f["name"]]

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+import composer
 from composer.plugins import registry
-from tests.helpers import convert_upstream
+from tests.helpers import assert_accounted, convert_upstream, write_manifest
 
 
 def rows_of(converted) -> list[dict]:
@@ -88,3 +91,35 @@ def test_lmsys_pairs_gpt4_over_the_largest_open_model(tmp_path):
     # same-answer chats make no pair
     assert (got["chosen"], got["rejected"]) == ("Lima.", "Lima, Peru.")
     assert got["meta"]["conversation_id"] == "c0"
+
+
+def test_a_dpo_build_from_lmsys_pairs_accounts_for_every_row(tmp_path):
+    # CHATS, and a GPT-4 chat whose prompt is a near copy of another's (case, spacing and a
+    # question mark): both pair up, and near dedup keeps one
+    near_copy = [
+        chat(12, "gpt-4", [("user", "capital of  PERU"), ("assistant", "It is Lima.")]),
+        chat(13, "vicuna-13b", [("user", "capital of  PERU"), ("assistant", "Bogota.")]),
+    ]
+    rows = CHATS + near_copy
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "chats.parquet")
+    source = {
+        "name": "lmsys_pairs",
+        "plugin": "lmsys_chat_1m_dpo",
+        "path": "chats.parquet",
+        "inputs": {"chats": "chats.parquet"},
+    }
+    path = write_manifest(
+        tmp_path, [source], dedup={"key": "instruction", "near": {"threshold": 0.8}}
+    )
+    result = composer.build(path, output_dir=tmp_path / "out")
+    report = assert_accounted(tmp_path / "out")
+    (f,) = report["sources"]
+    # 14 rows: 2 pairs (Peru, twice), 12 rows left out by design (other models' chats,
+    # multi-turn, refusing, unpaired and same-answer ones); one pair goes as a near copy
+    assert (f["rows_read"], f["records"], f["left_out"], f["rejected"]) == (14, 2, 12, 0)
+    assert (f["near_duplicates"], f["near_lost_to"]) == (1, {"lmsys_pairs": 1})
+    assert report["totals"]["near_duplicates"] == 1
+    assert f["train"] + f["validation"] == 1
+    (kept,) = pq.read_table(tmp_path / "out" / "records.parquet").to_pylist()
+    assert (kept["chosen"], kept["rejected"]) == ("Lima.", "Lima, Peru.")
+    assert result.totals == report["totals"]

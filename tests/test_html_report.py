@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import composer
 from composer.html_report import PALETTE, count, percent, render_html
-from composer.report import STAGE_LABELS, histogram
+from composer.report import STAGE_LABELS, histogram, shown_stages
 from tests.helpers import write_jsonl, write_manifest
 
 NAMES = ("chat", "tasks", "pairs")
@@ -164,12 +164,14 @@ def test_a_real_build_shows_its_sections_and_numbers(report):
     # The funnel: a column per stage, each source's counts, thousands separated, totals.
     funnel = section(page, "funnel")
     header = table_rows(funnel)[0]
-    assert header == ["source", "kind", "conf.", *STAGE_LABELS.values()]
+    shown = shown_stages(report)  # near duplicates only where near dedup ran
+    assert "near_duplicates" not in shown
+    assert header == ["source", "kind", "conf.", *(STAGE_LABELS[k] for k in shown)]
     tasks = row_of(funnel, "tasks")
     assert tasks[:7] == ["tasks", "sft", "1", "1,251", "1", "1,250", "0"]
     assert tasks[7] == "20"  # lost to chat
     totals = report["totals"]
-    assert row_of(funnel, "total")[3:] == [f"{totals[k]:,}" for k in STAGE_LABELS]
+    assert row_of(funnel, "total")[3:] == [f"{totals[k]:,}" for k in shown]
 
     # The composition: each source's share of the mixture, with its count.
     composition = section(page, "composition")

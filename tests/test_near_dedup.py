@@ -12,6 +12,7 @@ import pytest
 
 import composer
 from composer.cache import StageCache
+from composer.card import dataset_card
 from composer.near_dedup import greedy, minhash_pairs, normalise
 from tests.helpers import assert_accounted, invoke, snapshot, write_jsonl, write_manifest
 
@@ -93,8 +94,19 @@ def test_the_higher_confidence_copy_survives_and_lost_to_names_it(tmp_path):
         ("high", True),
         ("low", True),
     }
-    md = (out / "report.md").read_text("utf-8") if (out / "report.md").exists() else ""
-    assert not md or "Near duplicates" in md
+    # report.md: a near duplicates column after duplicates, its total, and who lost to whom
+    md = (out / "report.md").read_text("utf-8")
+    header = next(line for line in md.splitlines() if line.startswith("| source | kind"))
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[cells.index("duplicates") + 1] == "near duplicates"
+    total = next(line for line in md.splitlines() if line.startswith("| **total**"))
+    assert [c.strip() for c in total.strip("|").split("|")][cells.index("near duplicates")] == "3"
+    assert report["totals"]["near_duplicates"] == 3
+    assert "## Near duplicates" in md and "| low | high | 1 |" in md
+    # the dataset card says so too
+    card = dataset_card(report)
+    assert "Near duplicates (minhash, threshold 0.7): 3 records removed" in card  # default
+    assert "| low | high | 1 |" in card.split("## Deduplication")[1]
 
 
 def test_without_near_nothing_changes(tmp_path):
@@ -150,6 +162,22 @@ def test_composer_dedup_previews_and_removes_nothing(tmp_path):
     assert "low" in result.stdout and "high 1" in result.stdout
     assert "Similarity of the" in result.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_build_json_counts_near_duplicates(tmp_path):
+    path = write_manifest(
+        tmp_path, sources(tmp_path), dedup={"key": "instruction", "near": {"threshold": 0.8}}
+    )
+    result = invoke("build", str(path), "-o", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["totals"]["near_duplicates"] == 3
+    assert {k: v["near_duplicates"] for k, v in summary["sources"].items()} == {
+        "low": 1,
+        "high": 2,
+    }
+    summary_line = invoke("build", str(path), "-o", str(tmp_path / "b")).stderr
+    assert ", 3 near duplicates, " in summary_line
 
 
 def test_near_needs_a_dedup_key(tmp_path):
