@@ -1,6 +1,7 @@
 """Benchmark: near-duplicate dedup (composer.near_dedup) on real text, and its speed.
 
-    python bench/bench_near_dedup.py [--sample 600] [--rows 1000000] [--threshold 0.7]
+    python bench/bench_near_dedup.py [--method minhash|embedding] [--threshold T]
+                                     [--sample 600] [--rows 1000000] [--workers 2]
                                      [--ngram 2] [--data ../shared/data]
 
 Quality: originals from GSM8K train (questions), GPTeacher codegen (instruction and input)
@@ -8,9 +9,16 @@ and Anthropic HH (the first human turn); a seeded sample of them gets planted ne
 five kinds (case and spacing, punctuation, a filler word added, one word replaced, a
 sentence dropped from a prompt of 4+ sentences). Recall: the share of copies found near
 their original at the threshold. False merges: pairs of distinct GSM8K train questions at
-or above the threshold (same templates, other numbers: other problems), per question.
-Speed: the stage alone (key texts in, pairs and the greedy clusters out) on `--rows`
-synthetic instructions like bench_build.py's; compare with `bench_build.py --rows N`.
+or above the threshold (same templates, other numbers: other problems), and the questions
+in them. Then what greedy-by-rank clustering removes with originals ranked first: the
+copies, and the originals (every one of those is a false removal).
+
+Speed: the stage alone (key texts in; signatures, candidates, the exact check and the
+greedy clusters out) on `--rows` rows of real text made as bench_e2e.py makes its rows:
+each joins two real instructions (GSM8K train, GPTeacher codegen, HH), so a few thousand
+items give a million distinct rows that share halves (a hard case for LSH: many
+candidates, few near pairs). `--method embedding` searches every pair exhaustively (faiss
+flat index): give it fewer `--rows`.
 """
 
 from __future__ import annotations
@@ -20,11 +28,20 @@ import gzip
 import json
 import random
 import re
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from composer import near_dedup
 from composer.manifest import NearDedup
-from composer.near_dedup import greedy, minhash_pairs
+from composer.near_dedup import embedding_pairs, greedy, minhash_pairs
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_e2e import real_items
+
+EMBEDDING_THRESHOLD = 0.9  # cosine: the default 0.7 is a Jaccard threshold
 
 FILLERS = ["please", "kindly", "now", "quickly", "actually", "just"]
 KINDS = ("case+spacing", "punctuation", "filler word", "word replaced", "sentence dropped")
@@ -82,6 +99,14 @@ def plant(text: str, kind: str, rng: random.Random, vocab: list[str]) -> str | N
     return " ".join(parts[:i] + parts[i + 1 :])
 
 
+def pairs_of(texts: list[str], args, workers: int = 1):
+    if args.method == "embedding":
+        return embedding_pairs(texts, args.threshold)
+    return minhash_pairs(
+        texts, args.threshold, args.ngram, args.perms, args.bands, 0, workers=workers
+    )
+
+
 def quality(corpora: dict[str, list[str]], args) -> None:
     rng = random.Random(0)
     originals = [t for texts in corpora.values() for t in texts]
@@ -97,48 +122,79 @@ def quality(corpora: dict[str, list[str]], args) -> None:
                 planted.append((i, kind))
     texts = originals + copies
     started = time.perf_counter()
-    pairs, sims = minhash_pairs(texts, args.threshold, args.ngram, args.perms, args.bands, 0)
+    pairs, sims = pairs_of(texts, args, args.workers)
     seconds = time.perf_counter() - started
     near = {tuple(p) for p, s in zip(pairs.tolist(), sims.tolist()) if s >= args.threshold}
     n = len(originals)
-    print(
-        f"ngram {args.ngram}, threshold {args.threshold}, {args.perms} permutations in "
-        f"{args.bands} bands: {len(texts):,} texts in {seconds:.1f} s"
+    setting = (
+        f"minhash, ngram {args.ngram}, {args.perms} permutations in {args.bands} bands"
+        if args.method == "minhash"
+        else "embedding (static MiniLM, cosine)"
     )
+    print(f"{setting}, threshold {args.threshold}: {len(texts):,} texts in {seconds:.1f} s")
     for kind in KINDS:
         mine = [(i, n + k) for k, (i, kd) in enumerate(planted) if kd == kind]
         found = sum(p in near for p in mine)
         print(f"  recall {kind:<17} {found / max(len(mine), 1):.3f}  ({found}/{len(mine)})")
     gsm = len(corpora["gsm8k"])
     false = [(i, j) for i, j in near if j < gsm]
+    lost = {j for _, j in false}  # a false merge costs the later question
     print(
-        f"  false merges among GSM8K train: {len(false)} pairs, "
-        f"{len({j for _, j in false})} questions of {gsm:,} "
-        f"({len({j for _, j in false}) / gsm:.3%})"
+        f"  false merges among GSM8K train: {len(false)} pairs, {len(lost)} questions of "
+        f"{gsm:,} lost ({len(lost) / gsm:.3%})"
     )
     other = [(i, j) for i, j in near if gsm <= j < n]
-    print(f"  pairs among the other originals: {len(other)}")
+    print(f"  pairs among the other originals (GPTeacher, HH): {len(other)}")
+    # greedy by rank, originals first (as a more trusted source): what goes
+    removed, _, _ = greedy(pairs, sims, args.threshold, len(texts))
+    print(
+        f"  greedy by rank removes {int(removed[n:].sum()):,} of {len(copies):,} copies and "
+        f"{int(removed[:n].sum())} of {n:,} originals ({int(removed[:gsm].sum())} GSM8K)"
+    )
 
 
-WORDS = (
-    "alpha beta gamma delta river mountain city number answer question explain compute "
-    "history science code model data value system network energy"
-).split()
-
-
-def speed(args) -> None:
+def joined_rows(data: Path, rows: int) -> list[str]:
+    """`rows` instructions of real text, each two real items joined (as bench_e2e.py)."""
     rng = random.Random(0)
-    texts = [
-        f"Task {i}: {' '.join(rng.choice(WORDS) for _ in range(25))}?" for i in range(args.rows)
-    ]
-    started = time.perf_counter()
-    pairs, sims = minhash_pairs(texts, args.threshold, args.ngram, args.perms, args.bands, 0)
+    items = [q for q, _ in real_items(data)[0]]
+    return [f"{rng.choice(items)}\n\n{rng.choice(items)}" for _ in range(rows)]
+
+
+def speed(data: Path, args) -> None:
+    texts = joined_rows(data, args.rows)
+    if args.method == "embedding":
+        started = time.perf_counter()
+        pairs, sims = embedding_pairs(texts, args.threshold)
+        parts = {}
+    else:
+        parts = {}
+        started = time.perf_counter()
+        shingled = near_dedup.signatures(texts, args.ngram, args.perms, 0, args.workers)
+        parts["signatures"] = time.perf_counter() - started
+        pairs = near_dedup.candidates(shingled.sig, args.bands, shingled.sizes > 0)
+        parts["candidates"] = time.perf_counter() - started - sum(parts.values())
+        found = len(pairs)
+        estimated = near_dedup.estimate(pairs, shingled.sig, shingled.sizes)
+        pairs = pairs[estimated >= args.threshold - near_dedup.ESTIMATE_MARGIN]
+        parts["estimate"] = time.perf_counter() - started - sum(parts.values())
+        sims = near_dedup.similarity(pairs, shingled, args.workers)
+        parts["exact check"] = time.perf_counter() - started - sum(parts.values())
     removed, _, _ = greedy(pairs, sims, args.threshold, len(texts))
     seconds = time.perf_counter() - started
-    print(
-        f"speed: {len(texts):,} rows in {seconds:.1f} s ({len(pairs):,} candidate pairs, "
-        f"{int(removed.sum()):,} removed)"
-    )
+    if parts:
+        parts["greedy"] = seconds - sum(parts.values())
+        print(
+            f"speed: {len(texts):,} real rows in {seconds:.1f} s on {args.workers} threads "
+            f"({found:,} candidate pairs, {len(pairs):,} checked exactly, "
+            f"{int(np.count_nonzero(sims >= args.threshold)):,} near, "
+            f"{int(removed.sum()):,} removed)"
+        )
+        print("  " + ", ".join(f"{k} {v:.1f}s" for k, v in parts.items()))
+    else:
+        print(
+            f"speed: {len(texts):,} real rows in {seconds:.1f} s ({len(pairs):,} pairs at "
+            f"cosine >= {args.threshold}, {int(removed.sum()):,} removed)"
+        )
 
 
 def main() -> None:
@@ -146,18 +202,30 @@ def main() -> None:
     parser.add_argument(
         "--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
     )
+    parser.add_argument("--method", choices=["minhash", "embedding"], default="minhash")
     parser.add_argument("--sample", type=int, default=600, help="originals per corpus to copy")
     parser.add_argument(
         "--rows", type=int, default=1_000_000, help="rows for the speed run (0: skip)"
     )
-    parser.add_argument("--threshold", type=float, default=NearDedup().threshold)
-    parser.add_argument("--ngram", type=int, default=2)
-    parser.add_argument("--perms", type=int, default=64)
-    parser.add_argument("--bands", type=int, default=16)
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help=f"default: the manifest's ({NearDedup().threshold}) for minhash, "
+        f"{EMBEDDING_THRESHOLD} for embedding",
+    )
+    parser.add_argument("--ngram", type=int, default=NearDedup().ngram)
+    parser.add_argument("--perms", type=int, default=NearDedup().permutations)
+    parser.add_argument("--bands", type=int, default=NearDedup().bands)
+    parser.add_argument("--workers", type=int, default=2, help="threads (minhash)")
+    parser.add_argument("--no-quality", action="store_true", help="the speed run only")
     args = parser.parse_args()
-    quality(read(Path(args.data)), args)
+    if args.threshold is None:
+        args.threshold = NearDedup().threshold if args.method == "minhash" else EMBEDDING_THRESHOLD
+    data = Path(args.data)
+    if not args.no_quality:
+        quality(read(data), args)
     if args.rows:
-        speed(args)
+        speed(data, args)
 
 
 if __name__ == "__main__":
