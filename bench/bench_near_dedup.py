@@ -35,13 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from composer import near_dedup
-from composer.manifest import NearDedup
+from composer.manifest import EMBEDDING_THRESHOLD, NearDedup
 from composer.near_dedup import embedding_pairs, greedy, minhash_pairs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_e2e import real_items
-
-EMBEDDING_THRESHOLD = 0.9  # cosine: the default 0.7 is a Jaccard threshold
 
 FILLERS = ["please", "kindly", "now", "quickly", "actually", "just"]
 KINDS = ("case+spacing", "punctuation", "filler word", "word replaced", "sentence dropped")

@@ -462,8 +462,9 @@ def decontaminate(manifest: str, audit: str | None, no_cache: bool) -> None:
 def dedup_preview(manifest: str) -> None:
     """Show what near dedup would remove (and the similarities); remove nothing.
 
-    Uses the manifest's `dedup.near` (MinHash, threshold 0.7 when it has none), so a
-    threshold can be picked before a build removes anything.
+    Uses the manifest's `dedup.near` (MinHash, threshold 0.7 when it has none; the
+    embedding method's default is a cosine of 0.95), so a threshold can be picked before a
+    build removes anything.
 
     \b
     composer dedup my.yaml

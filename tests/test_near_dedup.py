@@ -13,6 +13,7 @@ import pytest
 import composer
 from composer.cache import StageCache
 from composer.card import dataset_card
+from composer.manifest import NearDedup
 from composer.near_dedup import greedy, minhash_pairs, normalise
 from tests.helpers import assert_accounted, invoke, snapshot, write_jsonl, write_manifest
 
@@ -124,6 +125,13 @@ def test_deterministic(tmp_path):
         json.loads((a / "report.json").read_text())["near_duplicates"]
         == json.loads((b / "report.json").read_text())["near_duplicates"]
     )
+
+
+def test_each_method_has_its_own_default_threshold():
+    # a Jaccard of 0.7 finds the planted copies; a cosine of 0.7 would merge most problems
+    assert NearDedup().threshold == 0.7
+    assert NearDedup(method="embedding").threshold == 0.95
+    assert NearDedup(method="embedding", threshold=0.9).threshold == 0.9
 
 
 def test_greedy_by_rank_does_not_chain():
