@@ -110,6 +110,30 @@ def test_the_higher_confidence_copy_survives_and_lost_to_names_it(tmp_path):
     assert "| low | high | 1 |" in card.split("## Deduplication")[1]
 
 
+def test_ties_go_to_manifest_order_then_row_order(tmp_path):
+    # the same confidence: `first`, listed first, keeps its copy over `second`'s; inside
+    # `second`, the earlier of two copies stays
+    weng = DISTINCT[2]
+    weng_copy = weng.upper().replace("?", "")
+    write_jsonl(tmp_path / "first.jsonl", alpaca([NEAR["punctuation"], DISTINCT[0]], "first"))
+    write_jsonl(tmp_path / "second.jsonl", alpaca([ORIGINAL, weng, weng_copy], "second"))
+    srcs = [
+        {"name": "first", "plugin": "alpaca", "path": "first.jsonl", "confidence": 2},
+        {"name": "second", "plugin": "alpaca", "path": "second.jsonl", "confidence": 2},
+    ]
+    funnel, _, out = build(tmp_path, srcs, near={"method": "minhash"})
+    assert funnel["first"]["near_duplicates"] == 0
+    assert funnel["second"]["near_duplicates"] == 2
+    assert funnel["second"]["near_lost_to"] == {"first": 1, "second": 1}
+    rows = pq.read_table(out / "records.parquet").to_pylist()
+    assert {r["conversations"][0]["value"] for r in rows} == {
+        NEAR["punctuation"],
+        DISTINCT[0],
+        weng,
+    }
+    assert_accounted(out)
+
+
 def test_without_near_nothing_changes(tmp_path):
     funnel, report, _ = build(tmp_path, sources(tmp_path))
     assert all(s["near_duplicates"] == 0 for s in funnel.values())
