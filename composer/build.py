@@ -11,6 +11,8 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,6 +31,7 @@ from composer.convert import Converted
 from composer.decontaminate import decontaminate
 from composer.dedup import dedup, priority
 from composer.engines import Engine, engine_for
+from composer.engines.base import compact
 from composer.engines.pool import default_workers
 from composer.errors import ManifestError, UserError, did_you_mean
 from composer.formats import PromptFormat, available_formats, template_path
@@ -527,6 +530,9 @@ class _RenderTask:
     batch: pa.Table
     render: bool
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "batch": compact(self.batch)}
+
 
 @dataclass
 class _Rendered:
@@ -645,9 +651,9 @@ def _render_all(
         for i in range(len(converted)):
             if not left[i]:  # a source with no records: its (empty) entry, its counts
                 finish(i)
-        for start in range(0, len(tasks), wave):
-            batch_tasks = tasks[start : start + wave]
-            for task, result in zip(batch_tasks, run(batch_tasks)):
+        waves = [tasks[start : start + wave] for start in range(0, len(tasks), wave)]
+        for batch_tasks, results in _ahead(run, waves) if pooled else _each(run, waves):
+            for task, result in zip(batch_tasks, results):
                 for shape, rows in result.shapes.items():
                     writer.write_table(SHAPE_FOLDER[shape], rows)
                 if result.rows is not None:
@@ -661,6 +667,22 @@ def _render_all(
                 if not left[task.index]:
                     finish(task.index)
     return lengths.summary()
+
+
+def _each(run: Any, waves: list[list]) -> Iterator[tuple[list, list]]:
+    for tasks in waves:
+        yield tasks, run(tasks)
+
+
+def _ahead(run: Any, waves: list[list]) -> Iterator[tuple[list, list]]:
+    """Each wave of tasks with its results, the next wave running on the workers (from a
+    thread of the driver's) while the driver writes this one's."""
+    with ThreadPoolExecutor(1) as thread:
+        pending = thread.submit(run, waves[0]) if waves else None
+        for k, tasks in enumerate(waves):
+            results = pending.result()
+            pending = thread.submit(run, waves[k + 1]) if k + 1 < len(waves) else None
+            yield tasks, results
 
 
 def _write_rendered(writer: RowWriter, kind: str, rows: pa.Table) -> None:

@@ -35,6 +35,7 @@ from composer.benchmarks import BenchmarkItems, load, resolve
 from composer.cache import StageCache
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.engines import Engine, engine_for
+from composer.engines.base import compact
 from composer.ngrams import NgramIndex, words
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -561,6 +562,9 @@ class ScanTask:
     chunk: pa.Table
     kind: str
     report_only: bool
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "chunk": compact(self.chunk)}
 
 
 def scan_setup(folder: str, settings: Settings, cached: bool) -> Detector:

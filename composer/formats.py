@@ -254,8 +254,12 @@ class PromptFormat:
         return pieces
 
     def _make_skeleton(self, roles: tuple[str, ...]) -> list[str] | None:
-        marks = [_MARK.format(i) for i in range(len(roles))]
+        looked = []
+        marks = [_Watched(_MARK.format(i), looked) for i in range(len(roles))]
         full = self._render(messages_for(list(zip(roles, marks))), False)
+        if looked:  # the template tests or changes a content: each row is rendered
+            return None
+        marks = [str(mark) for mark in marks]
         pieces, rest = [], full
         for mark in marks:
             before, found, rest = rest.partition(mark)
@@ -315,6 +319,43 @@ class PromptFormat:
             suffix = first[len(self.lead) + len(answers[0]) :]
             return prompt, [first, *(f"{self.lead}{a}{suffix}" for a in answers[1:])]
         return prompt, [first, *(self.render(context, a)[1] for a in answers[1:])]
+
+
+class _Watched(str):
+    """A content in a skeleton's render, which notes any look at its text: a comparison, a
+    test (`in`, `startswith`, truth, length), a change (`trim`, `replace`, a slice). Being
+    pasted into the output (str(), `~`, `+`) is not a look. A template that looks cannot be
+    filled in blind, whatever the probes show."""
+
+    def __new__(cls, text: str, looked: list) -> _Watched:
+        self = super().__new__(cls, text)
+        self.looked = looked
+        return self
+
+
+def _noting(name: str):
+    method = getattr(str, name)
+
+    def noted(self, *args, **kwargs):
+        self.looked.append(name)
+        return method(self, *args, **kwargs)
+
+    noted.__name__ = name
+    return noted
+
+
+for _name in (
+    "__contains__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__",
+    "__len__", "__iter__", "__getitem__", "__mul__", "__rmul__", "__mod__",
+    "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find",
+    "format", "format_map", "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit",
+    "isidentifier", "islower", "isnumeric", "isprintable", "isspace", "istitle", "isupper",
+    "join", "ljust", "lower", "lstrip", "partition", "removeprefix", "removesuffix",
+    "replace", "rfind", "rindex", "rjust", "rpartition", "rsplit", "rstrip", "split",
+    "splitlines", "startswith", "strip", "swapcase", "title", "translate", "upper", "zfill",
+):  # fmt: skip
+    setattr(_Watched, _name, _noting(_name))
+_Watched.__bool__ = lambda self: bool(self.looked.append("__bool__") or str.__len__(self))
 
 
 def _plain(text: str) -> bool:

@@ -84,3 +84,25 @@ def test_pool_starts_no_process_for_one_task():
 def test_engine_for_workers():
     assert isinstance(engine_for(1), LocalEngine)
     assert engine_for(3).workers == 3
+
+
+def test_a_task_holding_a_slice_ships_only_its_rows():
+    """Arrow pickles a slice with its whole table's buffers: a chunk to scan or a batch to
+    render would carry the whole source to every worker. Tasks are made compact."""
+    import importlib
+    import pickle
+
+    import pyarrow as pa
+
+    from composer.decontaminate import ScanTask
+
+    build_module = importlib.import_module("composer.build")
+    table = pa.table({"text": [f"{i} " + "x" * 1000 for i in range(10_000)]})
+    part = table.slice(5_000, 5)
+    for task in (
+        ScanTask("s", part, "text", False),
+        build_module._RenderTask(0, "text", part, True),
+    ):
+        shipped = pickle.dumps(task)
+        assert len(shipped) < 20_000
+        assert pickle.loads(shipped) == task

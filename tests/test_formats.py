@@ -697,6 +697,10 @@ def test_built_in_formats_fill_skeletons_for_common_conversations():
         "{{ m.content | replace('<', '&lt;') }}",
         "{{ m.content | replace('  ', ' ') }}",
         "{{ m.content.split('\\n')[0] }}",
+        "{% if 'BOOM' in m.content %}!{% endif %}{{ m.content }}",
+        "{% if m.content.startswith('<tool>') %}T{% endif %}{{ m.content }}",
+        "{{ {'a': 'b'}.get(m.content, m.content) }}",
+        "{% if m.content | length > 500 %}(long){% endif %}{{ m.content }}",
     ],
 )
 def test_a_template_that_reads_the_content_gets_no_skeleton(tmp_path, body):
@@ -708,10 +712,11 @@ def test_a_template_that_reads_the_content_gets_no_skeleton(tmp_path, body):
     assert fmt._skeletons.get(("human", "gpt", "human", "gpt")) is None
 
 
+# It trims and tests a concatenation, which a skeleton's watched contents do not see.
 TRIMS_USERS = (
     "{% for m in messages %}<{{ m.role }}>"
-    "{{ (m.content | trim) if m.role == 'user' else m.content }}"
-    "{% if m.role == 'user' and not m.content %}(empty){% endif %}|{% endfor %}"
+    "{{ (('' ~ m.content) | trim) if m.role == 'user' else m.content }}"
+    "{% if m.role == 'user' and not ('' ~ m.content) %}(empty){% endif %}|{% endfor %}"
 )
 
 

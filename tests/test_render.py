@@ -609,13 +609,14 @@ def any_records(draw):
 
 @cache
 def trimming() -> PromptFormat:
-    """A format that trims every turn but the answer, and marks empty ones: its skeletons
-    must not take such contents."""
+    """A format that trims every turn but the answer, and marks empty ones, out of sight of
+    a skeleton's watched contents (on a concatenation): its skeletons must not take such
+    contents."""
     folder = Path(tempfile.mkdtemp())
     (folder / "trimming.jinja").write_text(
         "{% for m in messages %}<{{ m.role }}>"
-        "{{ m.content if m.role == 'assistant' else m.content | trim }}"
-        "{% if not m.content %}(empty){% endif %}</s>{% endfor %}",
+        "{{ m.content if m.role == 'assistant' else ('' ~ m.content) | trim }}"
+        "{% if not ('' ~ m.content) %}(empty){% endif %}</s>{% endfor %}",
         "utf-8",
     )
     return PromptFormat.load("trimming", folder / "trimming.jinja")

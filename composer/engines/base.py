@@ -15,7 +15,9 @@ Contract, for `Engine.map(fn, tasks, setup=None)`:
   `fn(task)`; with `setup` as `fn(state, task)`.
 - `tasks` is a sequence of small picklable values: source indices, batch ranges, paths,
   settings dataclasses. Arrow tables may be tasks where the stage already holds them in the
-  driver (a chunk of records to scan, a batch to render); never plugins or open files.
+  driver (a chunk of records to scan, a batch to render), made `compact` as they are
+  pickled (Arrow pickles a slice with its whole table's buffers); never plugins or open
+  files.
 - `setup` (optional) is a module-level function, or a `functools.partial` of one, that
   builds heavy per-worker state (the scan's Detector: a faiss index and a transformer). Each
   worker calls `state = setup()` at most once per distinct `setup` (two setups are the same
@@ -36,6 +38,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+import pyarrow as pa
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,6 +69,12 @@ class Engine(Protocol):
     def __enter__(self) -> Engine: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
+
+
+def compact(table: pa.Table) -> pa.Table:
+    """A table that holds only its own rows: a slice of a larger table shares the larger
+    one's buffers, and pickling it (to send it to a worker) would copy all of them."""
+    return table.take(np.arange(table.num_rows))
 
 
 def setup_key(setup: Callable[[], Any]) -> bytes:
