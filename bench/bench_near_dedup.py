@@ -169,10 +169,10 @@ def speed(data: Path, args) -> None:
         started = time.perf_counter()
         shingled = near_dedup.signatures(texts, args.ngram, args.perms, 0, args.workers)
         parts["signatures"] = time.perf_counter() - started
-        pairs = near_dedup.candidates(shingled.sig, args.bands, shingled.sizes > 0)
+        pairs = near_dedup.candidates(shingled.sig, args.bands, shingled.sizes > 0, args.workers)
         parts["candidates"] = time.perf_counter() - started - sum(parts.values())
         found = len(pairs)
-        estimated = near_dedup.estimate(pairs, shingled.sig, shingled.sizes)
+        estimated = near_dedup.estimate(pairs, shingled.sig, shingled.sizes, args.workers)
         pairs = pairs[estimated >= args.threshold - near_dedup.ESTIMATE_MARGIN]
         parts["estimate"] = time.perf_counter() - started - sum(parts.values())
         sims = near_dedup.similarity(pairs, shingled, args.workers)

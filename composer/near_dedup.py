@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 from composer.convert import Converted, dedup_key
 from composer.dedup import priority
 from composer.draws import _mix, generator
+from composer.records import HUMAN_SIDE
 
 CONTAINED_MIN = 24  # n-grams of the smaller text for containment to count (see similarity)
 CONTAINED = 0.95  # the share of the smaller text in the larger one for it to count
@@ -65,7 +66,8 @@ _ASCII[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", np.uint8)] = np.frombuffer(
 def _normalised(texts: list[str | None]) -> pa.LargeStringArray:
     """`texts` lowercased, every run of what is not a letter or digit a space: ASCII texts
     (most) through a byte table in numpy, the others through Arrow's Unicode regex."""
-    text = pc.fill_null(pa.array(texts, pa.large_string()), "")
+    text = texts.cast(pa.large_string()) if isinstance(texts, pa.Array) else texts
+    text = pc.fill_null(pa.array(text, pa.large_string()), "")
     _, offsets, data = text.buffers()
     offsets = np.frombuffer(offsets, np.int64)[text.offset : text.offset + len(text) + 1]
     data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
@@ -135,14 +137,27 @@ class NearResult:
         )
 
 
-def key_texts(table: pa.Table, kind: str, mode: str) -> list[str]:
-    """Each record's dedup key text (what exact dedup hashed into its id)."""
+def key_texts(table: pa.Table, kind: str, mode: str) -> pa.LargeStringArray:
+    """Each record's dedup key text (what exact dedup hashed into its id). A text's, and an
+    SFT record's first human turn (`instruction`), are taken by Arrow; other keys through
+    `dedup_key`, row by row."""
     if kind == "text":
-        return table.column("text").to_pylist()
-    convs = table.column("conversations").to_pylist()
+        return table.column("text").combine_chunks().cast(pa.large_string())
+    conv = table.column("conversations").combine_chunks()
+    if kind == "sft" and mode == "instruction":
+        turns = pc.list_flatten(conv)
+        froms = pc.struct_field(turns, "from")
+        human = pc.is_in(froms, pa.array(HUMAN_SIDE, froms.type)).to_numpy(False)
+        at = np.flatnonzero(human)
+        parent = pc.list_parent_indices(conv).to_numpy()[at]
+        first = at[np.r_[True, parent[1:] != parent[:-1]]] if len(at) else at
+        if len(first) == table.num_rows:  # every record has a human turn (as convert checks)
+            values = pc.struct_field(turns, "value").take(pa.array(first))
+            return values.cast(pa.large_string())
+    convs = conv.to_pylist()
     chosen = table.column("chosen").to_pylist() if "chosen" in table.column_names else None
     rejected = table.column("rejected").to_pylist() if "rejected" in table.column_names else None
-    return [
+    keys = [
         dedup_key(
             kind,
             mode,
@@ -153,6 +168,7 @@ def key_texts(table: pa.Table, kind: str, mode: str) -> list[str]:
         )
         for i, turns in enumerate(convs)
     ]
+    return pa.array(keys, pa.large_string())
 
 
 # ---------------------------------------------------------------- minhash
@@ -274,7 +290,7 @@ def _bucket_pairs(keys: np.ndarray, rows: np.ndarray, row_bits: int, n: int, sma
     return np.concatenate(codes)
 
 
-def candidates(sig: np.ndarray, bands: int, has: np.ndarray) -> np.ndarray:
+def candidates(sig: np.ndarray, bands: int, has: np.ndarray, workers: int = 1) -> np.ndarray:
     """Pairs (i < j), unique, sorted by (j, i), of the rows that share a band bucket: every
     pair in a bucket of at most SMALL_BUCKET rows; in a larger one (a template shared by
     thousands of rows) each row with the bucket's first (best-ranked) row, the one greedy
@@ -291,28 +307,35 @@ def candidates(sig: np.ndarray, bands: int, has: np.ndarray) -> np.ndarray:
     if len(rows) < n:
         columns = columns[rows.astype(np.intp)]
     per_band = columns.shape[1] // bands
-    codes = []  # j * n + i: one int64 a pair, sorted as (j, i)
-    whole = np.full(len(rows), np.uint64(bands))
-    with np.errstate(over="ignore"):
-        for b in range(bands):
+
+    def band(b: int) -> np.ndarray:  # j * n + i: one int64 a pair, sorted as (j, i)
+        with np.errstate(over="ignore"):
+            if b == bands:  # the whole signature
+                keys = np.full(len(rows), np.uint64(bands))
+                for c in range(columns.shape[1]):
+                    keys = _mix(keys ^ columns[:, c])
+                return _bucket_pairs(keys, rows, row_bits, n, 1)
             keys = np.full(len(rows), np.uint64(b))
             for c in range(b * per_band, (b + 1) * per_band):
                 keys = _mix(keys ^ columns[:, c])
-                whole = _mix(whole ^ columns[:, c])
-            codes.append(_bucket_pairs(keys, rows, row_bits, n, SMALL_BUCKET))
-        codes.append(_bucket_pairs(whole, rows, row_bits, n, 1))
+            return _bucket_pairs(keys, rows, row_bits, n, SMALL_BUCKET)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        codes = list(pool.map(band, range(bands + 1)))
     unique = np.concatenate(codes)
     unique.sort()
     unique = unique[np.r_[True, unique[1:] != unique[:-1]]] if len(unique) else unique
     return np.stack([unique % max(n, 1), unique // max(n, 1)], axis=1)
 
 
-def estimate(pairs: np.ndarray, sig: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+def estimate(pairs: np.ndarray, sig: np.ndarray, sizes: np.ndarray, workers: int = 1) -> np.ndarray:
     """Each candidate pair's similarity as the signatures estimate it (see similarity): the
     share of equal signature columns estimates the Jaccard J, and J and the two n-gram
-    counts estimate the intersection, J / (1 + J) * (|A| + |B|), so the containment too."""
+    counts estimate the intersection, J / (1 + J) * (|A| + |B|), so the containment too.
+    CHUNK pairs at a time, on `workers` threads."""
     out = np.empty(len(pairs))
-    for k in range(0, len(pairs), CHUNK):
+
+    def chunk(k: int) -> None:
         i, j = pairs[k : k + CHUNK, 0], pairs[k : k + CHUNK, 1]
         jaccard = np.count_nonzero(sig[i] == sig[j], axis=1) / sig.shape[1]
         small = np.minimum(sizes[i], sizes[j])
@@ -320,6 +343,9 @@ def estimate(pairs: np.ndarray, sig: np.ndarray, sizes: np.ndarray) -> np.ndarra
         contained = inter / np.maximum(small, 1)
         counts = (small >= CONTAINED_MIN) & (contained >= CONTAINED - ESTIMATE_MARGIN)
         out[k : k + CHUNK] = np.where(counts, np.maximum(jaccard, contained), jaccard)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(chunk, range(0, len(pairs), CHUNK)))
     return out
 
 
@@ -373,10 +399,11 @@ def minhash_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (sorted by (later, earlier)) and their exact similarity."""
     shingled = signatures(texts, ngram, perms, seed, workers)
-    pairs = candidates(shingled.sig, bands, shingled.sizes > 0)
+    pairs = candidates(shingled.sig, bands, shingled.sizes > 0, workers)
     # the estimate drops the candidates far below the threshold before the exact check
     # (chance bucket collisions are most of them); the margin covers its error
-    pairs = pairs[estimate(pairs, shingled.sig, shingled.sizes) >= threshold - ESTIMATE_MARGIN]
+    estimated = estimate(pairs, shingled.sig, shingled.sizes, workers)
+    pairs = pairs[estimated >= threshold - ESTIMATE_MARGIN]
     return pairs, similarity(pairs, shingled, workers)
 
 
@@ -440,10 +467,10 @@ def near_dedup(
         if not group:
             continue
         names = [s.source.name for s in group]
-        texts = [t for name in names for t in key_texts(kept[name], kind, mode)]
+        texts = pa.concat_arrays([key_texts(kept[name], kind, mode) for name in names])
         owner = np.repeat(np.arange(len(names)), [kept[n].num_rows for n in names])
         if spec.method == "embedding":
-            pairs, sims = embedding_pairs(texts, spec.threshold)
+            pairs, sims = embedding_pairs(texts.to_pylist(), spec.threshold)
         else:
             pairs, sims = minhash_pairs(
                 texts, spec.threshold, spec.ngram, spec.permutations, spec.bands, seed, workers
@@ -462,11 +489,11 @@ def near_dedup(
             clusters.append(
                 {
                     "kind": kind,
-                    "winner": {"source": names[owner[w]], "text": texts[w]},
+                    "winner": {"source": names[owner[w]], "text": texts[w].as_py()},
                     "losers": [
                         {
                             "source": names[owner[j]],
-                            "text": texts[j],
+                            "text": texts[j].as_py(),
                             "similarity": round(float(sim[j]), 3),
                         }
                         for j in losers.tolist()

@@ -14,7 +14,7 @@ import composer
 from composer.cache import StageCache
 from composer.card import dataset_card
 from composer.manifest import NearDedup
-from composer.near_dedup import greedy, minhash_pairs, normalise
+from composer.near_dedup import greedy, key_texts, minhash_pairs, normalise
 from tests.helpers import assert_accounted, invoke, snapshot, write_jsonl, write_manifest
 
 ORIGINAL = (
@@ -156,6 +156,29 @@ def test_each_method_has_its_own_default_threshold():
     assert NearDedup().threshold == 0.7
     assert NearDedup(method="embedding").threshold == 0.95
     assert NearDedup(method="embedding", threshold=0.9).threshold == 0.9
+
+
+def test_key_texts_by_arrow_are_exact_dedups_keys():
+    import pyarrow as pa
+
+    from composer.convert import dedup_key
+
+    convs = [
+        [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"}],
+        [{"from": "gpt", "value": "Hello"}, {"from": "human", "value": "a"}],
+        [{"from": "observation", "value": "tool says"}, {"from": "human", "value": "b"}],
+        [{"from": "human", "value": "first"}, {"from": "gpt", "value": "x"}],
+        [
+            {"from": "human", "value": "c"},
+            {"from": "gpt", "value": "y"},
+            {"from": "human", "value": "d"},
+        ],
+    ]
+    table = pa.table({"conversations": convs}).slice(1)  # an offset, as a filtered table's
+    want = [dedup_key("sft", "instruction", c, None) for c in convs[1:]]
+    assert key_texts(table, "sft", "instruction").to_pylist() == want
+    want = [dedup_key("sft", "user_turns", c, None) for c in convs[1:]]
+    assert key_texts(table, "sft", "user_turns").to_pylist() == want
 
 
 def test_greedy_by_rank_does_not_chain():
