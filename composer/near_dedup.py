@@ -51,6 +51,7 @@ ROWS_AT_ONCE = 1 << (
     64 - HASH_BITS
 )  # texts shingled together (the same chunks whatever the workers)
 PAIRS_AT_ONCE = 1 << (64 - HASH_BITS)  # candidate pairs checked together
+PERM_BLOCK = 2048  # rows whose n-grams are permuted together (a cache's worth)
 SMALL_BUCKET = 8  # a band bucket this small gives all its pairs (see candidates)
 WORD_BREAK = r"[^\p{L}\p{N}]+"  # RE2: a run of what is not a letter or a digit ([\W_]+)
 # the same for ASCII, a byte at a time: letters lowercased, digits kept, the rest a space
@@ -251,11 +252,19 @@ def signatures(
         if len(starts) == 0:
             return sets, np.diff(bounds)
         present = lo + np.flatnonzero(np.diff(bounds) > 0)
-        v = np.empty_like(sets)
-        with np.errstate(over="ignore"):
-            for j in range(perms):
-                np.multiply(sets, a[j], out=v)
-                sig[present, j] = np.minimum.reduceat(v, starts) >> np.uint64(32)
+        mins = np.empty((len(starts), perms), dtype=np.uint32)
+        ends = np.r_[starts, len(sets)]
+        # PERM_BLOCK rows at a time, so that their n-grams stay in the cache for every
+        # permutation
+        for r in range(0, len(starts), PERM_BLOCK):
+            block = sets[ends[r] : ends[min(r + PERM_BLOCK, len(starts))]]
+            v = np.empty_like(block)
+            within = starts[r : r + PERM_BLOCK] - ends[r]
+            with np.errstate(over="ignore"):
+                for j in range(perms):
+                    np.multiply(block, a[j], out=v)
+                    mins[r : r + PERM_BLOCK, j] = np.minimum.reduceat(v, within) >> np.uint64(32)
+        sig[present] = mins
         return sets, np.diff(bounds)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
