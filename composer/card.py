@@ -367,10 +367,8 @@ def _dedup(report: dict[str, Any]) -> list[str]:
         f"Key `{report['dedup_key']}`: {_n(total, 'duplicate record')} removed. An item found in "
         "several sources is kept from the one with the highest confidence.",
         "",
+        *_lost_to(sources, "lost_to"),
     ]
-    lost = [[s["name"], winner, n] for s in sources for winner, n in s["lost_to"].items()]
-    if lost:
-        lines += _table(["source", "lost to", "records"], lost)
     if "near_duplicates" in report:
         near = report["near_duplicates"]
         lines += [
@@ -378,11 +376,15 @@ def _dedup(report: dict[str, Any]) -> list[str]:
             f"{_n(sum(s['near_duplicates'] for s in sources), 'record')} removed, each a near "
             "copy of a record kept from a source of the same or higher confidence.",
             "",
+            *_lost_to(sources, "near_lost_to"),
         ]
-        lost = [[s["name"], w, n] for s in sources for w, n in s["near_lost_to"].items()]
-        if lost:
-            lines += _table(["source", "lost to", "records"], lost)
     return lines
+
+
+def _lost_to(sources: list[dict[str, Any]], field: str) -> list[str]:
+    """The records each source lost to another (or to itself), as a table; none: nothing."""
+    lost = [[s["name"], winner, n] for s in sources for winner, n in s[field].items()]
+    return _table(["source", "lost to", "records"], lost) if lost else []
 
 
 def _decontamination(report: dict[str, Any], manifest: Manifest | None) -> list[str]:
