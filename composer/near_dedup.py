@@ -51,6 +51,7 @@ ROWS_AT_ONCE = 1 << (
     64 - HASH_BITS
 )  # texts shingled together (the same chunks whatever the workers)
 PAIRS_AT_ONCE = 1 << (64 - HASH_BITS)  # candidate pairs checked together
+Texts = list[str | None] | pa.Array  # key texts: a list, or Arrow strings (no Python str each)
 PERM_BLOCK = 2048  # rows whose n-grams are permuted together (a cache's worth)
 SMALL_BUCKET = 8  # a band bucket this small gives all its pairs (see candidates)
 WORD_BREAK = r"[^\p{L}\p{N}]+"  # RE2: a run of what is not a letter or a digit ([\W_]+)
@@ -64,7 +65,7 @@ _ASCII[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", np.uint8)] = np.frombuffer(
 )
 
 
-def _normalised(texts: list[str | None]) -> pa.LargeStringArray:
+def _normalised(texts: Texts) -> pa.LargeStringArray:
     """`texts` lowercased, every run of what is not a letter or digit a space: ASCII texts
     (most) through a byte table in numpy, the others through Arrow's Unicode regex."""
     text = texts.cast(pa.large_string()) if isinstance(texts, pa.Array) else texts
@@ -85,7 +86,7 @@ def _normalised(texts: list[str | None]) -> pa.LargeStringArray:
     return pc.replace_with_mask(fast, other, slow)
 
 
-def _words(texts: list[str | None]) -> tuple[pa.Array, np.ndarray]:
+def _words(texts: Texts) -> tuple[pa.Array, np.ndarray]:
     """Every word of `texts`, lowercased, punctuation and spacing ignored, and the row of
     each (Arrow's C++ kernels and numpy: no Python string per word)."""
     split = pc.ascii_split_whitespace(_normalised(texts))
@@ -175,7 +176,7 @@ def key_texts(table: pa.Table, kind: str, mode: str) -> pa.LargeStringArray:
 # ---------------------------------------------------------------- minhash
 
 
-def shingles(texts: list[str | None], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def shingles(texts: Texts, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 hash of each word n-gram, the row it belongs to), in no set order. A text of
     fewer words than `ngram` is one shingle of all its words; an empty text has none. Each
     distinct word is hashed once (pandas' fixed-key hash), n-grams combined with the
@@ -206,7 +207,7 @@ def shingles(texts: list[str | None], ngram: int) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(sh), np.concatenate(of)
 
 
-def shingle_sets(texts: list[str | None], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def shingle_sets(texts: Texts, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """Each text's n-gram set: the top HASH_BITS bits of the hashes, sorted and distinct,
     rows end to end, and the bounds of each row's (one sort of row and hash packed in a
     uint64)."""
@@ -234,9 +235,7 @@ class Signatures:
         return np.diff(self.bounds)
 
 
-def signatures(
-    texts: list[str | None], ngram: int, perms: int, seed: int, workers: int = 1
-) -> Signatures:
+def signatures(texts: Texts, ngram: int, perms: int, seed: int, workers: int = 1) -> Signatures:
     """Per seeded multiply-shift permutation, the least hash of a row's n-grams (the top 32
     bits of the least product); rows without any get the all-ones signature and are never
     candidates. Texts go ROWS_AT_ONCE at a time (memory stays bounded) on `workers` threads
@@ -398,7 +397,7 @@ def similarity(pairs: np.ndarray, shingled: Signatures, workers: int = 1) -> np.
 
 
 def minhash_pairs(
-    texts: list[str | None],
+    texts: Texts,
     threshold: float,
     ngram: int,
     perms: int,
