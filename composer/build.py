@@ -30,7 +30,7 @@ from composer.card import write_card
 from composer.convert import Converted
 from composer.decontaminate import decontaminate
 from composer.dedup import dedup, priority
-from composer.engines import Engine, engine_for
+from composer.engines import Engine, check_engine, make_engine
 from composer.engines.base import compact
 from composer.engines.pool import default_workers
 from composer.errors import ManifestError, UserError, did_you_mean
@@ -261,7 +261,8 @@ def build(
     locked: str | os.PathLike | None = None,
     cache: bool = True,
     workers: int | None = None,
-    engine: Engine | None = None,
+    engine: Engine | str | None = None,
+    address: str | None = None,
 ) -> BuildResult:
     """Build the mixture a manifest describes and write it to its output folder.
 
@@ -270,14 +271,18 @@ def build(
     `cache`: read and store the stages' results in the cache (composer.cache); a build with
     nothing changed copies its output from there. `workers`: worker processes (instead of
     the manifest's `workers`; default one a core). `engine`: what runs the stages' tasks
-    (loading, rendering, the scan; see composer.engines), for a caller that has its own (a
-    `RayEngine`); the caller closes it. Without one the build makes
-    `engine_for(workers)` and closes it as it ends. The output is the same whatever the
-    engine and its number of workers.
+    (loading, rendering, the scan; see composer.engines): a name, `"local"` or `"ray"`
+    (instead of the manifest's `engine`; `address`: the Ray cluster's), which the build
+    makes and closes as it ends, or a caller's own engine (a `RayEngine`), which the caller
+    closes. The output is the same whatever the engine and its number of workers.
     """
     manifest = prepare(manifest, seed)
     if workers is not None:
         manifest = manifest.model_copy(update={"workers": workers})
+    if isinstance(engine, str):
+        manifest, engine = manifest.model_copy(update={"engine": engine}), None
+    if engine is None:
+        check_engine(manifest.engine, address)  # before any data is read
     target = Path(output_dir).resolve() if output_dir else manifest.output_dir.resolve()
     check_target(target)
     formats = load_formats(manifest)
@@ -301,7 +306,7 @@ def build(
         else:
             stage_cache.log("miss", "output", key, manifest.name)
             own = engine is None
-            engine = engine or engine_for(manifest.workers)
+            engine = engine or make_engine(manifest.engine, manifest.workers, address)
             try:
                 report = _compose(
                     manifest,

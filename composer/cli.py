@@ -100,6 +100,18 @@ def name_clash() -> str | None:
     type=click.IntRange(min=1),
     help="Worker processes (default: the manifest's `workers`, else one a core).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    help="What runs the stages' tasks: this machine (local) or a Ray cluster (ray, with "
+    "the ray extra). Default: the manifest's `engine`, else local. Same output either way.",
+)
+@click.option(
+    "--address",
+    metavar="ADDR",
+    help="The Ray cluster for --engine ray: its head's HOST:PORT (default: $RAY_ADDRESS, "
+    "else the cluster `ray start` runs on this machine, else a Ray started for the build).",
+)
 @user_errors
 def build(
     manifest: str,
@@ -110,6 +122,8 @@ def build(
     locked: str | None,
     no_cache: bool,
     workers: int | None,
+    engine: str | None,
+    address: str | None,
 ) -> None:
     """Build the mixture MANIFEST describes.
 
@@ -118,6 +132,7 @@ def build(
     composer build my.yaml -o out/my --seed 7
     composer build my.yaml --locked out/my/composer.lock
     composer build my.yaml --json -q | jq .totals
+    composer build my.yaml --engine ray --address 10.0.0.1:6379
     """
     from composer.build import build as run_build
 
@@ -131,6 +146,8 @@ def build(
         locked=locked,
         cache=not no_cache,
         workers=workers,
+        engine=engine,
+        address=address,
     )
     if as_json:
         click.echo(json.dumps(build_summary(result), ensure_ascii=False, indent=2))

@@ -277,9 +277,10 @@ def _hub_snapshot_sha(repo: str) -> str | None:
 
 def manifest_entry(manifest: Manifest) -> dict[str, Any]:
     """sha256 of the manifest file's bytes (None when built in code) and of its validated
-    model (seed apart: that is recorded as used)."""
+    model (seed apart: that is recorded as used; workers and engine apart: they change
+    nothing in the output)."""
     path = Path(manifest.path)
-    dump = manifest.model_dump(mode="json", by_alias=True, exclude={"seed", "workers"})
+    dump = manifest.model_dump(mode="json", by_alias=True, exclude={"seed", "workers", "engine"})
     return {
         "file_sha256": file_sha(path) if path.is_file() else None,
         "model_sha256": sha256_bytes(json.dumps(dump, sort_keys=True).encode()),

@@ -373,6 +373,10 @@ class Manifest(Strict):
     # Worker processes for the decontamination scan (default: one a core); the output's
     # bytes do not depend on it.
     workers: int | None = Field(None, ge=1)
+    # What runs the stages' tasks: this machine (`local`: the workers above) or a Ray
+    # cluster (`ray`: `--address`, else $RAY_ADDRESS, else the one `ray start` runs here).
+    # The output's bytes do not depend on it; `composer build --engine` overrides it.
+    engine: Literal["local", "ray"] = "local"
 
     # Set by load(): the manifest's folder, against which relative paths resolve.
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -3,9 +3,14 @@ as they were raised, and a pool that starts no process for a single task."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +18,7 @@ from composer.engines import LocalEngine, engine_for
 from composer.engines.base import Engine
 from composer.engines.pool import PoolEngine
 from composer.errors import ManifestError, TemplateError, UserError
+from tests.helpers import DEMO, assert_user_error, invoke
 
 
 def slow_square(x: int) -> int:
@@ -106,3 +112,75 @@ def test_a_task_holding_a_slice_ships_only_its_rows():
         shipped = pickle.dumps(task)
         assert len(shipped) < 20_000
         assert pickle.loads(shipped) == task
+
+
+# ---------------------------------------------------------------- choosing one: engine:, --engine
+
+
+def demo_copy(folder: Path, extra: str = "") -> Path:
+    """The demo manifest and its data in `folder`, writing to folder/out, with `extra` lines
+    at the top level."""
+    shutil.copytree(DEMO.parent / "demo_data", folder / "demo_data")
+    text = DEMO.read_text(encoding="utf-8").replace("dir: ../out/demo", "dir: out")
+    path = folder / "demo.yaml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+def test_an_unknown_engine_is_named_with_its_line(tmp_path):
+    path = demo_copy(tmp_path, "engine: rayy\n")
+    line = len(path.read_text().splitlines())
+    assert_user_error(
+        invoke("build", str(path)),
+        f"{path}: invalid manifest\n  line {line}: engine: expected one of 'local' or 'ray', "
+        "got 'rayy' (did you mean 'ray'?)",
+    )
+    result = invoke("build", str(path), "--engine", "spark")
+    assert result.exit_code == 2 and "Invalid value for '--engine'" in result.stderr
+
+
+def test_ray_without_the_extra_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray gives
+    path = demo_copy(tmp_path)
+    message = "the ray engine needs Ray, which is not installed: pip install 'composer-mix[ray]'"
+    assert_user_error(invoke("build", str(path), "--engine", "ray"), message)
+    assert not (tmp_path / "out").exists()
+    # The manifest's `engine: ray` asks the same; --engine local overrides it.
+    path.write_text(path.read_text() + "engine: ray\n")
+    assert_user_error(invoke("build", str(path)), message)
+    assert invoke("build", str(path), "--engine", "local", "-q").exit_code == 0
+
+
+def test_an_address_is_for_the_ray_engine(tmp_path):
+    path = demo_copy(tmp_path)
+    assert_user_error(
+        invoke("build", str(path), "--address", "10.0.0.1:6379"),
+        "a Ray address (10.0.0.1:6379) is for the ray engine: add --engine ray (or set "
+        "`engine: ray` in the manifest)",
+    )
+
+
+def test_the_local_engine_imports_no_ray(tmp_path):
+    """A build on the local engine (in a fresh process: this one may have imported Ray)
+    loads no Ray module, even with the manifest saying `engine: local`."""
+    path = demo_copy(tmp_path, "engine: local\nworkers: 2\n")
+    code = (
+        "import sys, composer; r = composer.build(sys.argv[1], cache=False); "
+        "print(r.engine, sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split("\n")[0] == "pool []"
+
+
+def test_the_engine_is_not_in_the_lock(tmp_path):
+    """The lock's manifest hash leaves `engine` out, like `workers`: a lock made on one
+    engine holds for a build on the other."""
+    path = demo_copy(tmp_path)
+    assert invoke("build", str(path), "-q", "--engine", "local").exit_code == 0
+    with_engine = demo_copy(tmp_path / "b", "engine: local\nworkers: 1\n")
+    first = json.loads((tmp_path / "out" / "composer.lock").read_text())
+    assert invoke("build", str(with_engine), "-q").exit_code == 0
+    second = json.loads((tmp_path / "b" / "out" / "composer.lock").read_text())
+    assert first["manifest"]["model_sha256"] == second["manifest"]["model_sha256"]

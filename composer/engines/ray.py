@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from composer.engines.base import WorkerState
@@ -86,19 +89,21 @@ class RayEngine:
             return self._ray
         ray = import_ray()
         if not ray.is_initialized():
+            where = self.address or os.environ.get("RAY_ADDRESS")
+            check_reachable(where)
             for k, v in QUIET.items():
                 os.environ.setdefault(k, v)
             env = passed_on()
             try:
-                ray.init(
-                    address=self.address,
-                    logging_level=logging.ERROR,
-                    log_to_driver=False,
-                    include_dashboard=False,
-                    runtime_env={"env_vars": env} if env else None,
-                )
+                with _without_start_line():
+                    ray.init(
+                        address=self.address,
+                        logging_level=logging.ERROR,
+                        log_to_driver=False,
+                        include_dashboard=False,
+                        runtime_env={"env_vars": env} if env else None,
+                    )
             except ConnectionError as exc:
-                where = self.address or os.environ.get("RAY_ADDRESS")
                 raise UserError(
                     f"cannot reach the Ray cluster at {where} ({exc}): is it running, and is "
                     "its token in RAY_AUTH_TOKEN or ~/.ray/auth_token?"
@@ -215,6 +220,46 @@ class RayEngine:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """A UserError at once when the head at `address` (HOST:PORT, or ray://HOST:PORT) takes
+    no connection: `ray.init` would retry for minutes, a warning every five seconds."""
+    if not address:
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local": Ray finds the cluster itself
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): is "
+            "`ray start --head` running there, and is the port open?"
+        ) from None
+
+
+@contextmanager
+def _without_start_line() -> Iterator[None]:
+    """Everything the C++ core writes to stderr as Ray starts, but the line it writes
+    because RAY_BACKEND_LOG_LEVEL is set ("Set ray log level from environment variable"):
+    stderr goes to a file meanwhile, and the other lines are written back."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if "Set ray log level" not in line:
+                    sys.stderr.write(line)
 
 
 def passed_on() -> dict[str, str]:
