@@ -1,10 +1,21 @@
 """The Ray engine (composer.engines.ray) on a real two-node Ray cluster started on this
-machine: the engine protocol's tests, tasks spread over both nodes, and worker processes
-killed mid-map whose tasks Ray runs again."""
+machine: the engine protocol's tests, tasks spread over both nodes, worker processes
+killed mid-map whose tasks Ray runs again; and whole builds on the cluster (`composer build
+--engine ray --address ...`) writing the same bytes as the local engine: the demo, a
+mixture with every stage, a build whose worker is killed, and a rerun after a failed build
+that reuses the finished stages.
+
+The mixtures are small, so the sizes below which a stage stays in the driver are lowered
+(tests.test_workers.small_batches): every stage's tasks run on the cluster."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -12,13 +23,18 @@ from pathlib import Path
 import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+psutil = pytest.importorskip("psutil")
 
+import composer  # noqa: E402
 from composer.engines.ray import RayEngine  # noqa: E402
+from tests.helpers import invoke, snapshot  # noqa: E402
 from tests.test_engines import (  # noqa: E402, F401  (the protocol's tests, on this engine)
+    demo_copy,
     test_errors_reach_the_caller_as_raised,
     test_results_in_task_order,
     test_setup_runs_once_per_worker,
 )
+from tests.test_workers import every_stage, small_batches  # noqa: E402, F401  (a fixture)
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +118,140 @@ def test_a_killed_actor_is_restarted_with_its_state(engine: RayEngine, tmp_path:
 def test_workers_take_the_drivers_cache_folder(engine: RayEngine, monkeypatch, tmp_path):
     monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path / "cache"))
     assert engine.map(cache_folder, [0, 1]) == [str(tmp_path / "cache")] * 2
+
+
+# ---------------------------------------------------------------- builds on the cluster
+
+
+@pytest.fixture
+def ray_tasks(monkeypatch) -> list[tuple[str, int]]:
+    """(function, tasks) of every map a build sends to the cluster: the real map runs."""
+    seen: list[tuple[str, int]] = []
+    real = RayEngine.map
+
+    def counted(self, fn, tasks, setup=None):
+        tasks = list(tasks)
+        seen.append((getattr(fn, "func", fn).__name__, len(tasks)))
+        return real(self, fn, tasks, setup)
+
+    monkeypatch.setattr(RayEngine, "map", counted)
+    return seen
+
+
+def assert_same_bytes(first: Path, second: Path) -> None:
+    """Every output file in both folders, byte for byte."""
+    a, b = snapshot(first), snapshot(second)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name] == b[name], name
+
+
+@pytest.fixture(scope="module")
+def mixture(tmp_path_factory) -> Path:
+    """tests.test_workers' mixture with every stage: SFT, DPO and text sources, filters,
+    duplicates across sources of different confidence, contamination, packing, a mix,
+    validation and test splits, four formats."""
+    return every_stage(tmp_path_factory.mktemp("mixture"))
+
+
+_LOCAL: dict[Path, Path] = {}
+
+
+def local_build(manifest: Path, folder: Path) -> Path:
+    """The mixture built by the local engine in this process (once for the module)."""
+    if manifest not in _LOCAL:
+        _LOCAL[manifest] = composer.build(manifest, folder, workers=1, cache=False).output_dir
+    return _LOCAL[manifest]
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks):
+    path = demo_copy(tmp_path)
+    local = invoke("build", str(path), "-o", str(tmp_path / "local"), "--no-cache", "-q")
+    assert local.exit_code == 0, local.output
+    args = ["--engine", "ray", "--address", cluster.address, "--no-cache", "-q", "--json"]
+    on_ray = invoke("build", str(path), "-o", str(tmp_path / "ray"), *args)
+    assert on_ray.exit_code == 0, on_ray.output
+    assert json.loads(on_ray.stdout)["engine"] == "ray" and on_ray.stderr == ""
+    assert {"_load_task", "_render_task"} <= {fn for fn, _ in ray_tasks}
+    assert_same_bytes(tmp_path / "local", tmp_path / "ray")
+
+
+def test_the_command_shows_composers_lines_and_no_rays(cluster, tmp_path):
+    """The command in a process of its own, as a user runs it: its stderr holds composer's
+    summary and nothing from Ray (log lines, usage stats, progress bars)."""
+    path = demo_copy(tmp_path)
+    args = ["build", str(path), "--engine", "ray", "--address", cluster.address, "--no-cache"]
+    done = subprocess.run(
+        [sys.executable, "-m", "composer", *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("Built demo in ") and lines[-1].endswith("[ray engine]")
+    assert all(line.startswith("  ") for line in lines[1:]), done.stderr
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_every_stage_on_the_cluster_is_the_local_build(
+    cluster, mixture, tmp_path_factory, tmp_path, ray_tasks
+):
+    local = local_build(mixture, tmp_path_factory.mktemp("local"))
+    on_ray = composer.build(
+        mixture, tmp_path / "ray", cache=False, engine="ray", address=cluster.address
+    )
+    assert on_ray.engine == "ray"
+    assert {"_load_task", "scan_task", "_render_task"} <= {fn for fn, _ in ray_tasks}
+    sources = {s["name"]: s for s in on_ray.report["sources"]}
+    assert sources["tasks"]["filtered"] and any(s["duplicates"] for s in sources.values())
+    assert any(s["contaminated"] for s in sources.values()) and sources["qa"]["packed"]
+    assert "formats/llama3/dpo/test.parquet" in snapshot(local)
+    assert_same_bytes(local, on_ray.output_dir)
+
+
+def raylets(cluster) -> list[psutil.Process]:
+    """The raylet of each of the cluster's nodes: the worker processes are its children."""
+    return [
+        psutil.Process(node.all_processes["raylet"][0].process.pid)
+        for node in cluster.list_all_nodes()
+    ]
+
+
+def kill_when_busy(cluster, title: str, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the first of the cluster's worker processes seen running `title` (a process
+    title Ray sets: `ray::_Worker.run` is an actor running a task)."""
+    parents = raylets(cluster)
+    while not stop.is_set():
+        for parent in parents:
+            for child in parent.children(recursive=True):
+                try:
+                    busy = child.cmdline()[:1] == [title] or child.name() == title
+                except psutil.Error:
+                    continue
+                if busy:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+                    return
+        time.sleep(0.02)
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_worker_killed_during_a_build_changes_nothing(
+    cluster, engine, mixture, tmp_path_factory, tmp_path
+):
+    """An actor's process killed while it scans or renders: Ray starts it again, it builds
+    its state again, its task runs again, and the output is the same."""
+    local = local_build(mixture, tmp_path_factory.mktemp("local"))
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(
+        target=kill_when_busy, args=(cluster, "ray::_Worker.run", killed, stop)
+    )
+    killer.start()
+    try:
+        on_ray = composer.build(mixture, tmp_path / "ray", cache=False, engine=engine)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no worker was running a task"
+    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
+    assert_same_bytes(local, on_ray.output_dir)
