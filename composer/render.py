@@ -292,33 +292,23 @@ def _render_rows(
     """(record, plan) pairs rendered one row at a time, through the templates."""
     columns = SFT_COLUMNS if kind == "sft" else DPO_COLUMNS
     out: dict[str, list] = {c: [] for c in (*columns, "_record", "_plan", "_turn")}
-    ids = table.column("id").to_pylist()
-    sources = table.column("source").to_pylist()
-    splits = table.column("split").to_pylist()
-    rows = sorted({i for i, _ in which})
-    conversations = dict(zip(rows, table.column("conversations").take(rows).to_pylist()))
-    chosen = table.column("chosen").to_pylist()
-    rejected = table.column("rejected").to_pylist()
+    rows = sorted({i for i, _ in which})  # only these records' values leave Arrow
+    picked = {
+        name: dict(zip(rows, table.column(name).take(rows).to_pylist()))
+        for name in ("id", "source", "split", "conversations", "chosen", "rejected")
+    }
     for i, p in which:
-        turns = conversations[i]
+        turns = picked["conversations"][i]
         fmt = plans[p].format
         body = _messages(turns[1:] if own[i] is not None else turns)
         system = systems[p][i]
         head = messages_for([("system", system)]) if system else ()
-        keys = {"_record": i, "_plan": p}
+        row = (picked["id"][i], picked["source"][i], fmt.name, picked["split"][i])
         if kind == "dpo":
-            prompt, (good, bad) = fmt.render_completions(head + body, [chosen[i], rejected[i]])
+            answers = [picked["chosen"][i], picked["rejected"][i]]
+            prompt, (good, bad) = fmt.render_completions(head + body, answers)
             _append(
-                out,
-                ids[i],
-                sources[i],
-                fmt.name,
-                splits[i],
-                prompt=prompt,
-                chosen=good,
-                rejected=bad,
-                _turn=0,
-                **keys,
+                out, *row, prompt=prompt, chosen=good, rejected=bad, _record=i, _plan=p, _turn=0
             )
             continue
         answers = [k for k, m in enumerate(body) if m["from"] in GPT_SIDE]
@@ -329,15 +319,13 @@ def _render_rows(
             prompt, answer = fmt.render(head + body[:k], body[k]["content"], body[k]["from"])
             _append(
                 out,
-                ids[i],
-                sources[i],
-                fmt.name,
-                splits[i],
+                *row,
                 turn=turn,
                 prompt=prompt,
                 completion=answer,
+                _record=i,
+                _plan=p,
                 _turn=turn,
-                **keys,
             )
     schema = SCHEMAS[kind]
     types = {f.name: f.type for f in schema}
