@@ -363,7 +363,7 @@ def code_detector():
 
 
 def test_a_code_items_marks_are_its_names_and_signatures_not_its_numbers(code_detector):
-    from composer.decontaminate import code_marks
+    from composer.code_marks import code_marks
 
     marks = code_marks(CODE_ITEMS[0])
     assert marks.signatures == (
