@@ -25,14 +25,13 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from composer.benchmarks import BenchmarkItems, load, resolve
-from composer.cache import StageCache
+from composer.cache import StageCache, scratch
 from composer.code_marks import code_marks
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.engines import Engine, engine_for
@@ -549,7 +548,8 @@ def scan_all(
 ) -> dict[str, SourceScan]:
     """Every source's scan: each source's chunks, on `engine`'s workers when there are two
     chunks or more and more than one worker (each worker's detector built by `scan_setup`
-    from the index saved in `folder`, or in a folder of its own when none is given;
+    from the index saved in `folder`, else in a scratch folder under the cache root, which
+    every node of a cluster reads, removed as the scan ends;
     `cached`: whether they read and store transformer embeddings in the cache), else
     here with `detector`. The results are joined per source in chunk order, so they are
     the same whatever ran them."""
@@ -561,7 +561,7 @@ def scan_all(
     if engine.workers < 2 or len(tasks) < 2:
         parts = [scan_chunk(detector, t.name, t.chunk, t.kind, report_only) for t in tasks]
     else:
-        with TemporaryDirectory(prefix="composer-scan-") as tmp:
+        with scratch("benchmarks") as tmp:  # under the cache root: every node reads it
             if folder is None:
                 folder = Path(tmp)
                 detector.built.save(folder)
