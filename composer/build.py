@@ -473,7 +473,7 @@ def _compose(
         manifest.output.jsonl,
         manifest.output.json_list,
     )
-    with _timed(timings, "render and write"):
+    with writer, _timed(timings, "render and write"):
         tokens = _render_all(
             manifest,
             converted,
