@@ -242,7 +242,8 @@ def _lengths(table: pa.Table, kind: str) -> dict[str, dict]:
         return {}
     from composer.filters import text_columns
 
-    return {"response_chars": histogram(text_columns(table, kind).response_chars, log=True)}
+    chars = text_columns(table, kind, words=False).response_chars
+    return {"response_chars": histogram(chars, log=True)}
 
 
 def _upstream(c: Converted) -> str:
