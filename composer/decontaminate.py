@@ -19,6 +19,7 @@ item of the same style (GSM8K train against GSM8K test: same style, other number
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -68,20 +69,35 @@ class Settings:
 
 @dataclass
 class Checked:
-    """The texts of a set of records that are checked, and windows over the long ones.
+    """The texts of a set of records that are checked.
 
     A text found twice (a system prompt, a question several sources share) is scanned
-    once: `same` gives each text's distinct text, and the words and windows are the
-    distinct texts'."""
+    once: `same` gives each text's distinct text."""
 
     texts: list[str] = field(default_factory=list)
     record: list[int] = field(default_factory=list)
     part: list[str] = field(default_factory=list)  # which turn or answer of the record
     same: list[int] = field(default_factory=list)  # each text's index in `distinct`
     distinct: list[str] = field(default_factory=list)
-    words: list[list[str]] = field(default_factory=list)  # each distinct text's words
+
+
+@dataclass
+class Windowed:
+    """Texts to scan, their words, and windows over the long ones."""
+
+    texts: list[str]
+    words: list[list[str]]
     windows: list[str] = field(default_factory=list)
-    window_text: list[int] = field(default_factory=list)  # the distinct text of each
+    window_text: list[int] = field(default_factory=list)  # the text of each window
+
+    @classmethod
+    def of(cls, texts: list[str], settings: Settings) -> Windowed:
+        out = cls(texts, [words(t) for t in texts])
+        for at, (text, text_words) in enumerate(zip(texts, out.words)):
+            for w in windows(text, settings.window, settings.stride, len(text_words)):
+                out.windows.append(w)
+                out.window_text.append(at)
+        return out
 
 
 def windows(text: str, size: int, stride: int, count: int | None = None) -> list[str]:
@@ -114,10 +130,6 @@ def checked_texts(table: pa.Table, kind: str, settings: Settings) -> Checked:
         if at is None:
             at = seen[text] = len(checked.distinct)
             checked.distinct.append(text)
-            checked.words.append(words(text))
-            for w in windows(text, settings.window, settings.stride, len(checked.words[-1])):
-                checked.windows.append(w)
-                checked.window_text.append(at)
         checked.same.append(at)
 
     if kind == "text":
@@ -202,6 +214,24 @@ class BenchmarkIndex:
         return cls(**listed, ngrams=ngrams, vectors=vectors)
 
 
+MEMO_TEXTS = 2_000_000  # distinct texts whose scan a detector remembers (~100 bytes each)
+
+
+@dataclass(frozen=True)
+class TextScan:
+    """A distinct text's scan, remembered by the detector: a text found again, in another
+    chunk or source, costs a lookup (real data repeats turns: greetings, system prompts,
+    the same question in several sources)."""
+
+    windows: int
+    pairs: tuple[tuple[str, float, float], ...]  # (evidence, cosine, first-pass cosine)
+    matches: tuple[tuple[int, str, float, str], ...]  # (item, detector, score, evidence)
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 class Detector:
     """Benchmark items, indexed for both detectors.
 
@@ -232,6 +262,8 @@ class Detector:
         # looks at to choose thresholds (`composer decontaminate`).
         self.scores: list[tuple[str, float]] = []
         self.first_scores: list[float] = []  # the first pass's cosine of each of those pairs
+        self.memo: dict[bytes, TextScan | int] = {}  # by text_key: see scan
+        self.memo_settings: Settings | None = None
         if settings.embedding:
             self.index = on_gpus(index.vectors)
             self._item_evidence()
@@ -250,22 +282,61 @@ class Detector:
         self.item_weight = [sum(self.idf[w] for w in ws) or 1.0 for ws in self.item_words]
 
     def scan(self, checked: Checked) -> list[Match]:
-        """The matches of the checked texts (a text found twice matches twice)."""
-        found: dict[tuple[int, int], Match] = {}  # by (distinct text, item)
-        if self.ngrams is not None and self.settings.ngram:
-            for text, item, share in self.ngrams.match(checked.words, self.settings.ngram_overlap):
-                found[text, item] = Match(text, item, "ngram", round(share, 4))
-        if self.settings.embedding and checked.windows:
-            for m in self._embedding_matches(checked):
-                found.setdefault((m.text, m.item), m)
+        """The matches of the checked texts (a text found twice matches twice). A text this
+        detector has scanned before, with the same settings, is not scanned again."""
+        if self.memo_settings != self.settings:
+            self.memo.clear()
+            self.memo_settings = replace(self.settings)
+        keys = [text_key(t) for t in checked.distinct]
+        new = [i for i, k in enumerate(keys) if k not in self.memo]
+        scanned = dict(zip(new, self._scan_texts([checked.distinct[i] for i in new])))
+        for i, result in scanned.items():
+            if len(self.memo) < MEMO_TEXTS:
+                self.memo[keys[i]] = result
         by_text: dict[int, list[Match]] = {}
-        for m in sorted(found.values(), key=lambda m: (m.text, m.item)):
-            by_text.setdefault(m.text, []).append(m)
+        windows = pairs = 0
+        for i, key in enumerate(keys):
+            result = scanned[i] if i in scanned else self.memo[key]
+            if isinstance(result, int):  # no pair re-scored, no match
+                windows += result
+                continue
+            windows += result.windows
+            pairs += len(result.pairs)
+            self.scores += [(evidence, score) for evidence, score, _ in result.pairs]
+            self.first_scores += [first for _, _, first in result.pairs]
+            by_text[i] = [Match(i, *m) for m in result.matches]
+        if self.settings.embedding and checked.distinct:
+            self.stats["windows"] += windows
+            self.stats["pairs_rescored"] += pairs
         return [
             replace(m, text=text)
             for text, distinct in enumerate(checked.same)
             for m in by_text.get(distinct, ())
         ]
+
+    def _scan_texts(self, texts: list[str]) -> list[TextScan | int]:
+        """Each text's scan: a TextScan, or its number of windows when it had no pair."""
+        windowed = Windowed.of(texts, self.settings)
+        found: dict[tuple[int, int], tuple] = {}  # by (text, item)
+        if self.ngrams is not None and self.settings.ngram:
+            for text, item, share in self.ngrams.match(windowed.words, self.settings.ngram_overlap):
+                found[text, item] = (item, "ngram", round(share, 4), "")
+        pairs: list[list[tuple[str, float, float]]] = [[] for _ in texts]
+        if self.settings.embedding and windowed.windows:
+            matches, rescored = self._embedding_matches(windowed)
+            for text, *m in matches:
+                found.setdefault((text, m[0]), tuple(m))
+            for text, *pair in rescored:
+                pairs[text].append(tuple(pair))
+        counts = np.bincount(windowed.window_text, minlength=len(texts)).tolist()
+        out: list[TextScan | int] = list(counts)
+        for text, item in sorted(set(found) | {(t, -1) for t, p in enumerate(pairs) if p}):
+            if not isinstance(out[text], TextScan):
+                out[text] = TextScan(counts[text], tuple(pairs[text]), ())
+            if item >= 0:
+                result = out[text]
+                out[text] = replace(result, matches=(*result.matches, found[text, item]))
+        return out
 
     def _evidence(self, found_numbers: set, found_words: set, item: int) -> tuple[bool, bool]:
         """(the numbers agree, the rare words agree) between a window and an item."""
@@ -278,7 +349,9 @@ class Detector:
         shared = sum(self.idf[w] for w in self.item_words[item] & found_words)
         return numbers_agree, shared / self.item_weight[item] >= s.word_overlap
 
-    def _embedding_matches(self, checked: Checked) -> list[Match]:
+    def _embedding_matches(self, checked: Windowed) -> tuple[list[tuple], list[tuple]]:
+        """(text, item, "embedding", score, evidence) of each match, and (text, evidence,
+        transformer cosine, first-pass cosine) of each re-scored pair."""
         s = self.settings
         first = (self.static or self.transformer).encode(checked.windows)
         k = min(s.candidates, len(self.items))
@@ -293,7 +366,7 @@ class Detector:
             if not close:
                 continue
             window, text = checked.windows[w], checked.window_text[w]
-            whole = window is checked.distinct[text]  # a short text is its own only window
+            whole = window is checked.texts[text]  # a short text is its own only window
             window_words = checked.words[text] if whole else words(window)
             found_words = set(window_words)
             found_numbers = set(numbers(window))
@@ -317,23 +390,24 @@ class Detector:
                         if by_words
                         else ("none", s.certain)
                     )
-        self.stats["windows"] += len(checked.windows)
-        self.stats["pairs_rescored"] += len(pairs)
         if not pairs:
-            return []
+            return [], []
         if self.static is None:  # the first pass was the transformer already
             scores = [sim for _, _, sim in pairs]
         else:
             a = self.transformer.encode([checked.windows[w] for w, _, _ in pairs])
             b = self.transformer.encode([self.items[i] for _, i, _ in pairs])
             scores = np.einsum("ij,ij->i", a, b).tolist()
-        self.scores += [(evidence, score) for (evidence, _), score in zip(needs, scores)]
-        self.first_scores += [sim for _, _, sim in pairs]
-        return [
-            Match(checked.window_text[w], item, "embedding", round(score, 4), evidence)
+        rescored = [
+            (checked.window_text[w], evidence, score, sim)
+            for (w, _, sim), score, (evidence, _) in zip(pairs, scores, needs)
+        ]
+        matches = [
+            (checked.window_text[w], item, "embedding", round(score, 4), evidence)
             for (w, item, _), score, (evidence, need) in zip(pairs, scores, needs)
             if score >= need
         ]
+        return matches, rescored
 
 
 def item_index(vectors: np.ndarray):
