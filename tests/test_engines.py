@@ -106,7 +106,7 @@ def test_a_task_holding_a_slice_ships_only_its_rows():
     table = pa.table({"text": [f"{i} " + "x" * 1000 for i in range(10_000)]})
     part = table.slice(5_000, 5)
     for task in (
-        ScanTask("s", part, "text", False),
+        ScanTask(table.column("text").chunk(0).slice(5_000, 5)),
         build_module._RenderTask(0, "text", part, True),
     ):
         shipped = pickle.dumps(task)
