@@ -604,10 +604,11 @@ def _render_all(
     Each batch of RENDER_BATCH records is a task (`_render_task`), run on `engine`'s
     workers when there are POOL_ROWS records or more and RENDER_POOL_WORKERS workers, else
     here; the driver writes the results in task order (so the files' rows and row groups
-    are the same for any number of workers) and merges their counts. A source's rendered rows are a `render` cache entry,
-    stored batch by batch as they are written: a source whose final records and formats did
-    not change is read, not rendered (its batches' tasks make only the shapes).
-    Returns the token lengths of the formats that render with a tokenizer.
+    are the same for any number of workers) and merges their counts. A source's rendered
+    rows are a `render` cache entry, stored batch by batch as they are written: a source
+    whose final records and formats did not change is read, not rendered (its batches'
+    tasks make only the shapes). Returns the token lengths of the formats that render with
+    a tokenizer.
     """
     total = sum(t.num_rows for t in tables.values())
     lengths = TokenLengths(formats)
