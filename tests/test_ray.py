@@ -296,8 +296,9 @@ def failing_template(folder: Path, fails: bool) -> str:
 # `composer build` with tests.test_workers.small_batches: every stage's tasks on the cluster.
 SMALL_BATCHES = """
 import composer.build, composer.decontaminate, composer.cli
-composer.build.RENDER_BATCH, composer.build.POOL_ROWS, composer.build.POOL_BYTES = 7, 0, 0
-composer.decontaminate.SCAN_CHUNK = 3
+b, d = composer.build, composer.decontaminate
+b.RENDER_BATCH, b.POOL_ROWS, b.RENDER_POOL_WORKERS, b.POOL_BYTES = 7, 0, 2, 0
+d.SCAN_CHUNK, d.SCAN_TEXTS = 3, 3
 composer.cli.cli(prog_name="composer")
 """
 
