@@ -181,9 +181,11 @@ def main() -> None:
     parser.add_argument("--data", default=str(here.parent.parent / "shared" / "data"))
     parser.add_argument("--workdir", default="/tmp/composer-ray")
     args = parser.parse_args()
-    folder, data = Path(args.workdir), Path(args.data).resolve()
+    # A folder per size: bench_e2e's file names do not say how many rows they hold.
+    data = Path(args.data).resolve()
+    folder = Path(args.workdir) / f"rows-{args.rows}-items-{args.items}"
     folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / f"data-{args.rows}-{args.items}.json"
+    marker = folder / "data.json"
     if not marker.exists():
         started = time.perf_counter()
         made = write_data(folder, data, args.rows, args.items)
