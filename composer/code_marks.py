@@ -1,8 +1,12 @@
-"""What identifies a code benchmark item (a HumanEval or MBPP prompt) in a training text.
+"""What identifies a code benchmark item (a HumanEval or MBPP problem) in a training text.
 
 A code item's numbers are constants and test values (0, 1, 2, 10, 100 are in any program),
-and ordinary code shares its names and stock phrases; what is evidence is a whole
-distinctive signature, or most of its docstring's phrases."""
+and ordinary code shares its names and stock phrases ("merge two sorted arrays", `sort_array`,
+`is_prime(n)`). What identifies the item is a whole distinctive signature, most of its
+docstring's phrases, or its test values (the arguments and results of its examples, a
+HumanEval `>>> f(...)` or an MBPP `assert f(...) == ...`); its function's name only with a
+close embedding. Phrases and values are read with the function names taken out, on both
+sides: a renamed function keeps them."""
 
 from __future__ import annotations
 
@@ -13,44 +17,119 @@ from composer.ngrams import words
 
 # A Python function's signature: its name, parameters and return annotation.
 SIGNATURE = re.compile(r"^\s*def\s+(\w+)\s*\((.*?)\)\s*(?:->\s*([^:]+?))?\s*:", re.M | re.S)
+# An example or a test: a doctest line, an assert, or a line that calls the item's function.
+EXAMPLE = re.compile(r"^\s*(?:>>>|assert\b)", re.M)
+CALL = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
+# Calls that wrap a test's call (`assert set(f(x)) == ...`), not the function tested.
+WRAPPERS = frozenset(
+    "abs all any assert bool dict float frozenset int isclose len list math math.isclose "
+    "max min print repr round set sorted str sum tuple type".split()
+)
+# Words that say nothing about which test it is: small integers, code constants, booleans.
+CONSTANTS = frozenset([str(n) for n in range(11)] + "100 1000 true false none assert".split())
 
 PHRASE = 6  # words in a code item's phrase
 PHRASES_FOUND = 8  # phrases of a code item that identify it (or half of them, if fewer)
 SIGNATURE_WORDS = 6  # a signature without the function's name identifies with this many
+VALUES_FOUND = 3  # test values of an item that identify it (or all of them, if fewer)
+
+
+@dataclass(frozen=True)
+class CodeWindow:
+    """What a code item is looked for in: a window's function names (defined, or called in
+    a test or an example), its words joined (as they are, and without those names), and
+    the phrases of the words without the names."""
+
+    names: frozenset[str]
+    joined: str  # " word word ... ": every word
+    plain: str  # " word word ... ": the words that are not function names
+    phrases: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str, text_words: list[str]) -> CodeWindow:
+        names = function_names(text)
+        plain = [w for w in text_words if w not in names]
+        return cls(
+            names,
+            " " + " ".join(text_words) + " ",
+            " " + " ".join(plain) + " ",
+            frozenset(phrases(plain)),
+        )
 
 
 @dataclass(frozen=True)
 class CodeMarks:
-    """What identifies a code item (a HumanEval prompt): its functions' signatures as word
-    sequences (name, parameters, types, return type), and its phrases (the docstring's and
-    the examples' 6-word sequences without the names: prose and test values). Ordinary code
-    shares names (`triangle_area`), parameters (`a, b`) and a few stock phrases with such
-    an item, not a whole distinctive signature or most of its docstring."""
+    """What identifies a code item: its functions' names, its distinctive signatures as
+    word sequences (name, parameters, types, return type), its phrases (6-word sequences
+    of everything but the signatures and the names: docstring prose and examples), and its
+    distinctive test values (each example or test line's words, without the names: `[5,
+    3, 5, 2, 3, 3, 9, 0, 123]` or `"hello", "l"`, "heo", never a small integer alone)."""
 
+    names: frozenset[str]
     signatures: tuple[str, ...]  # " word word ... " (padded: matched as whole words)
     phrases: frozenset[str]
+    values: tuple[str, ...]  # " word word ... ", matched in a window's words without names
 
-    def found(self, window_words: list[str], joined_words: str) -> bool:
-        """Whether a window (its words, and its words joined by spaces) holds a signature
-        or the phrases of the item: a renamed function keeps its docstring (and maybe its
-        signature), a reworded docstring its signature."""
-        if any(s in joined_words for s in self.signatures):
-            return True
+    def evidence(self, window: CodeWindow) -> str | None:
+        """`code` when the window holds a signature of the item, most of its phrases, or
+        its test values; `name` when it only defines or calls a function of the item's
+        name (weak: `is_prime` is in any course); else None."""
+        if any(s in window.joined for s in self.signatures):
+            return "code"
         need = min(PHRASES_FOUND, max(2, (len(self.phrases) + 1) // 2))
-        return len(self.phrases.intersection(phrases(window_words))) >= need
+        if self.phrases and len(self.phrases & window.phrases) >= need:
+            return "code"
+        if self.values:
+            found = sum(v in window.plain for v in self.values)
+            if found >= min(VALUES_FOUND, max(2, len(self.values))):
+                return "code"
+        if self.names & window.names:
+            return "name"
+        return None
 
 
 def phrases(word_list: list[str]) -> list[str]:
     return [" ".join(word_list[i : i + PHRASE]) for i in range(len(word_list) - PHRASE + 1)]
 
 
+def function_names(text: str) -> frozenset[str]:
+    """The functions a text defines, and those its examples and tests call (lowercase)."""
+    names = {n.lower() for n, _, _ in SIGNATURE.findall(text)}
+    for line in example_lines(text):
+        names.update(c.lower() for c in CALL.findall(line) if c.lower() not in WRAPPERS)
+    return frozenset(names)
+
+
+def example_lines(text: str) -> list[str]:
+    """A text's doctest lines with the result line after each, and its assert lines."""
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if EXAMPLE.match(line):
+            out.append(line)
+            if line.lstrip().startswith(">>>") and i + 1 < len(lines):
+                after = lines[i + 1].strip()
+                if after and not after.startswith((">>>", '"""', "'''")):
+                    out.append(after)
+    return out
+
+
+def distinctive(value: list[str]) -> bool:
+    """A test value that is not in any program: more than a constant or a short word."""
+    informative = [w for w in value if w not in CONSTANTS]
+    return len(informative) >= 2 or any(len(w) >= 3 for w in informative)
+
+
 def code_marks(text: str) -> CodeMarks | None:
-    """A Python item's marks (None for an item with no function definition). A signature
-    is a mark with a distinctive name (`sort_array`, not `add`) and two words or more of
-    parameters (not `is_prime(n)`), or without the name when it is long
-    (`numbers: List[float], threshold: float) -> bool`, not `a: int, b: int) -> int`)."""
+    """A Python item's marks (None for an item with no function definition and no test).
+    A signature is a mark with a distinctive name (`sort_array`, not `add`) and two words
+    or more of parameters (not `is_prime(n)`), or without the name when it is long
+    (`numbers: List[float], threshold: float) -> bool`, not `a: int, b: int) -> int`).
+    Test values: the lines of the examples (a doctest line and its result, a line that
+    calls the item's function) and of the asserts (an MBPP item's tests)."""
     defs = SIGNATURE.findall(text)
-    if not defs:
+    tests = example_lines(text)
+    if not defs and not any(line.lstrip().startswith("assert") for line in tests):
         return None
     signatures = []
     for name, params, returns in defs:
@@ -59,7 +138,41 @@ def code_marks(text: str) -> CodeMarks | None:
             signatures.append([name.lower(), *rest])
         if len(rest) >= SIGNATURE_WORDS:
             signatures.append(rest)
-    names = {n.lower() for n, _, _ in defs}
+    names = function_names(text)
+    defined = {n.lower() for n, _, _ in defs}
+    called = re.compile(rf"\b(?:{'|'.join(map(re.escape, defined))})\s*\(\s*[^)\s]", re.I)
+    calls = [ln for ln in text.splitlines() if defined and called.search(ln)]
+    values = []
+    for line in dict.fromkeys([*tests, *calls]):
+        if SIGNATURE.match(line):
+            continue
+        value = [w for w in words(line) if w not in names and w != "assert"]
+        if distinctive(value):
+            values.append(" " + " ".join(value) + " ")
     body = [w for w in words(SIGNATURE.sub(" ", text)) if w not in names]
     padded = (" " + " ".join(s) + " " for s in signatures)
-    return CodeMarks(tuple(dict.fromkeys(padded)), frozenset(phrases(body)))
+    return CodeMarks(
+        names,
+        tuple(dict.fromkeys(padded)),
+        frozenset(phrases(body)),
+        tuple(dict.fromkeys(values)),
+    )
+
+
+class CodeLookup:
+    """The code items that share a function name or a phrase with a window: candidates
+    beside the embedding's nearest (a renamed or reworded item is not always among them)."""
+
+    def __init__(self, marks: list[CodeMarks | None]):
+        self.by_key: dict[str, list[int]] = {}
+        for item, m in enumerate(marks):
+            if m is not None:
+                for key in sorted(m.names | m.phrases):
+                    self.by_key.setdefault(key, []).append(item)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_key)
+
+    def items(self, window: CodeWindow) -> list[int]:
+        keys = window.names | window.phrases
+        return sorted({i for key in keys for i in self.by_key.get(key, ())})

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from composer.benchmarks import BenchmarkItems, load, resolve
 from composer.cache import StageCache
-from composer.code_marks import code_marks
+from composer.code_marks import CodeLookup, CodeWindow, code_marks
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.engines import Engine, engine_for
 from composer.engines.base import compact
@@ -61,7 +61,8 @@ class Settings:
     certain: float = 0.92  # a match with no evidence at all
     with_numbers: float = 0.5  # the item's numbers (2 or more) are the window's numbers
     with_words: float = 0.7  # most of the item's idf-weighted words are in the window
-    with_code: float = 0.5  # a code item's signature or docstring is in the window
+    with_code: float = 0.5  # a code item's signature, docstring or test values are in it
+    with_name: float = 0.8  # only a code item's function name is in the window
     number_overlap: float = 0.8  # Jaccard of the two sets of numbers
     word_overlap: float = 0.7
 
@@ -238,6 +239,7 @@ class Detector:
 
     def _item_evidence(self) -> None:
         self.item_code = [code_marks(t) for t in self.items]
+        self.code_lookup = CodeLookup(self.item_code)
         # A code item's numbers are constants and test values (0, 1, 2, 10, 100 in any
         # program): what identifies it is its function's name and signature.
         self.item_numbers = [
@@ -297,24 +299,27 @@ class Detector:
             window_words = checked.words[text] if whole else words(window)
             found_words = set(window_words)
             found_numbers = set(numbers(window))
-            joined_words = None
+            code = None
+            if self.code_lookup and any(self.item_code[i] is not None for _, i in close):
+                # Near a code item: also the code items that share a name or a phrase.
+                code = CodeWindow.of(window, window_words)
+                near = {int(i) for _, i in close}
+                close += [(0.0, i) for i in self.code_lookup.items(code) if i not in near]
             for sim, item in close:
                 item = int(item)
                 by_numbers, by_words = self._evidence(found_numbers, found_words, item)
-                by_code = False
-                if self.item_code[item] is not None:
-                    if joined_words is None:
-                        joined_words = " " + " ".join(window_words) + " "
-                    by_code = self.item_code[item].found(window_words, joined_words)
+                by_code = code and self.item_code[item] and self.item_code[item].evidence(code)
                 if by_numbers or by_code or by_words or sim >= s.static_close:
                     pairs.append((w, item, float(sim)))
                     needs.append(
                         ("numbers", s.with_numbers)
                         if by_numbers
                         else ("code", s.with_code)
-                        if by_code
+                        if by_code == "code"
                         else ("words", s.with_words)
                         if by_words
+                        else ("name", s.with_name)
+                        if by_code
                         else ("none", s.certain)
                     )
         self.stats["windows"] += len(checked.windows)
