@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from composer.benchmarks import BenchmarkItems, load, resolve
 from composer.cache import StageCache
-from composer.code_marks import CodeLookup, CodeWindow, code_marks
+from composer.code_marks import COMMON, CodeLookup, CodeWindow, code_marks, looks_like_code
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.engines import Engine, engine_for
 from composer.engines.base import compact
@@ -62,7 +62,7 @@ class Settings:
     with_numbers: float = 0.5  # the item's numbers (2 or more) are the window's numbers
     with_words: float = 0.7  # most of the item's idf-weighted words are in the window
     with_code: float = 0.5  # a code item's signature, docstring or test values are in it
-    with_name: float = 0.8  # only a code item's function name is in the window
+    with_copy: float = 0.3  # nearly all a code item's phrases are in it (names aside)
     number_overlap: float = 0.8  # Jaccard of the two sets of numbers
     word_overlap: float = 0.7
 
@@ -241,15 +241,23 @@ class Detector:
         self.item_code = [code_marks(t) for t in self.items]
         self.code_lookup = CodeLookup(self.item_code)
         # A code item's numbers are constants and test values (0, 1, 2, 10, 100 in any
-        # program): what identifies it is its function's name and signature.
+        # program): what identifies it is its signature, docstring and test values.
         self.item_numbers = [
             frozenset() if code else frozenset(numbers(t))
             for t, code in zip(self.items, self.item_code)
         ]
-        self.item_words = [frozenset(words(t)) for t in self.items]
+        self.item_words = [
+            frozenset(
+                w
+                for w in words(t)
+                if not code or (len(w) > 1 and w not in COMMON and w not in code.names)
+            )
+            for t, code in zip(self.items, self.item_code)
+        ]
         df = Counter(w for ws in self.item_words for w in ws)
         self.idf = {w: np.log((1 + len(self.items)) / (1 + c)) + 1 for w, c in df.items()}
         self.item_weight = [sum(self.idf[w] for w in ws) or 1.0 for ws in self.item_words]
+        self.unique_weight = np.log((1 + len(self.items)) / 2) + 1  # a word in one item
 
     def scan(self, checked: Checked) -> list[Match]:
         """The matches of the checked texts (a text found twice matches twice)."""
@@ -300,26 +308,29 @@ class Detector:
             found_words = set(window_words)
             found_numbers = set(numbers(window))
             code = None
-            if self.code_lookup and any(self.item_code[i] is not None for _, i in close):
-                # Near a code item: also the code items that share a name or a phrase.
+            if self.code_lookup and (
+                any(self.item_code[i] is not None for _, i in close) or looks_like_code(window)
+            ):
+                # Code: also the code items that share a name or a phrase with the window.
                 code = CodeWindow.of(window, window_words)
                 near = {int(i) for _, i in close}
                 close += [(0.0, i) for i in self.code_lookup.items(code) if i not in near]
             for sim, item in close:
                 item = int(item)
                 by_numbers, by_words = self._evidence(found_numbers, found_words, item)
-                by_code = code and self.item_code[item] and self.item_code[item].evidence(code)
+                marks = self.item_code[item]
+                by_code = None
+                if code is not None and marks is not None:
+                    by_code = marks.found(code, self.idf, self.unique_weight)
                 if by_numbers or by_code or by_words or sim >= s.static_close:
                     pairs.append((w, item, float(sim)))
                     needs.append(
                         ("numbers", s.with_numbers)
                         if by_numbers
-                        else ("code", s.with_code)
-                        if by_code == "code"
+                        else (by_code, s.with_copy if by_code == "copy" else s.with_code)
+                        if by_code
                         else ("words", s.with_words)
                         if by_words
-                        else ("name", s.with_name)
-                        if by_code
                         else ("none", s.certain)
                     )
         self.stats["windows"] += len(checked.windows)
