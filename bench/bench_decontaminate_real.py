@@ -176,7 +176,9 @@ def speed(data: dict, workers: int) -> None:
 
 def code_scores(detector: Detector, since: int) -> str:
     """The transformer's cosines of the pairs that had code evidence, from `since` on."""
-    scores = sorted(round(score, 2) for kind, score in detector.scores[since:] if kind == "code")
+    scores = sorted(
+        round(score, 2) for kind, score in detector.scores[since:] if kind in ("code", "copy")
+    )
     if not scores:
         return ""
     return f"; code-evidence cosines: {len(scores)}, min {scores[0]}, max {scores[-1]}"

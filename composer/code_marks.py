@@ -12,6 +12,7 @@ a renamed function keeps them."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from composer.ngrams import words
@@ -133,6 +134,8 @@ def function_names(text: str) -> frozenset[str]:
 
 
 def looks_like_code(text: str) -> bool:
+    if "def" not in text and ">>>" not in text and "assert" not in text:
+        return False  # most windows: no regex
     return LOOKS_LIKE_CODE.search(text) is not None
 
 
@@ -205,19 +208,27 @@ def code_marks(text: str) -> CodeMarks | None:
 
 
 class CodeLookup:
-    """The code items that share a function name or a phrase with a window: candidates
-    beside the embedding's nearest (a renamed or reworded item is not always among them)."""
+    """The code items that share a function name, or two phrases or more, with a window:
+    candidates beside the embedding's nearest (a renamed or reworded item is not always
+    among them). One shared phrase ("return the sum of the") is in many items."""
 
     def __init__(self, marks: list[CodeMarks | None]):
-        self.by_key: dict[str, list[int]] = {}
+        self.by_name: dict[str, list[int]] = {}
+        self.by_phrase: dict[str, list[int]] = {}
         for item, m in enumerate(marks):
             if m is not None:
-                for key in sorted(m.names | m.phrases):
-                    self.by_key.setdefault(key, []).append(item)
+                for name in sorted(m.names):
+                    self.by_name.setdefault(name, []).append(item)
+                for phrase in sorted(m.phrases):
+                    self.by_phrase.setdefault(phrase, []).append(item)
 
     def __bool__(self) -> bool:
-        return bool(self.by_key)
+        return bool(self.by_name or self.by_phrase)
 
     def items(self, window: CodeWindow) -> list[int]:
-        keys = window.names | window.phrases
-        return sorted({i for key in keys for i in self.by_key.get(key, ())})
+        found = {i for name in self.by_name.keys() & window.names for i in self.by_name[name]}
+        shared = Counter(
+            i for phrase in self.by_phrase.keys() & window.phrases for i in self.by_phrase[phrase]
+        )
+        found.update(i for i, n in shared.items() if n >= 2)
+        return sorted(found)
