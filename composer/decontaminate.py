@@ -19,24 +19,23 @@ item of the same style (GSM8K train against GSM8K test: same style, other number
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from composer.benchmarks import BenchmarkItems, load, resolve
-from composer.cache import StageCache
+from composer.cache import StageCache, scratch
 from composer.code_marks import COMMON, CodeLookup, CodeWindow, code_marks, looks_like_code
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.engines import Engine, engine_for
-from composer.engines.base import compact
 from composer.ngrams import NgramIndex, words
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -69,20 +68,35 @@ class Settings:
 
 @dataclass
 class Checked:
-    """The texts of a set of records that are checked, and windows over the long ones.
+    """The texts of a set of records that are checked.
 
     A text found twice (a system prompt, a question several sources share) is scanned
-    once: `same` gives each text's distinct text, and the words and windows are the
-    distinct texts'."""
+    once: `same` gives each text's distinct text."""
 
     texts: list[str] = field(default_factory=list)
     record: list[int] = field(default_factory=list)
     part: list[str] = field(default_factory=list)  # which turn or answer of the record
     same: list[int] = field(default_factory=list)  # each text's index in `distinct`
     distinct: list[str] = field(default_factory=list)
-    words: list[list[str]] = field(default_factory=list)  # each distinct text's words
+
+
+@dataclass
+class Windowed:
+    """Texts to scan, their words, and windows over the long ones."""
+
+    texts: list[str]
+    words: list[list[str]]
     windows: list[str] = field(default_factory=list)
-    window_text: list[int] = field(default_factory=list)  # the distinct text of each
+    window_text: list[int] = field(default_factory=list)  # the text of each window
+
+    @classmethod
+    def of(cls, texts: list[str], settings: Settings) -> Windowed:
+        out = cls(texts, [words(t) for t in texts])
+        for at, (text, text_words) in enumerate(zip(texts, out.words)):
+            for w in windows(text, settings.window, settings.stride, len(text_words)):
+                out.windows.append(w)
+                out.window_text.append(at)
+        return out
 
 
 def windows(text: str, size: int, stride: int, count: int | None = None) -> list[str]:
@@ -115,10 +129,6 @@ def checked_texts(table: pa.Table, kind: str, settings: Settings) -> Checked:
         if at is None:
             at = seen[text] = len(checked.distinct)
             checked.distinct.append(text)
-            checked.words.append(words(text))
-            for w in windows(text, settings.window, settings.stride, len(checked.words[-1])):
-                checked.windows.append(w)
-                checked.window_text.append(at)
         checked.same.append(at)
 
     if kind == "text":
@@ -203,6 +213,24 @@ class BenchmarkIndex:
         return cls(**listed, ngrams=ngrams, vectors=vectors)
 
 
+MEMO_TEXTS = 2_000_000  # distinct texts whose scan a detector remembers (~100 bytes each)
+
+
+@dataclass(frozen=True)
+class TextScan:
+    """A distinct text's scan, remembered by the detector: a text found again, in another
+    chunk or source, costs a lookup (real data repeats turns: greetings, system prompts,
+    the same question in several sources)."""
+
+    windows: int
+    pairs: tuple[tuple[str, float, float], ...]  # (evidence, cosine, first-pass cosine)
+    matches: tuple[tuple[int, str, float, str], ...]  # (item, detector, score, evidence)
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 class Detector:
     """Benchmark items, indexed for both detectors.
 
@@ -233,6 +261,8 @@ class Detector:
         # looks at to choose thresholds (`composer decontaminate`).
         self.scores: list[tuple[str, float]] = []
         self.first_scores: list[float] = []  # the first pass's cosine of each of those pairs
+        self.memo: dict[bytes, TextScan | int] = {}  # by text_key: see scan
+        self.memo_settings: Settings | None = None
         if settings.embedding:
             self.index = on_gpus(index.vectors)
             self._item_evidence()
@@ -260,22 +290,61 @@ class Detector:
         self.unique_weight = np.log((1 + len(self.items)) / 2) + 1  # a word in one item
 
     def scan(self, checked: Checked) -> list[Match]:
-        """The matches of the checked texts (a text found twice matches twice)."""
-        found: dict[tuple[int, int], Match] = {}  # by (distinct text, item)
-        if self.ngrams is not None and self.settings.ngram:
-            for text, item, share in self.ngrams.match(checked.words, self.settings.ngram_overlap):
-                found[text, item] = Match(text, item, "ngram", round(share, 4))
-        if self.settings.embedding and checked.windows:
-            for m in self._embedding_matches(checked):
-                found.setdefault((m.text, m.item), m)
+        """The matches of the checked texts (a text found twice matches twice). A text this
+        detector has scanned before, with the same settings, is not scanned again."""
+        if self.memo_settings != self.settings:
+            self.memo.clear()
+            self.memo_settings = replace(self.settings)
+        keys = [text_key(t) for t in checked.distinct]
+        new = [i for i, k in enumerate(keys) if k not in self.memo]
+        scanned = dict(zip(new, self._scan_texts([checked.distinct[i] for i in new])))
+        for i, result in scanned.items():
+            if len(self.memo) < MEMO_TEXTS:
+                self.memo[keys[i]] = result
         by_text: dict[int, list[Match]] = {}
-        for m in sorted(found.values(), key=lambda m: (m.text, m.item)):
-            by_text.setdefault(m.text, []).append(m)
+        windows = pairs = 0
+        for i, key in enumerate(keys):
+            result = scanned[i] if i in scanned else self.memo[key]
+            if isinstance(result, int):  # no pair re-scored, no match
+                windows += result
+                continue
+            windows += result.windows
+            pairs += len(result.pairs)
+            self.scores += [(evidence, score) for evidence, score, _ in result.pairs]
+            self.first_scores += [first for _, _, first in result.pairs]
+            by_text[i] = [Match(i, *m) for m in result.matches]
+        if self.settings.embedding and checked.distinct:
+            self.stats["windows"] += windows
+            self.stats["pairs_rescored"] += pairs
         return [
             replace(m, text=text)
             for text, distinct in enumerate(checked.same)
             for m in by_text.get(distinct, ())
         ]
+
+    def _scan_texts(self, texts: list[str]) -> list[TextScan | int]:
+        """Each text's scan: a TextScan, or its number of windows when it had no pair."""
+        windowed = Windowed.of(texts, self.settings)
+        found: dict[tuple[int, int], tuple] = {}  # by (text, item)
+        if self.ngrams is not None and self.settings.ngram:
+            for text, item, share in self.ngrams.match(windowed.words, self.settings.ngram_overlap):
+                found[text, item] = (item, "ngram", round(share, 4), "")
+        pairs: list[list[tuple[str, float, float]]] = [[] for _ in texts]
+        if self.settings.embedding and windowed.windows:
+            matches, rescored = self._embedding_matches(windowed)
+            for text, *m in matches:
+                found.setdefault((text, m[0]), tuple(m))
+            for text, *pair in rescored:
+                pairs[text].append(tuple(pair))
+        counts = np.bincount(windowed.window_text, minlength=len(texts)).tolist()
+        out: list[TextScan | int] = list(counts)
+        for text, item in sorted(set(found) | {(t, -1) for t, p in enumerate(pairs) if p}):
+            if not isinstance(out[text], TextScan):
+                out[text] = TextScan(counts[text], tuple(pairs[text]), ())
+            if item >= 0:
+                result = out[text]
+                out[text] = replace(result, matches=(*result.matches, found[text, item]))
+        return out
 
     def _evidence(self, found_numbers: set, found_words: set, item: int) -> tuple[bool, bool]:
         """(the numbers agree, the rare words agree) between a window and an item."""
@@ -288,7 +357,9 @@ class Detector:
         shared = sum(self.idf[w] for w in self.item_words[item] & found_words)
         return numbers_agree, shared / self.item_weight[item] >= s.word_overlap
 
-    def _embedding_matches(self, checked: Checked) -> list[Match]:
+    def _embedding_matches(self, checked: Windowed) -> tuple[list[tuple], list[tuple]]:
+        """(text, item, "embedding", score, evidence) of each match, and (text, evidence,
+        transformer cosine, first-pass cosine) of each re-scored pair."""
         s = self.settings
         first = (self.static or self.transformer).encode(checked.windows)
         k = min(s.candidates, len(self.items))
@@ -303,7 +374,7 @@ class Detector:
             if not close:
                 continue
             window, text = checked.windows[w], checked.window_text[w]
-            whole = window is checked.distinct[text]  # a short text is its own only window
+            whole = window is checked.texts[text]  # a short text is its own only window
             window_words = checked.words[text] if whole else words(window)
             found_words = set(window_words)
             found_numbers = set(numbers(window))
@@ -333,23 +404,24 @@ class Detector:
                         if by_words
                         else ("none", s.certain)
                     )
-        self.stats["windows"] += len(checked.windows)
-        self.stats["pairs_rescored"] += len(pairs)
         if not pairs:
-            return []
+            return [], []
         if self.static is None:  # the first pass was the transformer already
             scores = [sim for _, _, sim in pairs]
         else:
             a = self.transformer.encode([checked.windows[w] for w, _, _ in pairs])
             b = self.transformer.encode([self.items[i] for _, i, _ in pairs])
             scores = np.einsum("ij,ij->i", a, b).tolist()
-        self.scores += [(evidence, score) for (evidence, _), score in zip(needs, scores)]
-        self.first_scores += [sim for _, _, sim in pairs]
-        return [
-            Match(checked.window_text[w], item, "embedding", round(score, 4), evidence)
+        rescored = [
+            (checked.window_text[w], evidence, score, sim)
+            for (w, _, sim), score, (evidence, _) in zip(pairs, scores, needs)
+        ]
+        matches = [
+            (checked.window_text[w], item, "embedding", round(score, 4), evidence)
             for (w, item, _), score, (evidence, need) in zip(pairs, scores, needs)
             if score >= need
         ]
+        return matches, rescored
 
 
 def item_index(vectors: np.ndarray):
@@ -439,54 +511,71 @@ class SourceScan:
         return cls(removed=np.load(folder / "removed.npy"), **state)
 
 
-SCAN_CHUNK = 8192  # records scanned together: the same chunks whatever the worker count
+SCAN_CHUNK = 8192  # records counted together (stats, scores): the same whatever runs them
+SCAN_TEXTS = 8192  # distinct texts scanned together: a worker's task
+CHOSEN = 1 << 30  # where a pair's chosen answer sorts among a record's texts (rejected: +1)
 
 
-def scan_chunk(
-    detector: Detector, name: str, table: pa.Table, kind: str, report_only: bool
-) -> SourceScan:
-    """Which of a chunk of records hold a benchmark item, and the audit of each match."""
-    stats_before, scores_before = Counter(detector.stats), len(detector.scores)
-    checked = checked_texts(table, kind, detector.settings)
-    matches = detector.scan(checked)
-    mask = np.zeros(table.num_rows, bool)
-    ids = table.column("id").to_pylist()
-    metas = table.column("meta").to_pylist()
-    counts: Counter = Counter()
-    seen: set[tuple[int, str]] = set()
-    audit = []
-    for m in matches:
-        record = checked.record[m.text]
-        mask[record] = True
-        benchmark = detector.benchmark[m.item]
-        if (record, benchmark) not in seen:
-            seen.add((record, benchmark))
-            counts[benchmark] += 1
-        text = checked.texts[m.text]
-        audit.append(
-            {
-                "source": name,
-                "id": ids[record],
-                "upstream": json.loads(metas[record]),
-                "part": checked.part[m.text],
-                "benchmark": benchmark,
-                "item_id": detector.item_ids[m.item],
-                "item": detector.items[m.item],
-                "detector": m.detector,
-                "score": m.score,
-                "text": text if len(text) <= AUDIT_TEXT else text[:AUDIT_TEXT] + "…",
-                "removed": not report_only,
-            }
+@dataclass
+class SourceTexts:
+    """A source's checked texts (the same as checked_texts', in the same order), as Arrow
+    and numpy: which record each is of, and where in it (a turn's number, or CHOSEN)."""
+
+    values: pa.Array  # large_string
+    record: np.ndarray
+    position: np.ndarray
+    role: pa.Array | None  # a turn's "from" (null for the others)
+
+    def part(self, at: int) -> str:
+        position = int(self.position[at])
+        if position >= CHOSEN:
+            return ("chosen", "rejected")[position - CHOSEN]
+        if self.role is None:
+            return "text"
+        return f"turn {position} ({self.role[at].as_py()})"
+
+
+def source_texts(table: pa.Table, kind: str, settings: Settings) -> SourceTexts:
+    import pyarrow.compute as pc
+
+    def usable(values: pa.Array) -> np.ndarray:
+        return pc.fill_null(pc.greater(pc.binary_length(values), 0), False).to_numpy(
+            zero_copy_only=False
         )
-    stats = Counter(detector.stats)
-    stats.subtract(stats_before)
-    return SourceScan(
-        removed=mask,
-        by_benchmark=dict(counts),
-        audit=audit,
-        stats=dict(stats),
-        scores=detector.scores[scores_before:],
-        benchmark_items=len(detector.items),
+
+    n = table.num_rows
+    if kind == "text":
+        values = table.column("text").combine_chunks().cast(pa.large_string())
+        keep = np.flatnonzero(usable(values))
+        return SourceTexts(values.take(keep), keep, np.zeros(len(keep), np.int64), None)
+    turns = table.column("conversations").combine_chunks()
+    flat = pc.list_flatten(turns)
+    values = [pc.struct_field(flat, "value").cast(pa.large_string())]
+    roles = [pc.struct_field(flat, "from").cast(pa.string())]
+    lengths = pc.fill_null(pc.list_value_length(turns), 0).to_numpy(zero_copy_only=False)
+    record = [np.repeat(np.arange(n), lengths)]
+    position = [np.arange(len(record[0])) - np.repeat(np.cumsum(lengths) - lengths, lengths)]
+    keep = [usable(values[0])]
+    if not settings.system:
+        keep[0] &= pc.fill_null(pc.not_equal(roles[0], "system"), True).to_numpy(
+            zero_copy_only=False
+        )
+    if kind == "dpo":
+        for at, name in enumerate(("chosen", "rejected")):
+            answers = table.column(name).combine_chunks().cast(pa.large_string())
+            values.append(answers)
+            roles.append(pa.nulls(n, pa.string()))
+            record.append(np.arange(n))
+            position.append(np.full(n, CHOSEN + at))
+            keep.append(usable(answers))
+    record_all, position_all = np.concatenate(record), np.concatenate(position)
+    kept = np.flatnonzero(np.concatenate(keep))
+    order = kept[np.lexsort((position_all[kept], record_all[kept]))]
+    return SourceTexts(
+        pa.concat_arrays(values).take(order),
+        record_all[order],
+        position_all[order],
+        pa.concat_arrays(roles).take(order),
     )
 
 
@@ -507,28 +596,18 @@ def joined(parts: list[SourceScan], items: int) -> SourceScan:
     )
 
 
-def scan_source(detector: Detector, name: str, table: pa.Table, kind: str, report_only: bool):
-    """A source's scan in this process, chunk by chunk (the chunks an engine gets)."""
-    parts = [scan_chunk(detector, name, c, kind, report_only) for c in chunked(table)]
-    return joined(parts, len(detector.items))
-
-
-def chunked(table: pa.Table) -> list[pa.Table]:
-    """A table's chunks of SCAN_CHUNK records: the same whatever runs them."""
-    return [table.slice(at, SCAN_CHUNK) for at in range(0, table.num_rows, SCAN_CHUNK)]
-
-
 @dataclass(frozen=True)
 class ScanTask:
-    """A chunk of one source's records to scan on an engine's worker."""
+    """Distinct texts to scan on an engine's worker."""
 
-    name: str
-    chunk: pa.Table
-    kind: str
-    report_only: bool
+    texts: pa.Array
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "chunk": compact(self.chunk)}
+        # Arrow pickles a slice with its whole array's buffers: ship only these texts.
+        return {"texts": self.texts.take(np.arange(len(self.texts)))}
+
+    def __setstate__(self, state: dict) -> None:
+        object.__setattr__(self, "texts", state["texts"])
 
 
 def scan_setup(folder: str, settings: Settings, cached: bool) -> Detector:
@@ -545,13 +624,13 @@ def scan_setup(folder: str, settings: Settings, cached: bool) -> Detector:
 scan_setup.gpu = True  # type: ignore[attr-defined]
 
 
-def scan_task(detector: Detector, task: ScanTask) -> SourceScan:
-    """A chunk's scan in a worker; the embeddings it computed stored for the next build."""
-    scan = scan_chunk(detector, task.name, task.chunk, task.kind, task.report_only)
+def scan_task(detector: Detector, task: ScanTask) -> list[TextScan | int]:
+    """A task's texts' scans in a worker; the embeddings it computed stored for the next
+    build."""
+    scans = detector._scan_texts(task.texts.to_pylist())
     if detector.transformer is not None:
         detector.transformer.cache.save()
-    detector.scores.clear()
-    return scan
+    return scans
 
 
 def scan_all(
@@ -563,30 +642,128 @@ def scan_all(
     folder: Path | None = None,
     cached: bool = False,
 ) -> dict[str, SourceScan]:
-    """Every source's scan: each source's chunks, on `engine`'s workers when there are two
-    chunks or more and more than one worker (each worker's detector built by `scan_setup`
-    from the index saved in `folder`, or in a folder of its own when none is given;
-    `cached`: whether they read and store transformer embeddings in the cache), else
-    here with `detector`. The results are joined per source in chunk order, so they are
-    the same whatever ran them."""
-    tasks = [
-        ScanTask(name, chunk, kinds[name], report_only)
-        for name, table in tables.items()
-        for chunk in chunked(table)
-    ]
+    """Every source's scan. The distinct texts of all sources are scanned once each, in
+    tasks of SCAN_TEXTS texts (in order of first appearance): on `engine`'s workers when
+    there are two tasks or more and more than one worker (each worker's detector built by
+    `scan_setup` from the index saved in `folder`, else in a scratch folder under the
+    cache root, which every node of a cluster reads, removed as the scan ends; `cached`:
+    whether they read and store transformer embeddings in the cache), else here with
+    `detector`. Each source's records are then told their texts' matches, and
+    counted in chunks of SCAN_CHUNK records: the same whatever ran the scans."""
+    import pyarrow.compute as pc
+
+    texts = {
+        name: source_texts(table, kinds[name], detector.settings) for name, table in tables.items()
+    }
+    # Each text's id among the distinct texts of all sources, in order of first appearance.
+    values = pa.chunked_array([t.values for t in texts.values()], pa.large_string())
+    encoded = pc.dictionary_encode(values).chunks
+    distinct = encoded[0].dictionary if encoded else pa.array([], pa.large_string())
+    ids = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded] or [[]])
+    del values, encoded
+    tasks = [ScanTask(distinct.slice(at, SCAN_TEXTS)) for at in range(0, len(distinct), SCAN_TEXTS)]
     if engine.workers < 2 or len(tasks) < 2:
-        parts = [scan_chunk(detector, t.name, t.chunk, t.kind, report_only) for t in tasks]
+        parts = [detector._scan_texts(t.texts.to_pylist()) for t in tasks]
     else:
-        with TemporaryDirectory(prefix="composer-scan-") as tmp:
+        with scratch("benchmarks") as tmp:  # under the cache root: every node reads it
             if folder is None:
                 folder = Path(tmp)
                 detector.built.save(folder)
             setup = partial(scan_setup, str(folder), detector.settings, cached)
             parts = engine.map(scan_task, tasks, setup=setup)
-    by_source: dict[str, list[SourceScan]] = {name: [] for name in tables}
-    for task, part in zip(tasks, parts):
-        by_source[task.name].append(part)
-    return {name: joined(p, len(detector.items)) for name, p in by_source.items()}
+    del tasks, distinct
+    scans = [s for part in parts for s in part]
+    found = Scanned(scans, detector.settings.embedding)
+    out, at = {}, 0
+    for name, table in tables.items():
+        source = texts[name]
+        source_ids = ids[at : at + len(source.values)]
+        at += len(source.values)
+        chunks = [
+            counted(detector, found, name, table, source, source_ids, start, report_only)
+            for start in range(0, table.num_rows, SCAN_CHUNK)
+        ]
+        out[name] = joined(chunks, len(detector.items))
+    return out
+
+
+class Scanned:
+    """Every distinct text's scan, in arrays: windows, and which ones re-scored a pair or
+    matched (the few that need Python)."""
+
+    def __init__(self, scans: list[TextScan | int], embedding: bool):
+        self.embedding = embedding
+        self.windows = np.fromiter(
+            (s if isinstance(s, int) else s.windows for s in scans), np.int64, count=len(scans)
+        )
+        self.rich = {i: s for i, s in enumerate(scans) if not isinstance(s, int)}
+        self.matched = np.zeros(len(scans), bool)
+        self.matched[[i for i, s in self.rich.items() if s.matches]] = True
+
+
+def counted(
+    detector: Detector,
+    found: Scanned,
+    name: str,
+    table: pa.Table,
+    source: SourceTexts,
+    ids: np.ndarray,
+    start: int,
+    report_only: bool,
+) -> SourceScan:
+    """Which of a chunk of records (from `start`, SCAN_CHUNK of them) hold a benchmark item,
+    the audit of each match, and the chunk's counts (each distinct text counted once)."""
+    records = min(SCAN_CHUNK, table.num_rows - start)
+    lo, hi = np.searchsorted(source.record, [start, start + records])
+    chunk = ids[lo:hi]
+    unique, first = np.unique(chunk, return_index=True)
+    stats: Counter = Counter()
+    scores: list[tuple[str, float]] = []
+    if found.embedding and len(chunk):
+        stats["windows"] = int(found.windows[unique].sum())
+        pairs = 0
+        for i in unique[np.argsort(first)].tolist():
+            scan = found.rich.get(i)
+            if scan is not None:
+                pairs += len(scan.pairs)
+                scores += [(evidence, score) for evidence, score, _ in scan.pairs]
+        stats["pairs_rescored"] = pairs
+    mask = np.zeros(records, bool)
+    counts: Counter = Counter()
+    seen: set[tuple[int, str]] = set()
+    audit = []
+    for at in (lo + np.flatnonzero(found.matched[chunk])).tolist():
+        record = int(source.record[at])
+        text = source.values[at].as_py()
+        for item, detector_name, score, _ in found.rich[int(ids[at])].matches:
+            mask[record - start] = True
+            benchmark = detector.benchmark[item]
+            if (record, benchmark) not in seen:
+                seen.add((record, benchmark))
+                counts[benchmark] += 1
+            audit.append(
+                {
+                    "source": name,
+                    "id": table.column("id")[record].as_py(),
+                    "upstream": json.loads(table.column("meta")[record].as_py()),
+                    "part": source.part(at),
+                    "benchmark": benchmark,
+                    "item_id": detector.item_ids[item],
+                    "item": detector.items[item],
+                    "detector": detector_name,
+                    "score": score,
+                    "text": text if len(text) <= AUDIT_TEXT else text[:AUDIT_TEXT] + "…",
+                    "removed": not report_only,
+                }
+            )
+    return SourceScan(
+        removed=mask,
+        by_benchmark=dict(counts),
+        audit=audit,
+        stats=dict(stats),
+        scores=scores,
+        benchmark_items=len(detector.items),
+    )
 
 
 def scan_records(detector: Detector, table: pa.Table, kind: str, workers: int = 1) -> SourceScan:

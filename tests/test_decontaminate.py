@@ -396,6 +396,7 @@ def test_the_same_build_with_one_and_with_two_workers(tmp_path, monkeypatch):
     from composer.engines.pool import PoolEngine
 
     monkeypatch.setattr(decontaminate, "SCAN_CHUNK", 1)  # four chunks: the workers share them
+    monkeypatch.setattr(decontaminate, "SCAN_TEXTS", 1)  # tasks of one distinct text
     path = manifest_with(tmp_path)
     one = composer.build(path, tmp_path / "one", cache=False, workers=1)
     with PoolEngine(2) as engine:
@@ -410,3 +411,54 @@ def test_the_same_build_with_one_and_with_two_workers(tmp_path, monkeypatch):
             assert (tmp_path / "one" / name).read_bytes() == (
                 tmp_path / "two" / name
             ).read_bytes(), name
+
+
+def test_the_scan_takes_the_same_texts_from_arrow_as_checked_texts():
+    """scan_all reads a source's texts with Arrow (source_texts): the same texts, records and
+    parts, in the same order, as checked_texts, on a slice, with empty and system turns."""
+    from composer.decontaminate import source_texts
+
+    records = [
+        {"conversations": [{"from": "system", "value": "Be brief."}, *conv("Hi", "")]},
+        {"conversations": conv(CLEAN, "Sure.", ITEMS[0]), "chosen": "72", "rejected": ""},
+        {"conversations": [], "chosen": "yes", "rejected": "no"},
+        {"conversations": conv("", "Hi"), "chosen": None, "rejected": "Sure."},
+    ]
+    for kind in ("sft", "dpo"):
+        for system in (False, True):
+            settings = Settings(system=system)
+            table = records_table([records[0], *records]).slice(1)
+            checked = checked_texts(table, kind, settings)
+            arrow = source_texts(table, kind, settings)
+            assert arrow.values.to_pylist() == checked.texts
+            assert arrow.record.tolist() == checked.record
+            assert [arrow.part(i) for i in range(len(arrow.record))] == checked.part
+    table = records_table([{"text": "One."}, {"text": ""}, {"text": None}, {"text": "One."}])
+    checked, arrow = (
+        checked_texts(table, "text", Settings()),
+        source_texts(table, "text", Settings()),
+    )
+    assert (arrow.values.to_pylist(), arrow.record.tolist()) == (checked.texts, checked.record)
+
+
+def test_a_source_scan_finds_what_the_detector_finds_text_by_text(detector):
+    """The build's scan (distinct texts of every source at once, then each record told its
+    texts' matches) and the detector's scan of checked texts agree, repeats included."""
+    from composer.decontaminate import scan_records
+
+    records = [
+        {"conversations": conv(ITEMS[0], "72")},
+        {"conversations": conv(CLEAN, REWORDED)},
+        {"conversations": conv(SAME_STYLE, "Sure.")},
+        {"conversations": conv(ITEMS[0], "Sure.", ITEMS[2])},
+    ]
+    detector.settings = Settings()
+    scan = scan_records(detector, records_table(records), "sft")
+    audited = [(a["id"], a["part"], a["detector"], a["item_id"]) for a in scan.audit]
+    checked = checked_texts(records_table(records), "sft", detector.settings)
+    direct = [
+        (str(checked.record[m.text]), checked.part[m.text], m.detector, detector.item_ids[m.item])
+        for m in detector.scan(checked)
+    ]
+    assert audited == direct
+    assert scan.removed.tolist() == [True, True, False, True]
