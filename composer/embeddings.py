@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -123,6 +124,11 @@ class TransformerEmbedder:
     def model(self):
         return _load_transformer(self.name)
 
+    def preload(self) -> None:
+        """Load the model in a thread: its imports and weights take seconds (tens on a
+        busy machine), which the first pass (tokenizer, faiss: outside the GIL) hides."""
+        threading.Thread(target=_load_transformer, args=(self.name,), name="preload").start()
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dims), np.float32)
@@ -152,8 +158,16 @@ class TransformerEmbedder:
         return getter() if getter else model.get_sentence_embedding_dimension()
 
 
-@cache
+_LOADING = threading.Lock()  # one load of a model, whichever thread asks first
+
+
 def _load_transformer(name: str):
+    with _LOADING:
+        return _loaded_transformer(name)
+
+
+@cache
+def _loaded_transformer(name: str):
     import torch
     from sentence_transformers import SentenceTransformer
 
