@@ -344,6 +344,22 @@ def abandoned(path: Path, after: float = 24 * 3600) -> bool:
         return False
 
 
+def scratch(stage: str) -> tempfile.TemporaryDirectory:
+    """A temporary folder under the cache root, removed when its block ends (and by `sweep`
+    after a killed build): for what a stage's workers read, which on a Ray cluster run on
+    other machines (the cache folder is shared storage there; the driver's /tmp is not).
+    Used with or without `--no-cache`; a cache root that cannot be written falls back to
+    this machine's temporary folder (enough for workers on this machine)."""
+    parent = cache_dir() / "stages" / stage / "scratch"
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        folder = tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=parent)
+    except OSError:
+        return tempfile.TemporaryDirectory(prefix="composer-")
+    os.chmod(folder.name, 0o777 & ~umask())  # mkdtemp makes it private; a cache may be shared
+    return folder
+
+
 def _size(folder: Path) -> int:
     if not folder.is_dir():
         return 0

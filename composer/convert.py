@@ -289,16 +289,20 @@ def _collect(
                 Rejection(upstream.where(row), *problem, upstream_row, upstream.number(row))
             )
             continue
-        meta = {"row": upstream.number(row), **(metas[i] or {})}
-        if upstream.file_index and len(upstream.files) > 1:
-            meta["file"] = upstream.files[upstream.file_index[row]]
+        several_files = upstream.file_index and len(upstream.files) > 1
+        if not metas[i] and not several_files:  # the common case, without json.dumps
+            columns["meta"].append(f'{{"row":{upstream.number(row)}}}')
+        else:
+            meta = {"row": upstream.number(row), **(metas[i] or {})}
+            if several_files:
+                meta["file"] = upstream.files[upstream.file_index[row]]
+            columns["meta"].append(dumps_meta(meta))
         columns["source"].append(source.name)
         columns["kind"].append(plugin.kind)
         columns["conversations"].append(convs[i] if plugin.kind != "text" else None)
         columns["chosen"].append(chosen[i])
         columns["rejected"].append(rejected[i])
         columns["text"].append(texts[i])
-        columns["meta"].append(dumps_meta(meta))
     linked = sorted(set(out.get("linked") or ()))
     seen[start + np.asarray([*rows, *linked], dtype=np.int64)] = True
     return len(linked)

@@ -26,14 +26,13 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from composer.benchmarks import BenchmarkItems, load, resolve
-from composer.cache import StageCache
+from composer.cache import StageCache, scratch
 from composer.code_marks import code_marks
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.engines import Engine, engine_for
@@ -637,9 +636,10 @@ def scan_all(
     """Every source's scan. The distinct texts of all sources are scanned once each, in
     tasks of SCAN_TEXTS texts (in order of first appearance): on `engine`'s workers when
     there are two tasks or more and more than one worker (each worker's detector built by
-    `scan_setup` from the index saved in `folder`, or in a folder of its own when none is
-    given; `cached`: whether they read and store transformer embeddings in the cache), else
-    here with `detector`. Each source's records are then told their texts' matches, and
+    `scan_setup` from the index saved in `folder`, else in a scratch folder under the
+    cache root, which every node of a cluster reads, removed as the scan ends; `cached`:
+    whether they read and store transformer embeddings in the cache), else here with
+    `detector`. Each source's records are then told their texts' matches, and
     counted in chunks of SCAN_CHUNK records: the same whatever ran the scans."""
     import pyarrow.compute as pc
 
@@ -658,7 +658,7 @@ def scan_all(
             detector.preload()
         parts = [detector._scan_texts(t.texts.to_pylist()) for t in tasks]
     else:
-        with TemporaryDirectory(prefix="composer-scan-") as tmp:
+        with scratch("benchmarks") as tmp:  # under the cache root: every node reads it
             if folder is None:
                 folder = Path(tmp)
                 detector.built.save(folder)

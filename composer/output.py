@@ -10,8 +10,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pyarrow as pa
@@ -136,7 +138,14 @@ class RowWriter:
     `file_sets`: each file set's folder under OUT (`sft/messages`, `formats/chatml/sft`,
     `text`) and its schema, which has a `split` column that picks the file and is not
     written. Every split's file is written, an empty one too.
-    """
+
+    Files are encoded and compressed on `threads` threads (default: one a core, up to 4;
+    pyarrow lets go of the GIL meanwhile), so that the formats' files are written at once,
+    and while the caller renders the next batch. Each file's batches are written in the
+    order they were given (a write waits for the file's previous one), so its bytes are
+    those of a writer without threads. Use it as a context manager: a build that fails
+    waits for its writes and closes every
+    file before its folder is removed."""
 
     def __init__(
         self,
@@ -145,6 +154,7 @@ class RowWriter:
         splits: list[str],
         jsonl: bool = False,
         json_list: bool = False,
+        threads: int | None = None,
     ):
         self.splits = splits
         self.sinks = {
@@ -157,12 +167,18 @@ class RowWriter:
             for name, schema in file_sets.items()
             for split in splits
         }
+        threads = threads or min(4, len(os.sched_getaffinity(0)))
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="composer-write")
+        self._last: dict[tuple[str, str], Future] = {}  # each file's latest write
+        self._pending: deque[Future] = deque()
+        self._limit = 4 * len(self.sinks) + 8  # writes in flight, at most (their rows held)
 
     def write_table(self, name: str, table: pa.Table) -> None:
         split = table.column("split")
         for part_name in self.splits:
             part = table.filter(pc.equal(split, part_name)).drop_columns(["split"])
-            self.sinks[name, part_name].write(part)
+            if part.num_rows:
+                self._submit((name, part_name), part)
 
     def write_rendered(self, kind: str, table: pa.Table) -> None:
         """Rendered rows (with a `format` column) into each format's own file set."""
@@ -171,8 +187,38 @@ class RowWriter:
             part = table.filter(pc.equal(formats, fmt)).drop_columns(["format"])
             self.write_table(f"formats/{fmt}/{kind}", part)
 
+    def _submit(self, key: tuple[str, str], part: pa.Table) -> None:
+        while len(self._pending) >= self._limit or (self._pending and self._pending[0].done()):
+            self._pending.popleft().result()  # a failed write raises here
+        self._last[key] = future = self._threads.submit(
+            _after, self._last.get(key), self.sinks[key].write, part
+        )
+        self._pending.append(future)
+
     def close(self) -> dict[str, int]:
         """Close every file; the row count of each, by its path under the output folder."""
+        self._threads.shutdown(wait=True)
+        for future in self._pending:
+            future.result()
         for sink in self.sinks.values():
             sink.close()
         return {f"{name}/{split}.parquet": sink.rows for (name, split), sink in self.sinks.items()}
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is None:
+            return
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        for sink in self.sinks.values():
+            with suppress(Exception):
+                sink.close()
+
+
+def _after(previous: Future | None, write, part: pa.Table) -> None:
+    """`write(part)` once the file's previous write is done (a thread runs the writes it is
+    given in order, and the previous one started before this one: no thread waits forever)."""
+    if previous is not None:
+        previous.result()
+    write(part)

@@ -47,9 +47,9 @@ class TextColumns:
     table: pa.Table = field(repr=False)
     kind: str
     prompt_chars: np.ndarray
-    prompt_words: np.ndarray
+    prompt_words: np.ndarray | None  # None when measured without words
     response_chars: np.ndarray
-    response_words: np.ndarray
+    response_words: np.ndarray | None
     has_system: np.ndarray
 
     @cached_property
@@ -63,29 +63,34 @@ class TextColumns:
         return _texts(self.table, self.kind, "prompt")
 
 
-def text_columns(table: pa.Table, kind: str) -> TextColumns:
-    """Measure each record of `table` (records of `kind`), batch by batch."""
+def text_columns(table: pa.Table, kind: str, words: bool = True) -> TextColumns:
+    """Measure each record of `table` (records of `kind`), batch by batch; `words=False`:
+    characters only (counting words is most of the work)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pc", "pw", "rc", "rw", "sys")}
     for batch in _batches(table):
         n = batch.num_rows
         parent, roles, values = _turns(batch.column("conversations"))
         chars = _lengths(values)
-        words = word_counts(values)
+        counts = word_counts(values) if words else None
         human = _is(roles, "human")
         parts["pc"].append(_sums(parent[human], chars[human], n))
-        parts["pw"].append(_sums(parent[human], words[human], n))
+        if words:
+            parts["pw"].append(_sums(parent[human], counts[human], n))
         parts["sys"].append(_sums(parent[_is(roles, "system")], None, n) > 0)
         if kind == "sft":
             gpt = _is(roles, "gpt")
             parts["rc"].append(_sums(parent[gpt], chars[gpt], n))
-            parts["rw"].append(_sums(parent[gpt], words[gpt], n))
+            if words:
+                parts["rw"].append(_sums(parent[gpt], counts[gpt], n))
         else:
             answer = pc.fill_null(batch.column("chosen" if kind == "dpo" else "text"), "")
             parts["rc"].append(_lengths(answer))
-            parts["rw"].append(word_counts(answer))
+            if words:
+                parts["rw"].append(word_counts(answer))
         if kind == "text":  # a text record has no prompt
             parts["pc"][-1][:] = 0
-            parts["pw"][-1][:] = 0
+            if words:
+                parts["pw"][-1][:] = 0
 
     def cat(key: str, dtype: type) -> np.ndarray:
         return np.concatenate(parts[key]) if parts[key] else np.zeros(0, dtype)
@@ -94,9 +99,9 @@ def text_columns(table: pa.Table, kind: str) -> TextColumns:
         table=table,
         kind=kind,
         prompt_chars=cat("pc", np.int64),
-        prompt_words=cat("pw", np.int64),
+        prompt_words=cat("pw", np.int64) if words else None,
         response_chars=cat("rc", np.int64),
-        response_words=cat("rw", np.int64),
+        response_words=cat("rw", np.int64) if words else None,
         has_system=cat("sys", bool),
     )
 

@@ -627,3 +627,45 @@ def test_output_dir_defaults_to_the_manifest_setting(tmp_path):
     assert result.output_dir == (tmp_path / "built" / "x").resolve()
     assert pq.read_metadata(tmp_path / "built" / "x" / "records.parquet").num_rows == 3
     assert sorted(p.name for p in (tmp_path / "built").iterdir()) == ["x"]
+
+
+# ---------------------------------------------------------------- the writer's threads
+
+
+def written(folder: Path, threads: int, fail_at: int | None = None) -> dict[str, bytes]:
+    """Batches of rows for two formats and two splits through a RowWriter on `threads`
+    threads (a batch without a `format` column at `fail_at`); each file's bytes."""
+    import pyarrow as pa
+
+    from composer.output import RowWriter
+
+    schema = pa.schema([("text", pa.string()), ("split", pa.string())])
+    sets = {"formats/a/sft": schema, "formats/b/sft": schema}
+    with RowWriter(folder, sets, ["train", "validation"], jsonl=True, threads=threads) as writer:
+        for k in range(12):
+            rows = [f"batch {k} row {i} " + "words " * (i % 50) for i in range(2_000)]
+            table = pa.table(
+                {
+                    "text": rows,
+                    "split": ["validation" if i % 7 == 0 else "train" for i in range(2_000)],
+                    "format": ["a" if i % 3 else "b" for i in range(2_000)],
+                }
+            )
+            writer.write_rendered("sft", table if k != fail_at else table.drop_columns("format"))
+        writer.close()
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.*"))}
+
+
+def test_the_writer_threads_write_the_bytes_one_thread_writes(tmp_path):
+    one = written(tmp_path / "one", threads=1)
+    assert len(one) == 8  # 2 formats x 2 splits x (parquet, jsonl)
+    assert pq.read_table(tmp_path / "one" / "formats/a/sft/train.parquet").num_rows > 10_000
+    assert written(tmp_path / "four", threads=4) == one
+
+
+def test_a_failed_write_stops_the_writer_and_closes_its_files(tmp_path):
+    import threading
+
+    with pytest.raises(KeyError):
+        written(tmp_path, threads=4, fail_at=5)
+    assert not [t for t in threading.enumerate() if t.name.startswith("composer-write")]

@@ -114,6 +114,30 @@ def test_a_task_holding_a_slice_ships_only_its_rows():
         assert pickle.loads(shipped) == task
 
 
+def big_table(n: int):
+    import pyarrow as pa
+
+    return pa.table({"n": list(range(n)), "text": [f"row {i} " + "x" * 300 for i in range(n)]})
+
+
+def test_a_worker_returns_a_large_table_through_a_mapped_file():
+    """A worker's large table comes back through a file it writes and the driver maps (not
+    through the pipe): equal to the table, each file removed once read, the folder removed
+    when the pool closes; a small table comes back pickled."""
+    import pyarrow as pa
+
+    engine = PoolEngine(2)
+    tables = engine.map(big_table, [10_000, 20_000, 3])
+    folder = Path(engine._folder)
+    assert [t.num_rows for t in tables] == [10_000, 20_000, 3]
+    for table in tables:
+        assert table.equals(big_table(table.num_rows))
+    assert folder.is_dir() and not list(folder.iterdir())  # read and unlinked
+    assert pa.total_allocated_bytes() < 2_000_000  # not copied into Arrow's memory pool
+    engine.close()
+    assert not folder.exists()
+
+
 # ---------------------------------------------------------------- choosing one: engine:, --engine
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip ins
 psutil = pytest.importorskip("psutil")
 
 import composer  # noqa: E402
+from composer.decontaminate import scan_setup  # noqa: E402
 from composer.engines.ray import RayEngine  # noqa: E402
 from tests.helpers import invoke, snapshot  # noqa: E402
 from tests.test_engines import (  # noqa: E402, F401  (the protocol's tests, on this engine)
@@ -124,14 +126,15 @@ def test_workers_take_the_drivers_cache_folder(engine: RayEngine, monkeypatch, t
 
 
 @pytest.fixture
-def ray_tasks(monkeypatch) -> list[tuple[str, int]]:
-    """(function, tasks) of every map a build sends to the cluster: the real map runs."""
-    seen: list[tuple[str, int]] = []
+def ray_tasks(monkeypatch) -> list[tuple[str, int, Any]]:
+    """(function, tasks, setup) of every map a build sends to the cluster: the real map
+    runs."""
+    seen: list[tuple[str, int, Any]] = []
     real = RayEngine.map
 
     def counted(self, fn, tasks, setup=None):
         tasks = list(tasks)
-        seen.append((getattr(fn, "func", fn).__name__, len(tasks)))
+        seen.append((getattr(fn, "func", fn).__name__, len(tasks), setup))
         return real(self, fn, tasks, setup)
 
     monkeypatch.setattr(RayEngine, "map", counted)
@@ -173,7 +176,7 @@ def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks
     on_ray = invoke("build", str(path), "-o", str(tmp_path / "ray"), *args)
     assert on_ray.exit_code == 0, on_ray.output
     assert json.loads(on_ray.stdout)["engine"] == "ray" and on_ray.stderr == ""
-    assert {"_load_task", "_render_task"} <= {fn for fn, _ in ray_tasks}
+    assert {"_load_task", "_render_task"} <= {fn for fn, *_ in ray_tasks}
     assert_same_bytes(tmp_path / "local", tmp_path / "ray")
 
 
@@ -200,7 +203,13 @@ def test_every_stage_on_the_cluster_is_the_local_build(
         mixture, tmp_path / "ray", cache=False, engine="ray", address=cluster.address
     )
     assert on_ray.engine == "ray"
-    assert {"_load_task", "scan_task", "_render_task"} <= {fn for fn, _ in ray_tasks}
+    assert {"_load_task", "scan_task", "_render_task"} <= {fn for fn, *_ in ray_tasks}
+    # Built with --no-cache, the scan's benchmark index went to the workers through a folder
+    # under the cache root (shared storage on a cluster, where /tmp is each machine's own),
+    # removed when the scan ended.
+    folders = [Path(s.args[0]) for _, _, s in ray_tasks if getattr(s, "func", 0) is scan_setup]
+    assert folders and all(f.is_relative_to(os.environ["COMPOSER_CACHE"]) for f in folders)
+    assert not any(f.exists() for f in folders)
     sources = {s["name"]: s for s in on_ray.report["sources"]}
     assert sources["tasks"]["filtered"] and any(s["duplicates"] for s in sources.values())
     assert any(s["contaminated"] for s in sources.values()) and sources["qa"]["packed"]

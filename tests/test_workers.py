@@ -73,6 +73,7 @@ def small_batches(monkeypatch):
     """Batches of a few records, and no size below which a stage stays in the driver."""
     monkeypatch.setattr(build_module, "RENDER_BATCH", 7)
     monkeypatch.setattr(build_module, "POOL_ROWS", 0)
+    monkeypatch.setattr(build_module, "RENDER_POOL_WORKERS", 2)
     monkeypatch.setattr(build_module, "POOL_BYTES", 0)
     monkeypatch.setattr(decontaminate_module, "SCAN_CHUNK", 3)
     monkeypatch.setattr(decontaminate_module, "SCAN_TEXTS", 3)
