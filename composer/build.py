@@ -320,9 +320,11 @@ def build(
                     rows,
                     engine,
                 )
-            finally:
+            finally:  # failed or not: a caller's engine keeps nothing a next build waits for
                 if own:
                     engine.close()
+                else:
+                    engine.release()
             if stage_cache.enabled and key:
                 try:
                     with stage_cache.put("output", key, manifest.name) as folder:

@@ -267,6 +267,11 @@ class Detector:
             self.index = on_gpus(index.vectors)
             self._item_evidence()
 
+    def preload(self) -> None:
+        """Start loading the transformer while the first pass runs (when it re-scores)."""
+        if self.static is not None and self.transformer is not None:
+            self.transformer.preload()
+
     def _item_evidence(self) -> None:
         self.item_code = [code_marks(t) for t in self.items]
         self.code_lookup = CodeLookup(self.item_code)
@@ -618,7 +623,9 @@ def scan_setup(folder: str, settings: Settings, cached: bool) -> Detector:
 
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
-    return Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
+    detector = Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
+    detector.preload()
+    return detector
 
 
 scan_setup.gpu = True  # type: ignore[attr-defined]
@@ -663,6 +670,8 @@ def scan_all(
     del values, encoded
     tasks = [ScanTask(distinct.slice(at, SCAN_TEXTS)) for at in range(0, len(distinct), SCAN_TEXTS)]
     if engine.workers < 2 or len(tasks) < 2:
+        if tasks:
+            detector.preload()
         parts = [detector._scan_texts(t.texts.to_pylist()) for t in tasks]
     else:
         with scratch("benchmarks") as tmp:  # under the cache root: every node reads it

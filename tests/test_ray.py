@@ -17,16 +17,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
 psutil = pytest.importorskip("psutil")
 
 import composer  # noqa: E402
+from composer.cache import StageCache  # noqa: E402
 from composer.decontaminate import scan_setup  # noqa: E402
 from composer.engines.ray import RayEngine  # noqa: E402
 from tests.helpers import invoke, snapshot  # noqa: E402
@@ -264,3 +267,77 @@ def test_a_worker_killed_during_a_build_changes_nothing(
     assert killed, "no worker was running a task"
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
     assert_same_bytes(local, on_ray.output_dir)
+    assert_cluster_free()
+
+
+def assert_cluster_free(wait: float = 30) -> None:
+    """Every CPU of the cluster free again (an engine kept open after a build holds no
+    actors: another build on the cluster would wait for their CPUs forever)."""
+    deadline = time.monotonic() + wait
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
+        assert time.monotonic() < deadline, ray.available_resources()
+        time.sleep(0.2)
+
+
+BOOM = "Why do volcanoes erupt?"  # a question of the mixture's last source, `qa`
+
+
+def failing_template(folder: Path, fails: bool) -> str:
+    """chatml, as a template of the manifest's own: one that fails (1 // 0) on the row
+    whose question is BOOM, or that renders it as chatml does."""
+    chatml = (Path(composer.__file__).parent.parent / "templates" / "chatml.jinja").read_text()
+    if fails:
+        boom = f'{{%- if m["content"] == {BOOM!r} -%}}{{{{ 1 // 0 }}}}{{%- endif -%}}\n'
+        chatml = chatml.replace("{%- for m in messages -%}\n", "{%- for m in messages -%}\n" + boom)
+    (folder / "boom.jinja").write_text(chatml, encoding="utf-8")
+    return "boom.jinja"
+
+
+# `composer build` with tests.test_workers.small_batches: every stage's tasks on the cluster.
+SMALL_BATCHES = """
+import composer.build, composer.decontaminate, composer.cli
+b, d = composer.build, composer.decontaminate
+b.RENDER_BATCH, b.POOL_ROWS, b.RENDER_POOL_WORKERS, b.POOL_BYTES = 7, 0, 2, 0
+d.SCAN_CHUNK, d.SCAN_TEXTS = 3, 3
+composer.cli.cli(prog_name="composer")
+"""
+
+
+def cli_build(manifest: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """`composer build` (small batches) in a process of its own: a build that hangs is
+    killed after WAIT seconds and fails the test, not the suite."""
+    command = [sys.executable, "-c", SMALL_BATCHES, "build", str(manifest), "-o", str(out)]
+    return subprocess.run([*command, "-q", *args], capture_output=True, text=True, timeout=WAIT)
+
+
+WAIT = 240  # seconds a build on the cluster may take at most
+
+
+def test_a_rerun_after_a_failed_build_reuses_the_finished_stages(cluster, tmp_path):
+    """A build on the cluster fails as it renders the last source (after loading,
+    decontamination and the other sources' rendering were stored in the cache); the rerun,
+    the template fixed, takes them from the cache and writes the bytes of a clean build.
+
+    Both are other jobs on the cluster than this process, whose engine stays open: the
+    actors it kept after its builds held every CPU, and these builds waited for one
+    forever (what hung when this test was first written)."""
+    path = every_stage(tmp_path)
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    manifest["formats"] = [{"name": "chatml", "template": failing_template(tmp_path, True)}]
+    path.write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    on_ray = ["--engine", "ray", "--address", cluster.address]
+    failed = cli_build(path, tmp_path / "out", *on_ray)
+    assert failed.returncode == 2 and "ZeroDivisionError" in failed.stderr, failed.stderr
+    assert not (tmp_path / "out").exists()
+    log = StageCache().events()
+    stored = {e["stage"] for e in log if e["event"] == "store"}
+    assert {"source", "benchmarks", "decontaminate", "render"} <= stored
+
+    failing_template(tmp_path, False)
+    rerun = cli_build(path, tmp_path / "out", *on_ray)
+    assert rerun.returncode == 0, rerun.stderr
+    again = StageCache().events()[len(log) :]
+    hits = Counter(e["stage"] for e in again if e["event"] == "hit")
+    assert hits["source"] == len(manifest["sources"]) and hits["decontaminate"]
+    clean = composer.build(path, tmp_path / "clean", workers=1, cache=False)
+    assert_same_bytes(clean.output_dir, tmp_path / "out")

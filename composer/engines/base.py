@@ -31,7 +31,11 @@ Contract, for `Engine.map(fn, tasks, setup=None)`:
 
 `workers` says how many tasks may run at once (1 for the local engine); a stage may use it
 to decide whether splitting its work is worth it. `close()` releases workers; an engine is
-also a context manager that closes itself.
+also a context manager that closes itself. `release()` frees what the workers keep for the
+next map with the same setup: a build calls it as it ends (failed or not) on an engine it
+was given and does not close. On a Ray cluster that is the actors and the CPUs they
+reserve: kept, they would leave another build on the same cluster waiting for a CPU
+forever.
 """
 
 from __future__ import annotations
@@ -64,6 +68,10 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Stop the workers (a later `map` may start them again)."""
+        ...
+
+    def release(self) -> None:
+        """Drop the workers' setup state, and what it reserves, between builds."""
         ...
 
     def __enter__(self) -> Engine: ...

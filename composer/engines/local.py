@@ -29,6 +29,9 @@ class LocalEngine:
     def close(self) -> None:
         self._state = WorkerState()
 
+    def release(self) -> None:
+        self._state = WorkerState()
+
     def __enter__(self) -> LocalEngine:
         return self
 

@@ -99,6 +99,11 @@ class PoolEngine:
             self._folder = None
         self._inline = WorkerState()
 
+    def release(self) -> None:
+        """The workers keep their state (their processes reserve nothing another build
+        waits for); the driver's own is dropped."""
+        self._inline = WorkerState()
+
     def __enter__(self) -> PoolEngine:
         return self
 

@@ -12,7 +12,9 @@ writes every output file from them, so the bytes do not depend on the number of 
   `gpu = True`, on a cluster with GPUs), each building the state once and running task
   after task with it. A dead actor is restarted, builds the state again and runs its task
   again. The actors stay for the next map with a setup; a map without one stops them,
-  freeing their CPUs for its tasks.
+  freeing their CPUs for its tasks, and so does `release()`, which a build calls as it
+  ends: idle actors kept by an engine that stays open would hold the cluster's CPUs, and
+  another build on the cluster would wait for them forever.
 
 Every node needs composer (and the manifest's plugins) installed as on the driver, and the
 manifest's files, the cache folder and the output folder at the same paths (shared storage;
@@ -206,6 +208,12 @@ class RayEngine:
                 raise cause from None
             raise
         return results
+
+    def release(self) -> None:
+        """Stop the actors: each holds a CPU (or a GPU) of the cluster while it lives, and
+        another job's tasks wait for those as long as it does."""
+        if self._ray is not None:
+            self._stop_actors()
 
     def close(self) -> None:
         """Stop the actors and disconnect (stopping the Ray instance this engine started)."""
