@@ -88,11 +88,11 @@ BUILTIN = {
         ),
         Benchmark(
             "mbpp",
-            ("text",),
+            ("text", "test_list"),
             "google-research-datasets/mbpp",
             "full",
             "test",
-            description="MBPP task descriptions",
+            description="MBPP: task description and its assert tests",
         ),
         Benchmark(
             "winogrande",

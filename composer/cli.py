@@ -461,9 +461,9 @@ def decontaminate(manifest: str, audit: str | None, no_cache: bool) -> None:
     click.echo(f"Matches: {len(found.audit):,} ({summary})")
     click.echo(
         "Transformer cosine of the re-scored pairs, by lexical evidence; a match needs "
-        "numbers >= 0.5, words >= 0.7, none >= 0.92:"
+        "numbers >= 0.5, code >= 0.5, copy >= 0.3, words >= 0.7, none >= 0.92:"
     )
-    for evidence in ("numbers", "words", "none"):
+    for evidence in ("numbers", "code", "copy", "words", "none"):
         scores = [s for e, s in found.scores if e == evidence]
         counts = Counter(min(max(int(s * 10), 0), 9) for s in scores)
         bars = "  ".join(f"{b / 10:.1f}+ {counts.get(b, 0):,}" for b in range(3, 10))

@@ -8,8 +8,8 @@ buried in a long answer is found. Two detectors:
   whatever the case, spacing or wrapping);
 - `embedding`: rewordings. A static model (distilled from the transformer) finds each
   window's nearest items with faiss; a pair goes on only with lexical evidence (the item's
-  numbers, or its rare words, found in the window; a code item's signature or docstring
-  phrases, never its numbers: see CodeMarks) or a very close embedding; the
+  numbers, or its rare words, found in the window; a code item's signature, docstring
+  phrases or test values, never its numbers: see code_marks) or a very close embedding; the
   transformer then scores the pairs that are left, and decides.
 
 The static pass makes a million rows practical on a CPU; the evidence gate keeps the
@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from composer.benchmarks import BenchmarkItems, load, resolve
 from composer.cache import StageCache, scratch
-from composer.code_marks import code_marks
+from composer.code_marks import COMMON, CodeLookup, CodeWindow, code_marks, looks_like_code
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.engines import Engine, engine_for
 from composer.ngrams import NgramIndex, words
@@ -60,7 +60,8 @@ class Settings:
     certain: float = 0.92  # a match with no evidence at all
     with_numbers: float = 0.5  # the item's numbers (2 or more) are the window's numbers
     with_words: float = 0.7  # most of the item's idf-weighted words are in the window
-    with_code: float = 0.5  # a code item's signature or docstring is in the window
+    with_code: float = 0.5  # a code item's signature, docstring or test values are in it
+    with_copy: float = 0.3  # nearly all a code item's phrases are in it (names aside)
     number_overlap: float = 0.8  # Jaccard of the two sets of numbers
     word_overlap: float = 0.7
 
@@ -266,18 +267,32 @@ class Detector:
             self.index = on_gpus(index.vectors)
             self._item_evidence()
 
+    def preload(self) -> None:
+        """Start loading the transformer while the first pass runs (when it re-scores)."""
+        if self.static is not None and self.transformer is not None:
+            self.transformer.preload()
+
     def _item_evidence(self) -> None:
         self.item_code = [code_marks(t) for t in self.items]
+        self.code_lookup = CodeLookup(self.item_code)
         # A code item's numbers are constants and test values (0, 1, 2, 10, 100 in any
-        # program): what identifies it is its function's name and signature.
+        # program): what identifies it is its signature, docstring and test values.
         self.item_numbers = [
             frozenset() if code else frozenset(numbers(t))
             for t, code in zip(self.items, self.item_code)
         ]
-        self.item_words = [frozenset(words(t)) for t in self.items]
+        self.item_words = [
+            frozenset(
+                w
+                for w in words(t)
+                if not code or (len(w) > 1 and w not in COMMON and w not in code.names)
+            )
+            for t, code in zip(self.items, self.item_code)
+        ]
         df = Counter(w for ws in self.item_words for w in ws)
         self.idf = {w: np.log((1 + len(self.items)) / (1 + c)) + 1 for w, c in df.items()}
         self.item_weight = [sum(self.idf[w] for w in ws) or 1.0 for ws in self.item_words]
+        self.unique_weight = np.log((1 + len(self.items)) / 2) + 1  # a word in one item
 
     def scan(self, checked: Checked) -> list[Match]:
         """The matches of the checked texts (a text found twice matches twice). A text this
@@ -368,21 +383,27 @@ class Detector:
             window_words = checked.words[text] if whole else words(window)
             found_words = set(window_words)
             found_numbers = set(numbers(window))
-            joined_words = None
+            code = None
+            if self.code_lookup and (
+                any(self.item_code[i] is not None for _, i in close) or looks_like_code(window)
+            ):
+                # Code: also the code items that share a name or a phrase with the window.
+                code = CodeWindow.of(window, window_words)
+                near = {int(i) for _, i in close}
+                close += [(0.0, i) for i in self.code_lookup.items(code) if i not in near]
             for sim, item in close:
                 item = int(item)
                 by_numbers, by_words = self._evidence(found_numbers, found_words, item)
-                by_code = False
-                if self.item_code[item] is not None:
-                    if joined_words is None:
-                        joined_words = " " + " ".join(window_words) + " "
-                    by_code = self.item_code[item].found(window_words, joined_words)
+                marks = self.item_code[item]
+                by_code = None
+                if code is not None and marks is not None:
+                    by_code = marks.found(code, self.idf, self.unique_weight)
                 if by_numbers or by_code or by_words or sim >= s.static_close:
                     pairs.append((w, item, float(sim)))
                     needs.append(
                         ("numbers", s.with_numbers)
                         if by_numbers
-                        else ("code", s.with_code)
+                        else (by_code, s.with_copy if by_code == "copy" else s.with_code)
                         if by_code
                         else ("words", s.with_words)
                         if by_words
@@ -602,7 +623,9 @@ def scan_setup(folder: str, settings: Settings, cached: bool) -> Detector:
 
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
-    return Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
+    detector = Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
+    detector.preload()
+    return detector
 
 
 scan_setup.gpu = True  # type: ignore[attr-defined]
@@ -647,6 +670,8 @@ def scan_all(
     del values, encoded
     tasks = [ScanTask(distinct.slice(at, SCAN_TEXTS)) for at in range(0, len(distinct), SCAN_TEXTS)]
     if engine.workers < 2 or len(tasks) < 2:
+        if tasks:
+            detector.preload()
         parts = [detector._scan_texts(t.texts.to_pylist()) for t in tasks]
     else:
         with scratch("benchmarks") as tmp:  # under the cache root: every node reads it

@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from composer.cache import abandoned, cache_dir, temp_prefix
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 STATIC_DIMS = 256
 SAVE_EVERY = 2048  # texts the transformer embeds between saves to the cache
+WORD_MEMO = 200_000  # words whose static vectors an embedder keeps (200 MB at 256 dims)
 
 
 def model_path(name: str) -> str:
@@ -122,6 +124,11 @@ class TransformerEmbedder:
     def model(self):
         return _load_transformer(self.name)
 
+    def preload(self) -> None:
+        """Load the model in a thread: its imports and weights take seconds (tens on a
+        busy machine), which the first pass (tokenizer, faiss: outside the GIL) hides."""
+        threading.Thread(target=_load_transformer, args=(self.name,), name="preload").start()
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dims), np.float32)
@@ -151,8 +158,16 @@ class TransformerEmbedder:
         return getter() if getter else model.get_sentence_embedding_dimension()
 
 
-@cache
+_LOADING = threading.Lock()  # one load of a model, whichever thread asks first
+
+
 def _load_transformer(name: str):
+    with _LOADING:
+        return _loaded_transformer(name)
+
+
+@cache
+def _loaded_transformer(name: str):
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -188,6 +203,11 @@ class StaticEmbedder:
         self.tokenizer.no_truncation()
         self.unk = model.unk_token_id
         self.dims = self.vectors.shape[1]
+        # Each word's summed token vectors and number of tokens, kept for the next batches
+        # (up to WORD_MEMO words): tokenizing a batch's distinct words was most of the cost.
+        self.word_rows: dict[str, int] = {}
+        self.word_sums = np.zeros((0, self.dims), np.float32)
+        self.word_counts = np.zeros(0, np.float32)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dims), np.float32)
@@ -205,7 +225,7 @@ class StaticEmbedder:
 
         split = pc.utf8_split_whitespace(pa.array(texts, pa.large_string()))
         encoded = pc.dictionary_encode(split.flatten())
-        sums, counts = self._word_vectors(encoded.dictionary.to_pylist())
+        sums, counts = self._known_word_vectors(encoded.dictionary.to_pylist())
         offsets = split.offsets.to_numpy()
         words = csr_matrix(
             (
@@ -217,6 +237,29 @@ class StaticEmbedder:
         )
         tokens = words @ counts
         return (words @ sums) / np.maximum(tokens, 1)[:, None]
+
+    def _known_word_vectors(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """_word_vectors, through the words kept from earlier batches (the same values)."""
+        rows = np.fromiter((self.word_rows.get(w, -1) for w in words), np.int64, len(words))
+        new = np.flatnonzero(rows < 0)
+        sums = np.empty((len(words), self.dims), np.float32)
+        counts = np.empty(len(words), np.float32)
+        known = np.flatnonzero(rows >= 0)
+        sums[known], counts[known] = self.word_sums[rows[known]], self.word_counts[rows[known]]
+        if len(new):
+            new_sums, new_counts = self._word_vectors([words[i] for i in new])
+            sums[new], counts[new] = new_sums, new_counts
+            keep = new[: max(WORD_MEMO - len(self.word_rows), 0)]
+            if len(keep):
+                at, end = len(self.word_rows), len(self.word_rows) + len(keep)
+                if end > len(self.word_counts):  # room for twice as many
+                    room = min(max(2 * end, 4096), WORD_MEMO)
+                    self.word_sums = np.resize(self.word_sums, (room, self.dims))
+                    self.word_counts = np.resize(self.word_counts, room)
+                self.word_rows.update((words[i], at + n) for n, i in enumerate(keep.tolist()))
+                self.word_sums[at:end] = new_sums[: len(keep)]
+                self.word_counts[at:end] = new_counts[: len(keep)]
+        return sums, counts
 
     def _word_vectors(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Each word's summed token vectors, and its number of tokens (unknown tokens

@@ -462,3 +462,20 @@ def test_a_source_scan_finds_what_the_detector_finds_text_by_text(detector):
     ]
     assert audited == direct
     assert scan.removed.tolist() == [True, True, False, True]
+
+
+def test_the_static_embedder_keeps_word_vectors_for_later_batches(composer_cache):
+    """Words seen in an earlier batch are not tokenized again, and give the same vectors."""
+    import numpy as np
+
+    import composer.embeddings as embeddings
+
+    texts = [ITEMS[0], ITEMS[1], ITEMS[0].upper(), REWORDED, CLEAN, "", SAME_STYLE]
+    static = embeddings.StaticEmbedder()
+    static.batch_size = 2
+    kept = static.encode(texts)
+    assert static.word_rows and set(ITEMS[0].split()) <= set(static.word_rows)
+    fresh = embeddings.StaticEmbedder()
+    fresh.batch_size = len(texts)
+    assert np.array_equal(kept, fresh.encode(texts))
+    assert np.array_equal(kept, static.encode(texts))  # every word known now
