@@ -19,6 +19,13 @@ turn, so there every text is new.
 prompts four ways (verbatim, inside an instruction, docstring reworded, function renamed):
 recall >= 0.98 (>= 0.95 reworded and reordered). Clean rows removed: GSM8K train (same
 style) <= 0.5%, HH-RLHF (unrelated) <= 0.1%, GPTeacher codegen <= 0.1%.
+
+Quality figures (2026-12-04, `--quality-only`, 50,000 items, 2 shared cores), before -> after
+the code evidence of code_marks.py: HumanEval recall verbatim 1.000 -> 1.000, instruction
+1.000 -> 1.000, docstring reworded 0.915 -> 0.982 (161/164: is_prime, median and fib
+reworded are left, their prose and signature are any course's), renamed 0.939 -> 1.000;
+GPTeacher codegen removed 0 -> 0; GSM8K unchanged (reworded 0.955, others 1.000; GSM8K
+train 0.09%, HH-RLHF 0).
 """
 
 from __future__ import annotations

@@ -68,8 +68,8 @@ class CodeWindow:
 
     @classmethod
     def of(cls, text: str, text_words: list[str]) -> CodeWindow:
-        names = function_names(text)
-        plain = [w for w in text_words if w not in names]
+        names = function_names(text) if looks_like_code(text) else frozenset()
+        plain = [w for w in text_words if w not in names] if names else text_words
         return cls(
             names,
             frozenset(text_words),

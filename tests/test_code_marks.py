@@ -153,11 +153,11 @@ def test_ordinary_code_that_shares_a_name_or_stock_phrases_stays_in(detector):
 
 
 def test_an_mbpp_item_is_caught_by_its_test_values_not_by_its_topic(detector):
-    with_tests = (
+    with_tests = (  # another name, other prose, the tests in another order: its values
         "Implement count_initial_vowels(s) so that these tests pass:\n"
-        'assert count_initial_vowels("apple tree orange ink") == 3\n'
-        'assert count_initial_vowels("every umbrella stays under awnings") == 4\n'
-        'assert count_initial_vowels("rhythm and blues") == 1'
+        'assert count_initial_vowels("rhythm and blues") == 1  # no vowel first\n'
+        'assert count_initial_vowels("apple tree orange ink") == 3  # three of four\n'
+        'assert count_initial_vowels("every umbrella stays under awnings") == 4  # not stays'
     )
     topic = (
         "Write a Python function that counts the words in a sentence which start with a "
@@ -165,7 +165,9 @@ def test_an_mbpp_item_is_caught_by_its_test_values_not_by_its_topic(detector):
         "    return sum(w[0].lower() in 'aeiou' for w in sentence.split())\n\n"
         'print(vowel_start_count("an old owl"))'
     )
+    before = len(detector.scores)
     assert caught(detector, [with_tests, topic], ngram=0) == {0: {"m/0"}}
+    assert "code" in {e for e, _ in detector.scores[before:]}  # its values, not only words
 
 
 def test_reworded_math_stays_caught_beside_code_items(detector):
