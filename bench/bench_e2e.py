@@ -111,6 +111,21 @@ def write_data(folder: Path, data: Path, rows: int, items: int, seed: int = 0) -
     return {"sft": per_source * 3, "dpo": n_dpo, "items": len(test) + len(humaneval) + len(fillers)}
 
 
+def prepared(workdir: Path, data: Path, rows: int, items: int) -> tuple[Path, dict]:
+    """The folder holding the mixture's data for `rows` and `items` (written on first use;
+    a folder per size, since the files' names do not say how many rows they hold), and what
+    `write_data` made."""
+    folder = workdir / f"rows-{rows}-items-{items}"
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / "data.json"
+    if not marker.exists():
+        started = time.perf_counter()
+        made = write_data(folder, data, rows, items)
+        marker.write_text(json.dumps(made))
+        print(f"data written in {time.perf_counter() - started:.0f}s: {made}")
+    return folder, json.loads(marker.read_text())
+
+
 def write_manifest(folder: Path, data: Path, decontaminate: bool, near: str | None) -> Path:
     benchmarks = (
         "decontaminate:\n  benchmarks:\n"
@@ -170,15 +185,8 @@ def main() -> None:
     parser.add_argument("--near", choices=["minhash", "embedding"])
     parser.add_argument("--workers", type=int, default=0, help="default: one a core")
     args = parser.parse_args()
-    folder, data = Path(args.workdir), Path(args.data).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / f"data-{args.rows}-{args.items}.json"
-    if not marker.exists():
-        started = time.perf_counter()
-        made = write_data(folder, data, args.rows, args.items)
-        marker.write_text(json.dumps(made))
-        print(f"data written in {time.perf_counter() - started:.0f}s: {made}")
-    made = json.loads(marker.read_text())
+    data = Path(args.data).resolve()
+    folder, made = prepared(Path(args.workdir), data, args.rows, args.items)
     manifest = write_manifest(folder, data, not args.no_decontaminate, args.near)
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(manifest), str(args.workers)],

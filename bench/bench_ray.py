@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_e2e import digest, write_data, write_manifest
+from bench_e2e import digest, prepared, write_manifest
 
 CHILD = """
 import json, resource, sys, time
@@ -181,17 +181,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(here.parent.parent / "shared" / "data"))
     parser.add_argument("--workdir", default="/tmp/composer-ray")
     args = parser.parse_args()
-    # A folder per size: bench_e2e's file names do not say how many rows they hold.
     data = Path(args.data).resolve()
-    folder = Path(args.workdir) / f"rows-{args.rows}-items-{args.items}"
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / "data.json"
-    if not marker.exists():
-        started = time.perf_counter()
-        made = write_data(folder, data, args.rows, args.items)
-        marker.write_text(json.dumps(made))
-        print(f"data written in {time.perf_counter() - started:.0f}s: {made}")
-    made = json.loads(marker.read_text())
+    folder, made = prepared(Path(args.workdir), data, args.rows, args.items)
     manifest = write_manifest(folder, data, args.decontaminate, None)
     rows = made["sft"] + made["dpo"]
     print(
