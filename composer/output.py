@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from composer.engines.pool import default_workers
 from composer.errors import UserError
 
 MARKER = "report.json"
@@ -144,8 +145,7 @@ class RowWriter:
     and while the caller renders the next batch. Each file's batches are written in the
     order they were given (a write waits for the file's previous one), so its bytes are
     those of a writer without threads. Use it as a context manager: a build that fails
-    waits for its writes and closes every
-    file before its folder is removed."""
+    waits for its writes and closes every file before its folder is removed."""
 
     def __init__(
         self,
@@ -167,7 +167,7 @@ class RowWriter:
             for name, schema in file_sets.items()
             for split in splits
         }
-        threads = threads or min(4, len(os.sched_getaffinity(0)))
+        threads = threads or min(4, default_workers())
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="composer-write")
         self._last: dict[tuple[str, str], Future] = {}  # each file's latest write
         self._pending: deque[Future] = deque()
