@@ -19,7 +19,6 @@ item of the same style (GSM8K train against GSM8K test: same style, other number
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import Counter
@@ -213,22 +212,14 @@ class BenchmarkIndex:
         return cls(**listed, ngrams=ngrams, vectors=vectors)
 
 
-MEMO_TEXTS = 2_000_000  # distinct texts whose scan a detector remembers (~100 bytes each)
-
-
 @dataclass(frozen=True)
 class TextScan:
-    """A distinct text's scan, remembered by the detector: a text found again, in another
-    chunk or source, costs a lookup (real data repeats turns: greetings, system prompts,
-    the same question in several sources)."""
+    """A distinct text's scan (scan_all scans each distinct text of every source once: real
+    data repeats turns, greetings, system prompts, the same question in several sources)."""
 
     windows: int
     pairs: tuple[tuple[str, float, float], ...]  # (evidence, cosine, first-pass cosine)
     matches: tuple[tuple[int, str, float, str], ...]  # (item, detector, score, evidence)
-
-
-def text_key(text: str) -> bytes:
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 class Detector:
@@ -261,8 +252,6 @@ class Detector:
         # looks at to choose thresholds (`composer decontaminate`).
         self.scores: list[tuple[str, float]] = []
         self.first_scores: list[float] = []  # the first pass's cosine of each of those pairs
-        self.memo: dict[bytes, TextScan | int] = {}  # by text_key: see scan
-        self.memo_settings: Settings | None = None
         if settings.embedding:
             self.index = on_gpus(index.vectors)
             self._item_evidence()
@@ -295,21 +284,10 @@ class Detector:
         self.unique_weight = np.log((1 + len(self.items)) / 2) + 1  # a word in one item
 
     def scan(self, checked: Checked) -> list[Match]:
-        """The matches of the checked texts (a text found twice matches twice). A text this
-        detector has scanned before, with the same settings, is not scanned again."""
-        if self.memo_settings != self.settings:
-            self.memo.clear()
-            self.memo_settings = replace(self.settings)
-        keys = [text_key(t) for t in checked.distinct]
-        new = [i for i, k in enumerate(keys) if k not in self.memo]
-        scanned = dict(zip(new, self._scan_texts([checked.distinct[i] for i in new])))
-        for i, result in scanned.items():
-            if len(self.memo) < MEMO_TEXTS:
-                self.memo[keys[i]] = result
+        """The matches of the checked texts (a text found twice matches twice)."""
         by_text: dict[int, list[Match]] = {}
         windows = pairs = 0
-        for i, key in enumerate(keys):
-            result = scanned[i] if i in scanned else self.memo[key]
+        for i, result in enumerate(self._scan_texts(checked.distinct)):
             if isinstance(result, int):  # no pair re-scored, no match
                 windows += result
                 continue
