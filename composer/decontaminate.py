@@ -33,7 +33,7 @@ import pyarrow as pa
 from composer.benchmarks import BenchmarkItems, load, resolve
 from composer.cache import StageCache, scratch
 from composer.code_marks import COMMON, CodeLookup, CodeWindow, code_marks, looks_like_code
-from composer.embeddings import StaticEmbedder, TransformerEmbedder
+from composer.embeddings import StaticEmbedder, TransformerEmbedder, set_threads
 from composer.engines import Engine, engine_for
 from composer.ngrams import NgramIndex, words
 
@@ -597,9 +597,8 @@ def scan_setup(folder: str, settings: Settings, cached: bool) -> Detector:
     """A worker's detector, from the benchmark index saved in `folder`; one thread (the
     workers share the cores). Marked `gpu`: on a Ray cluster with GPUs, one a worker."""
     import faiss
-    import torch
 
-    torch.set_num_threads(1)
+    set_threads(1)
     faiss.omp_set_num_threads(1)
     detector = Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
     detector.preload()
