@@ -52,6 +52,11 @@ class Settings:
     candidates: int = 2  # nearest items per window from the first pass
     static_min: float = 0.5  # first-pass cosine below which a pair is not looked at
     static_close: float = 0.95  # first-pass cosine that sends a pair on without evidence
+    # ... if its word sets have at least this Jaccard: `certain` asks the transformer for the
+    # same text in other words, which no pair further apart in words reached (the lowest
+    # that did, on real text, was 0.48; 89% of those sent on without evidence in
+    # bench_e2e are below 0.3, and none of them matched).
+    close_words: float = 0.3
     window: int = 96  # words per window of a long text
     stride: int = 48
     # Decisions on the transformer's cosine, by the lexical evidence a pair has. Tuned on
@@ -278,6 +283,10 @@ class Detector:
             )
             for t, code in zip(self.items, self.item_code)
         ]
+        self.item_all_words = [  # the same sets, but a code item's names and common words
+            ws if code is None else frozenset(words(t))
+            for t, ws, code in zip(self.items, self.item_words, self.item_code)
+        ]
         df = Counter(w for ws in self.item_words for w in ws)
         self.idf = {w: np.log((1 + len(self.items)) / (1 + c)) + 1 for w, c in df.items()}
         self.item_weight = [sum(self.idf[w] for w in ws) or 1.0 for ws in self.item_words]
@@ -340,6 +349,14 @@ class Detector:
         shared = sum(self.idf[w] for w in self.item_words[item] & found_words)
         return numbers_agree, shared / self.item_weight[item] >= s.word_overlap
 
+    def _close(self, sim: float, found_words: set, item: int) -> bool:
+        """Whether a pair without evidence goes on to the transformer (see close_words)."""
+        if sim < self.settings.static_close:
+            return False
+        item_words = self.item_all_words[item]
+        shared = len(item_words & found_words)
+        return shared >= self.settings.close_words * (len(item_words | found_words) or 1)
+
     def _embedding_matches(self, checked: Windowed) -> tuple[list[tuple], list[tuple]]:
         """(text, item, "embedding", score, evidence) of each match, and (text, evidence,
         transformer cosine, first-pass cosine) of each re-scored pair."""
@@ -376,7 +393,7 @@ class Detector:
                 by_code = None
                 if code is not None and marks is not None:
                     by_code = marks.found(code, self.idf, self.unique_weight)
-                if by_numbers or by_code or by_words or sim >= s.static_close:
+                if by_numbers or by_code or by_words or self._close(sim, found_words, item):
                     pairs.append((w, item, float(sim)))
                     needs.append(
                         ("numbers", s.with_numbers)

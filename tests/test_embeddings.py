@@ -58,11 +58,11 @@ def test_the_packaged_model_runs_in_onnx_runtime_on_a_cpu():
 
 def test_any_other_model_runs_in_sentence_transformers(torch_vectors):
     # The packaged weights named by their folder: a model the ONNX path does not know.
-    folder = model_path(DEFAULT_MODEL)
-    assert default_backend(folder) in ("torch", "torch-fp16")
-    embedder = TransformerEmbedder(folder, cached=False, backend="torch")
-    assert np.abs(embedder.encode(TEXTS) - torch_vectors).max() < 1e-6
-    assert embedder.backend == "torch"
+    embedder = TransformerEmbedder(model_path(DEFAULT_MODEL), cached=False)
+    vectors = embedder.encode(TEXTS)
+    assert embedder.backend in ("torch", "torch-fp16")
+    if embedder.backend == "torch":
+        assert np.abs(vectors - torch_vectors).max() < 1e-6
 
 
 def test_a_texts_vector_depends_on_nothing_but_the_text():
