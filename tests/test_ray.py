@@ -130,17 +130,18 @@ def test_workers_take_the_drivers_cache_folder(engine: RayEngine, monkeypatch, t
 
 @pytest.fixture
 def ray_tasks(monkeypatch) -> list[tuple[str, int, Any]]:
-    """(function, tasks, setup) of every map a build sends to the cluster: the real map
-    runs."""
+    """(function, tasks, setup) of every map a build sends to the cluster (`map`, and
+    `map_held`, whose tables stay on the cluster): the real map runs."""
     seen: list[tuple[str, int, Any]] = []
-    real = RayEngine.map
+    for method in ("map", "map_held"):
+        real = getattr(RayEngine, method)
 
-    def counted(self, fn, tasks, setup=None):
-        tasks = list(tasks)
-        seen.append((getattr(fn, "func", fn).__name__, len(tasks), setup))
-        return real(self, fn, tasks, setup)
+        def counted(self, fn, tasks, setup=None, real=real):
+            tasks = list(tasks)
+            seen.append((getattr(fn, "func", fn).__name__, len(tasks), setup))
+            return real(self, fn, tasks, setup)
 
-    monkeypatch.setattr(RayEngine, "map", counted)
+        monkeypatch.setattr(RayEngine, method, counted)
     return seen
 
 
@@ -179,7 +180,7 @@ def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks
     on_ray = invoke("build", str(path), "-o", str(tmp_path / "ray"), *args)
     assert on_ray.exit_code == 0, on_ray.output
     assert json.loads(on_ray.stdout)["engine"] == "ray" and on_ray.stderr == ""
-    assert {"_load_task", "_render_task"} <= {fn for fn, *_ in ray_tasks}
+    assert {"_held_source", "_render_held"} <= {fn for fn, *_ in ray_tasks}
     assert_same_bytes(tmp_path / "local", tmp_path / "ray")
 
 
@@ -206,7 +207,7 @@ def test_every_stage_on_the_cluster_is_the_local_build(
         mixture, tmp_path / "ray", cache=False, engine="ray", address=cluster.address
     )
     assert on_ray.engine == "ray"
-    assert {"_load_task", "scan_task", "_render_task"} <= {fn for fn, *_ in ray_tasks}
+    assert {"_held_source", "scan_task", "_render_held"} <= {fn for fn, *_ in ray_tasks}
     # Built with --no-cache, the scan's benchmark index went to the workers through a folder
     # under the cache root (shared storage on a cluster, where /tmp is each machine's own),
     # removed when the scan ended.
