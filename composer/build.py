@@ -487,6 +487,8 @@ def _compose(
             ),
         )
     )
+    after_dedup = {name: kept_rows for name, (_, kept_rows) in kept.items()}
+    del kept  # each step's tables go as the next step's are made (on Ray: the object store)
     mixture = (
         solve_mix(
             {name: clean_rows for name, (_, (clean_rows, _)) in cleaned.items()},
@@ -524,7 +526,7 @@ def _compose(
     funnels: dict[str, Funnel] = {}
     for c in converted:
         name = c.source.name
-        kept_rows = kept[name][1]
+        kept_rows = after_dedup[name]
         clean_rows, packed = cleaned_rows[name]
         funnels[name] = Funnel(
             name=name,
@@ -559,7 +561,6 @@ def _compose(
             lost_to=dict(sorted(lost_to[name].items())),
             near_lost_to=near.lost(name),
         )
-    del kept
 
     if mixture is not None:
         total = sum(s.rows for _, s in sampled.values()) or 1

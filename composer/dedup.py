@@ -2,7 +2,7 @@
 
 Priority is confidence (highest first), then manifest order. Records of different kinds
 (sft, dpo, text) are deduplicated separately. Works on whole columns: one hash
-factorisation over all ids, no per-row Python.
+factorisation over all ids, in Arrow, no per-row Python.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from composer.convert import Converted
 
@@ -50,9 +50,10 @@ def first_wins(
         if not group:
             continue
         columns = [ids[s.source.name] for s in group]
-        flat = np.concatenate([c.to_numpy(zero_copy_only=False) for c in columns])
+        # Each id's code, in Arrow (no Python string per row): equal ids, equal codes.
+        flat = pa.chunked_array([chunk for c in columns for chunk in c.chunks], pa.string())
+        codes = pc.index_in(flat, value_set=pc.unique(flat)).to_numpy()
         owner = np.repeat(np.arange(len(group)), [len(c) for c in columns])
-        codes, _ = pd.factorize(flat)
         first = np.full(codes.max() + 1 if len(codes) else 0, len(codes), dtype=np.int64)
         np.minimum.at(first, codes, np.arange(len(codes)))
         winner = owner[first[codes]]
