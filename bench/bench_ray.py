@@ -109,7 +109,9 @@ def start_cluster(nodes: int, cpus: int):
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     share = max(1, cpus // nodes)
-    store = 1 << 30  # object store per node: plenty for a wave of render batches
+    # Object store per node: on Ray the records stay there between steps (a step makes its
+    # tables while the previous ones are held), and a render task reads its source there.
+    store = 2 << 30
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": share, "object_store_memory": store}
     )
