@@ -29,6 +29,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip ins
 psutil = pytest.importorskip("psutil")
 
 import composer  # noqa: E402
+from composer import stages  # noqa: E402
 from composer.cache import StageCache  # noqa: E402
 from composer.decontaminate import scan_setup  # noqa: E402
 from composer.engines.ray import RayEngine  # noqa: E402
@@ -142,6 +143,13 @@ def ray_tasks(monkeypatch) -> list[tuple[str, int, Any]]:
             return real(self, fn, tasks, setup)
 
         monkeypatch.setattr(RayEngine, method, counted)
+    real_fetch = RayEngine.fetch
+
+    def fetch(self, ref):
+        seen.append(("fetch", 1, None))
+        return real_fetch(self, ref)
+
+    monkeypatch.setattr(RayEngine, "fetch", fetch)
     return seen
 
 
@@ -172,15 +180,26 @@ def local_build(manifest: Path, folder: Path) -> Path:
 
 
 @pytest.mark.usefixtures("small_batches")
-def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks):
+def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks, monkeypatch):
+    """The same bytes, and a driver that held no records: it converted no source and
+    fetched no table from the object store (the demo has no decontamination or near dedup,
+    which still bring the records to the driver)."""
     path = demo_copy(tmp_path)
     local = invoke("build", str(path), "-o", str(tmp_path / "local"), "--no-cache", "-q")
     assert local.exit_code == 0, local.output
+    here: list[int] = []  # sources converted or read in this process (the driver)
+    for name in ("prepare_source", "load_source"):
+        real = getattr(stages, name)
+        monkeypatch.setattr(
+            stages, name, lambda *a, real=real, **k: here.append(1) or real(*a, **k)
+        )
     args = ["--engine", "ray", "--address", cluster.address, "--no-cache", "-q", "--json"]
     on_ray = invoke("build", str(path), "-o", str(tmp_path / "ray"), *args)
     assert on_ray.exit_code == 0, on_ray.output
     assert json.loads(on_ray.stdout)["engine"] == "ray" and on_ray.stderr == ""
-    assert {"_held_source", "_render_held"} <= {fn for fn, *_ in ray_tasks}
+    done = {fn for fn, *_ in ray_tasks}
+    assert {"_held_source", "_render_held", "_records_file"} <= done
+    assert "fetch" not in done and not here
     assert_same_bytes(tmp_path / "local", tmp_path / "ray")
 
 
