@@ -213,7 +213,7 @@ def _load_held(
                 phase = partial(_show_phase, bar, source.name)
                 c = stages.prepare_source(manifest, i, plugin, phase)
                 cache.keep("source", key, source.name, c, stages.save_source)
-                [(tables[source.name], _)] = held.each(engine, held.as_is, [(c.records,)])
+                tables[source.name] = held.keep(engine, c.records)
                 c.records = c.records.schema.empty_table()
                 converted[i] = c
                 bar.update()
@@ -576,8 +576,8 @@ def _compose(
         {c.source.name: c.source.max_validation for c in converted},
     )
     finals = {
-        name: _Final(table, *small)
-        for name, (table, small) in zip(
+        name: _Final(sampled[name][0], column, *small)
+        for name, (column, small) in zip(
             sampled,
             held.each(
                 engine,
@@ -713,10 +713,12 @@ def _sampled(
 
 @dataclass
 class _Final:
-    """A source's final records (a table, or a reference to one on Ray) and what the driver
-    knows of them: rows, rows by split, the sha256 a `render` cache key is made of."""
+    """A source's final records: its sampled records and their `split` column, apart (on
+    Ray, references: the records are not stored again for one more column), and what the
+    driver knows of them: rows, rows by split, the sha256 a `render` cache key is made of."""
 
-    table: Any
+    records: Any
+    split: Any
     rows: int
     by_split: dict[str, int]
     sha: str
@@ -724,12 +726,17 @@ class _Final:
 
 def _split(
     table: pa.Table, test_ids: pa.Array, validation_ids: pa.Array, sha: bool
-) -> tuple[pa.Table, tuple[int, dict[str, int], str]]:
-    """A source's records with their `split` column (`sha`: and the table's sha256)."""
+) -> tuple[pa.ChunkedArray, tuple[int, dict[str, int], str]]:
+    """A source's `split` column (`sha`: and the sha256 of its records with it)."""
     final = with_split(table, test_ids, validation_ids)
     counts = pc.value_counts(final.column("split")).to_pylist()
     by_split = {c["values"]: c["counts"] for c in counts}
-    return final, (final.num_rows, by_split, stages.table_sha(final) if sha else "")
+    return final.column("split"), (final.num_rows, by_split, stages.table_sha(final) if sha else "")
+
+
+def _joined(records: pa.Table, split: pa.ChunkedArray) -> pa.Table:
+    """A source's final records, its `split` column appended (as `with_split` did)."""
+    return records.append_column("split", split)
 
 
 POOL_ROWS = 50_000  # records below which rendering stays in the driver (workers take seconds)
@@ -798,9 +805,12 @@ def _render_task(state: _RenderState, task: _RenderTask) -> _Rendered:
     return _Rendered(shapes, rendered, row_counts(rendered), lengths)
 
 
-def _render_held(state: _RenderState, table: pa.Table, task: _RenderTask) -> tuple[None, _Rendered]:
-    """`_render_task` on Ray: the batch is a slice of the source's table, read on the worker."""
-    batch = table.slice(task.start, task.rows)
+def _render_held(
+    state: _RenderState, records: pa.Table, split: pa.ChunkedArray, task: _RenderTask
+) -> tuple[None, _Rendered]:
+    """`_render_task` on Ray: the batch is a slice of the source's final records, read on
+    the worker."""
+    batch = _joined(records, split).slice(task.start, task.rows)
     return None, _render_task(state, replace(task, batch=batch))
 
 
@@ -839,9 +849,10 @@ def _render_all(
         keys[i] = key = stages.render_key(manifest, i, kind, final.sha, lock_inputs)
         entries[i] = stage_cache.get("render", key, name) if stage_cache.enabled else None
         stage_cache.log("hit" if entries[i] else "miss", "render", key, name)
+        table = None if holding else _joined(final.records, final.split)
         for start in range(0, final.rows, RENDER_BATCH):
             size = min(RENDER_BATCH, final.rows - start)
-            batch = None if holding else final.table.slice(start, RENDER_BATCH)
+            batch = None if holding else table.slice(start, RENDER_BATCH)
             tasks.append(_RenderTask(i, kind, batch, not entries[i], start, size))
     pooled = (
         engine is not None
@@ -854,9 +865,8 @@ def _render_all(
         held_run = partial(engine.map_held, _render_held, setup=setup)
 
         def run(wave_tasks: list[_RenderTask]) -> list[_Rendered]:
-            pairs = held_run(
-                [(finals[converted[t.index].source.name].table, t) for t in wave_tasks]
-            )
+            finals_of = [finals[converted[t.index].source.name] for t in wave_tasks]
+            pairs = held_run([(f.records, f.split, t) for f, t in zip(finals_of, wave_tasks)])
             return [result for _, result in pairs]
 
         pooled = True
@@ -1059,13 +1069,18 @@ def _write_records(
 ) -> int:
     """records.parquet: every source's final records, by priority (written by a worker on
     Ray, which holds them; the output folder is shared storage there)."""
-    tables = [finals[c.source.name].table for c in priority(converted)]
-    [(_, rows)] = held.each(engine, _records_file, [(str(folder / "records.parquet"), *tables)])
+    parts = [
+        p
+        for c in priority(converted)
+        for p in (finals[c.source.name].records, finals[c.source.name].split)
+    ]
+    [(_, rows)] = held.each(engine, _records_file, [(str(folder / "records.parquet"), *parts)])
     return rows
 
 
-def _records_file(path: str, *tables: pa.Table) -> tuple[None, int]:
-    records = pa.concat_tables(tables)
+def _records_file(path: str, *parts: Any) -> tuple[None, int]:
+    """records.parquet from each source's records and split column, in turn."""
+    records = pa.concat_tables([_joined(*parts[k : k + 2]) for k in range(0, len(parts), 2)])
     write_table(records, Path(path))
     return None, records.num_rows
 

@@ -175,7 +175,9 @@ class RayEngine:
         stay in the object store, owned by this process, and come back as references; the
         small results come back as values, in task order. A reference among a task's values
         is the table it names, read where the task runs (Ray runs a task where its tables
-        are, when that node has a CPU free). A dead worker's task is run again, as `map`'s."""
+        are, when that node has a CPU free). A task that gives back its first value as it
+        was (nothing to filter, say) gives back its reference: the table is not stored
+        again. A dead worker's task is run again, as `map`'s."""
         tasks = [tuple(t) for t in tasks]
         if not tasks:
             return []
@@ -186,7 +188,14 @@ class RayEngine:
         run = ray.remote(num_returns=2, max_retries=RETRIES, retry_exceptions=False)(_run_held)
         pairs = [run.remote(stored_fn, stored_setup, env, *task) for task in tasks]
         smalls = self._gather({small: i for i, (_, small) in enumerate(pairs)}, len(tasks))
-        return [(table, small) for (table, _), small in zip(pairs, smalls)]
+        return [
+            (task[0] if same else table, small)
+            for task, (table, _), (same, small) in zip(tasks, pairs, smalls)
+        ]
+
+    def put(self, value: Any) -> Any:
+        """A reference to `value`, stored in the object store (for `map_held`'s tasks)."""
+        return self._start().put(value)
 
     def fetch(self, ref: Any) -> Any:
         """The value a reference from `map_held` names, here."""
@@ -322,10 +331,16 @@ _HELD_STATE = WorkerState()  # a worker process's state from `map_held`'s latest
 def _run_held(
     fn: Callable[..., tuple[Any, Any]], setup: Callable[[], Any] | None, env: dict, *args: Any
 ) -> tuple[Any, Any]:
+    """`fn`'s (table, small) as (table, (False, small)), or (None, (True, small)) when the
+    table is `fn`'s first value, unchanged."""
     os.environ.update(env)
     if setup is None:
-        return fn(*args)
-    return _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
+        table, small = fn(*args)
+    else:
+        table, small = _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
+    if args and table is args[0]:
+        return None, (True, small)
+    return table, (False, small)
 
 
 class _Worker:
