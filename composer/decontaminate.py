@@ -23,7 +23,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,14 @@ import pyarrow as pa
 
 from composer.benchmarks import BenchmarkItems, load, resolve
 from composer.cache import StageCache, scratch
-from composer.code_marks import COMMON, CodeLookup, CodeWindow, code_marks, looks_like_code
+from composer.code_marks import (
+    COMMON,
+    CodeLookup,
+    CodeMarks,
+    CodeWindow,
+    code_marks,
+    looks_like_code,
+)
 from composer.embeddings import StaticEmbedder, TransformerEmbedder
 from composer.engines import Engine, engine_for
 from composer.ngrams import NgramIndex, words
@@ -212,6 +219,47 @@ class BenchmarkIndex:
         return cls(**listed, ngrams=ngrams, vectors=vectors)
 
 
+@dataclass
+class ItemEvidence:
+    """What a window's lexical evidence is checked against, item by item: a code item's
+    marks (code_marks) and the lookup of code items by name and phrase; each item's numbers
+    (none for a code item: its constants and test values are in any program) and its words
+    (a code item's without its names and stock words), with their idf weights."""
+
+    code: list[CodeMarks | None]
+    code_lookup: CodeLookup
+    numbers: list[frozenset[str]]
+    words: list[frozenset[str]]
+    idf: dict[str, float]
+    weight: list[float]  # the summed idf of each item's words
+    unique_weight: float  # the idf of a word found in one item
+
+    @classmethod
+    def of(cls, items: list[str]) -> ItemEvidence:
+        code = [code_marks(t) for t in items]
+        item_words = [
+            frozenset(
+                w
+                for w in words(t)
+                if not marks or (len(w) > 1 and w not in COMMON and w not in marks.names)
+            )
+            for t, marks in zip(items, code)
+        ]
+        df = Counter(w for ws in item_words for w in ws)
+        idf = {w: np.log((1 + len(items)) / (1 + c)) + 1 for w, c in df.items()}
+        return cls(
+            code=code,
+            code_lookup=CodeLookup(code),
+            numbers=[
+                frozenset() if marks else frozenset(numbers(t)) for t, marks in zip(items, code)
+            ],
+            words=item_words,
+            idf=idf,
+            weight=[sum(idf[w] for w in ws) or 1.0 for ws in item_words],
+            unique_weight=np.log((1 + len(items)) / 2) + 1,
+        )
+
+
 @dataclass(frozen=True)
 class TextScan:
     """A distinct text's scan (scan_all scans each distinct text of every source once: real
@@ -254,34 +302,16 @@ class Detector:
         self.first_scores: list[float] = []  # the first pass's cosine of each of those pairs
         if settings.embedding:
             self.index = on_gpus(index.vectors)
-            self._item_evidence()
 
     def preload(self) -> None:
         """Start loading the transformer while the first pass runs (when it re-scores)."""
         if self.static is not None and self.transformer is not None:
             self.transformer.preload()
 
-    def _item_evidence(self) -> None:
-        self.item_code = [code_marks(t) for t in self.items]
-        self.code_lookup = CodeLookup(self.item_code)
-        # A code item's numbers are constants and test values (0, 1, 2, 10, 100 in any
-        # program): what identifies it is its signature, docstring and test values.
-        self.item_numbers = [
-            frozenset() if code else frozenset(numbers(t))
-            for t, code in zip(self.items, self.item_code)
-        ]
-        self.item_words = [
-            frozenset(
-                w
-                for w in words(t)
-                if not code or (len(w) > 1 and w not in COMMON and w not in code.names)
-            )
-            for t, code in zip(self.items, self.item_code)
-        ]
-        df = Counter(w for ws in self.item_words for w in ws)
-        self.idf = {w: np.log((1 + len(self.items)) / (1 + c)) + 1 for w, c in df.items()}
-        self.item_weight = [sum(self.idf[w] for w in ws) or 1.0 for ws in self.item_words]
-        self.unique_weight = np.log((1 + len(self.items)) / 2) + 1  # a word in one item
+    @cached_property
+    def evidence(self) -> ItemEvidence:
+        """Made on first use: a driver whose workers scan never needs it."""
+        return ItemEvidence.of(self.items)
 
     def scan(self, checked: Checked) -> list[Match]:
         """The matches of the checked texts (a text found twice matches twice)."""
@@ -331,19 +361,19 @@ class Detector:
 
     def _evidence(self, found_numbers: set, found_words: set, item: int) -> tuple[bool, bool]:
         """(the numbers agree, the rare words agree) between a window and an item."""
-        s = self.settings
-        nums = self.item_numbers[item]
+        s, ev = self.settings, self.evidence
+        nums = ev.numbers[item]
         union = nums | found_numbers
         numbers_agree = (
             len(nums) >= 2 and len(nums & found_numbers) / len(union) >= s.number_overlap
         )
-        shared = sum(self.idf[w] for w in self.item_words[item] & found_words)
-        return numbers_agree, shared / self.item_weight[item] >= s.word_overlap
+        shared = sum(ev.idf[w] for w in ev.words[item] & found_words)
+        return numbers_agree, shared / ev.weight[item] >= s.word_overlap
 
     def _embedding_matches(self, checked: Windowed) -> tuple[list[tuple], list[tuple]]:
         """(text, item, "embedding", score, evidence) of each match, and (text, evidence,
         transformer cosine, first-pass cosine) of each re-scored pair."""
-        s = self.settings
+        s, ev = self.settings, self.evidence
         first = (self.static or self.transformer).encode(checked.windows)
         k = min(s.candidates, len(self.items))
         sims, nearest = self.index.search(first, k)
@@ -362,20 +392,20 @@ class Detector:
             found_words = set(window_words)
             found_numbers = set(numbers(window))
             code = None
-            if self.code_lookup and (
-                any(self.item_code[i] is not None for _, i in close) or looks_like_code(window)
+            if ev.code_lookup and (
+                any(ev.code[i] is not None for _, i in close) or looks_like_code(window)
             ):
                 # Code: also the code items that share a name or a phrase with the window.
                 code = CodeWindow.of(window, window_words)
                 near = {int(i) for _, i in close}
-                close += [(0.0, i) for i in self.code_lookup.items(code) if i not in near]
+                close += [(0.0, i) for i in ev.code_lookup.items(code) if i not in near]
             for sim, item in close:
                 item = int(item)
                 by_numbers, by_words = self._evidence(found_numbers, found_words, item)
-                marks = self.item_code[item]
+                marks = ev.code[item]
                 by_code = None
                 if code is not None and marks is not None:
-                    by_code = marks.found(code, self.idf, self.unique_weight)
+                    by_code = marks.found(code, ev.idf, ev.unique_weight)
                 if by_numbers or by_code or by_words or sim >= s.static_close:
                     pairs.append((w, item, float(sim)))
                     needs.append(
@@ -496,6 +526,9 @@ class SourceScan:
 
 SCAN_CHUNK = 8192  # records counted together (stats, scores): the same whatever runs them
 SCAN_TEXTS = 8192  # distinct texts scanned together: a worker's task
+# Tasks below which the scan stays in the driver: each worker first loads the index and
+# the models (about 8 s of a core), about what two tasks' scan costs.
+SCAN_POOL_TASKS = 4
 CHOSEN = 1 << 30  # where a pair's chosen answer sorts among a record's texts (rejected: +1)
 
 
@@ -629,7 +662,7 @@ def scan_all(
 ) -> dict[str, SourceScan]:
     """Every source's scan. The distinct texts of all sources are scanned once each, in
     tasks of SCAN_TEXTS texts (in order of first appearance): on `engine`'s workers when
-    there are two tasks or more and more than one worker (each worker's detector built by
+    there are SCAN_POOL_TASKS tasks or more and more than one worker (each worker's detector built by
     `scan_setup` from the index saved in `folder`, else in a scratch folder under the
     cache root, which every node of a cluster reads, removed as the scan ends; `cached`:
     whether they read and store transformer embeddings in the cache), else here with
@@ -647,7 +680,7 @@ def scan_all(
     ids = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded] or [[]])
     del values, encoded
     tasks = [ScanTask(distinct.slice(at, SCAN_TEXTS)) for at in range(0, len(distinct), SCAN_TEXTS)]
-    if engine.workers < 2 or len(tasks) < 2:
+    if engine.workers < 2 or len(tasks) < SCAN_POOL_TASKS:
         if tasks:
             detector.preload()
         parts = [detector._scan_texts(t.texts.to_pylist()) for t in tasks]

@@ -373,7 +373,7 @@ def test_a_code_items_marks_are_its_names_and_signatures_not_its_numbers(code_de
     assert "1 0 2 8 3 0" in marks.phrases  # a test value; the name is in no phrase
     assert not any("count_close_pairs" in p for p in marks.phrases)
     assert code_marks(ITEMS[0]) is None  # not code: its numbers are its evidence
-    assert code_detector.item_numbers == [frozenset(), frozenset()]
+    assert code_detector.evidence.numbers == [frozenset(), frozenset()]
 
 
 def test_a_renamed_function_is_caught_and_an_ordinary_code_task_is_not(code_detector):
@@ -397,6 +397,7 @@ def test_the_same_build_with_one_and_with_two_workers(tmp_path, monkeypatch):
 
     monkeypatch.setattr(decontaminate, "SCAN_CHUNK", 1)  # four chunks: the workers share them
     monkeypatch.setattr(decontaminate, "SCAN_TEXTS", 1)  # tasks of one distinct text
+    monkeypatch.setattr(decontaminate, "SCAN_POOL_TASKS", 2)
     path = manifest_with(tmp_path)
     one = composer.build(path, tmp_path / "one", cache=False, workers=1)
     with PoolEngine(2) as engine:
