@@ -88,20 +88,35 @@ class Checked:
 
 @dataclass
 class Windowed:
-    """Texts to scan, their words, and windows over the long ones."""
+    """Texts to scan, their words, and windows over the long ones, with their words."""
 
     texts: list[str]
     words: list[list[str]]
     windows: list[str] = field(default_factory=list)
     window_text: list[int] = field(default_factory=list)  # the text of each window
+    window_words: list[list[str]] = field(default_factory=list)
 
     @classmethod
     def of(cls, texts: list[str], settings: Settings) -> Windowed:
         out = cls(texts, [words(t) for t in texts])
         for at, (text, text_words) in enumerate(zip(texts, out.words)):
-            for w in windows(text, settings.window, settings.stride, len(text_words)):
-                out.windows.append(w)
+            if len(text_words) <= settings.window:
+                out.windows.append(text)
                 out.window_text.append(at)
+                out.window_words.append(text_words)
+                continue
+            # An ASCII text's words are its windows' words, in order: a window's are a
+            # slice of them (lower-casing other scripts may change what a word is).
+            ascii_text = text.isascii()
+            for window, start in _windows(text, settings.window, settings.stride):
+                out.windows.append(window)
+                out.window_text.append(at)
+                if window is text:
+                    out.window_words.append(text_words)
+                elif ascii_text:
+                    out.window_words.append(text_words[start : start + settings.window])
+                else:
+                    out.window_words.append(words(window))
         return out
 
 
@@ -109,13 +124,18 @@ def windows(text: str, size: int, stride: int, count: int | None = None) -> list
     """Overlapping windows of `size` words (the text itself if it is short: `count` words)."""
     if count is not None and count <= size:
         return [text]
-    spans = [m.span() for m in WORD_SPAN.finditer(text)]
+    return [window for window, _ in _windows(text, size, stride)]
+
+
+def _windows(text: str, size: int, stride: int) -> list[tuple[str, int]]:
+    """windows(), each with the number of the word it starts at."""
+    spans = list(map(re.Match.span, WORD_SPAN.finditer(text)))
     if len(spans) <= size:
-        return [text]
+        return [(text, 0)]
     out = []
     for start in range(0, len(spans) - size + stride, stride):
         chunk = spans[start : start + size]
-        out.append(text[chunk[0][0] : chunk[-1][1]])
+        out.append((text[chunk[0][0] : chunk[-1][1]], start))
         if start + size >= len(spans):
             break
     return out
@@ -359,55 +379,57 @@ class Detector:
                 out[text] = replace(result, matches=(*result.matches, found[text, item]))
         return out
 
-    def _evidence(self, found_numbers: set, found_words: set, item: int) -> tuple[bool, bool]:
-        """(the numbers agree, the rare words agree) between a window and an item."""
-        s, ev = self.settings, self.evidence
-        nums = ev.numbers[item]
-        union = nums | found_numbers
-        numbers_agree = (
-            len(nums) >= 2 and len(nums & found_numbers) / len(union) >= s.number_overlap
-        )
+    def _words_agree(self, found_words: set[str], item: int) -> bool:
+        """Most of the item's idf-weighted words are in the window."""
+        ev = self.evidence
         shared = sum(ev.idf[w] for w in ev.words[item] & found_words)
-        return numbers_agree, shared / ev.weight[item] >= s.word_overlap
+        return shared / ev.weight[item] >= self.settings.word_overlap
 
     def _embedding_matches(self, checked: Windowed) -> tuple[list[tuple], list[tuple]]:
         """(text, item, "embedding", score, evidence) of each match, and (text, evidence,
-        transformer cosine, first-pass cosine) of each re-scored pair."""
+        transformer cosine, first-pass cosine) of each re-scored pair.
+
+        A pair's evidence is looked for in order (numbers, code, words) and the first found
+        is its evidence: the later ones are not computed."""
         s, ev = self.settings, self.evidence
         first = (self.static or self.transformer).encode(checked.windows)
         k = min(s.candidates, len(self.items))
         sims, nearest = self.index.search(first, k)
+        # Compared as Python floats, the float32 cosines meet float32 thresholds (as numpy
+        # compares them).
+        least, close_enough = float(np.float32(s.static_min)), float(np.float32(s.static_close))
         pairs, needs = [], []
-        for w in range(len(checked.windows)):
+        for w, (row_sims, row_items) in enumerate(zip(sims.tolist(), nearest.tolist())):
             close = [
-                (sim, item)
-                for sim, item in zip(sims[w], nearest[w])
-                if item >= 0 and sim >= s.static_min
+                (sim, item) for sim, item in zip(row_sims, row_items) if item >= 0 and sim >= least
             ]
             if not close:
                 continue
-            window, text = checked.windows[w], checked.window_text[w]
-            whole = window is checked.texts[text]  # a short text is its own only window
-            window_words = checked.words[text] if whole else words(window)
+            window, window_words = checked.windows[w], checked.window_words[w]
             found_words = set(window_words)
-            found_numbers = set(numbers(window))
+            found_numbers = None  # the window's numbers, when an item has some
             code = None
             if ev.code_lookup and (
                 any(ev.code[i] is not None for _, i in close) or looks_like_code(window)
             ):
                 # Code: also the code items that share a name or a phrase with the window.
                 code = CodeWindow.of(window, window_words)
-                near = {int(i) for _, i in close}
+                near = {i for _, i in close}
                 close += [(0.0, i) for i in ev.code_lookup.items(code) if i not in near]
             for sim, item in close:
-                item = int(item)
-                by_numbers, by_words = self._evidence(found_numbers, found_words, item)
+                nums, by_numbers, by_code, by_words = ev.numbers[item], False, None, False
+                if len(nums) >= 2:
+                    if found_numbers is None:
+                        found_numbers = set(numbers(window))
+                    shared = len(nums & found_numbers) / len(nums | found_numbers)
+                    by_numbers = shared >= s.number_overlap
                 marks = ev.code[item]
-                by_code = None
-                if code is not None and marks is not None:
+                if not by_numbers and code is not None and marks is not None:
                     by_code = marks.found(code, ev.idf, ev.unique_weight)
-                if by_numbers or by_code or by_words or sim >= s.static_close:
-                    pairs.append((w, item, float(sim)))
+                if not by_numbers and not by_code:
+                    by_words = self._words_agree(found_words, item)
+                if by_numbers or by_code or by_words or sim >= close_enough:
+                    pairs.append((w, item, sim))
                     needs.append(
                         ("numbers", s.with_numbers)
                         if by_numbers
@@ -662,11 +684,11 @@ def scan_all(
 ) -> dict[str, SourceScan]:
     """Every source's scan. The distinct texts of all sources are scanned once each, in
     tasks of SCAN_TEXTS texts (in order of first appearance): on `engine`'s workers when
-    there are SCAN_POOL_TASKS tasks or more and more than one worker (each worker's detector built by
-    `scan_setup` from the index saved in `folder`, else in a scratch folder under the
-    cache root, which every node of a cluster reads, removed as the scan ends; `cached`:
-    whether they read and store transformer embeddings in the cache), else here with
-    `detector`. Each source's records are then told their texts' matches, and
+    there are SCAN_POOL_TASKS tasks or more and more than one worker (each worker's
+    detector built by `scan_setup` from the index saved in `folder`, else in a scratch
+    folder under the cache root, which every node of a cluster reads, removed as the scan
+    ends; `cached`: whether they read and store transformer embeddings in the cache), else
+    here with `detector`. Each source's records are then told their texts' matches, and
     counted in chunks of SCAN_CHUNK records: the same whatever ran the scans."""
     import pyarrow.compute as pc
 
