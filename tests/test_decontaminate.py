@@ -122,6 +122,24 @@ def test_a_long_answer_is_checked_in_windows(detector):
     )
 
 
+def test_a_windows_words_are_the_words_read_from_it():
+    """Windowed.of slices an ASCII text's words for its windows (no regex again): the same
+    words as reading each window, in any script; a short text is its own window."""
+    from composer.decontaminate import Windowed, windows
+    from composer.ngrams import words
+
+    settings = Settings(window=8, stride=4)
+    texts = [
+        "The quick brown fox, jumps over 12,500 lazy dogs; and_then it rests. " * 3,
+        "İstanbul'da ÇOK güzel bir GÜN; İİ straße ǅemal Ⅻ déjà-vu naïve café. " * 3,
+        "short text",
+    ]
+    out = Windowed.of(texts, settings)
+    assert out.windows == [w for t in texts for w in windows(t, 8, 4)]
+    assert len(out.windows) > 6 and out.windows[-1] == "short text"
+    assert out.window_words == [words(w) for w in out.windows]
+
+
 def test_dpo_context_chosen_and_rejected_and_text_chunks_are_checked(detector):
     pairs = [
         {"conversations": conv(ITEMS[0]), "chosen": "72", "rejected": "70"},
@@ -412,6 +430,29 @@ def test_the_same_build_with_one_and_with_two_workers(tmp_path, monkeypatch):
             assert (tmp_path / "one" / name).read_bytes() == (
                 tmp_path / "two" / name
             ).read_bytes(), name
+
+
+def test_the_scan_starts_no_workers_for_a_few_tasks(monkeypatch):
+    """Below SCAN_POOL_TASKS tasks the scan stays in the driver: starting workers, each
+    loading the index and the models, would cost more than it saves (above it, the pool
+    scans: test_the_same_build_with_one_and_with_two_workers). The items' evidence is made
+    where the scan runs, on first use: a driver whose workers scan never makes it."""
+    import composer.decontaminate as decontaminate
+    from composer.engines.pool import PoolEngine
+
+    items = BenchmarkItems(Benchmark("bench", ("q",)), [f"b/{i}" for i in range(3)], ITEMS)
+    table = records_table(
+        [{"conversations": conv(REWORDED, "72")}, {"conversations": conv(CLEAN, "Sure.")}]
+    )
+    monkeypatch.setattr(decontaminate, "SCAN_TEXTS", 1)  # four distinct texts: four tasks
+    monkeypatch.setattr(decontaminate, "SCAN_POOL_TASKS", 5)
+    detector = Detector([items], Settings())
+    assert "evidence" not in vars(detector)
+    with PoolEngine(2) as engine:
+        scan = decontaminate.scan_all(detector, {"s": table}, {"s": "sft"}, True, engine)
+        assert engine._executor is None
+    assert "evidence" in vars(detector)
+    assert scan["s"].removed.tolist() == [True, False]
 
 
 def test_the_scan_takes_the_same_texts_from_arrow_as_checked_texts():
