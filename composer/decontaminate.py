@@ -9,8 +9,8 @@ buried in a long answer is found. Two detectors:
 - `embedding`: rewordings. A static model (distilled from the transformer) finds each
   window's nearest items with faiss; a pair goes on only with lexical evidence (the item's
   numbers, or its rare words, found in the window; a code item's signature, docstring
-  phrases or test values, never its numbers: see code_marks) or a very close embedding; the
-  transformer then scores the pairs that are left, and decides.
+  phrases or test values, never its numbers: see code_marks) or a very close embedding with
+  words in common; the transformer then scores the pairs that are left, and decides.
 
 The static pass makes a million rows practical on a CPU; the evidence gate keeps the
 transformer to a small share of pairs, and separates a reworded test item from a different
