@@ -16,6 +16,7 @@ in fp16.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -321,6 +322,7 @@ def export_onnx(name: str) -> Path:
             file=sys.stderr,
         )
         target = Path(tempfile.mkdtemp(prefix="composer-onnx-")) / "model.onnx"
+        atexit.register(shutil.rmtree, target.parent, True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx")
     os.close(fd)
     try:
