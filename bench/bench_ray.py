@@ -13,7 +13,9 @@ builds it with a cold cache (`--no-cache`) in a child process, the driver:
 - `ray2`: a two-node cluster on this machine, the cores split between the nodes.
 
 For each it prints the wall time of the build, the driver's peak RSS (its own
-`ru_maxrss`), and the peak RSS of every worker process (sampled every 0.2 s with psutil:
+`ru_maxrss`) and its peak own memory (anonymous RSS, sampled: the RSS less the object
+store's shared pages it maps and the files it maps), the driver's peaks in each stage, and
+the peak RSS of every worker process (sampled every 0.2 s with psutil:
 the driver's child processes for `local`, the Ray worker processes under each node's
 raylet for `ray`; a worker's RSS counts the object store pages it mapped), and the output's
 sha256, which must be the same for every engine. The Ray nodes' own daemons (raylet, GCS,
@@ -63,7 +65,7 @@ class Peaks:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    timeline: list[tuple[float, int]] | None = None  # every sample, when a list is given
+    timeline: list[tuple[float, int, int]] | None = None  # (time, RSS, own), when a list
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -71,7 +73,7 @@ class Peaks:
                 try:
                     rss = proc.memory_info().rss
                     if self.timeline is not None:
-                        self.timeline.append((time.time(), rss))
+                        self.timeline.append((time.time(), rss, own_memory(proc.pid, rss)))
                     if rss > self.peak.get(proc.pid, 0):
                         self.peak[proc.pid] = rss
                         self.title[proc.pid] = (proc.cmdline() or [proc.name()])[0][:40]
@@ -87,13 +89,29 @@ class Peaks:
         return {pid: (self.title[pid], self.peak[pid] / 1024**3) for pid in order}
 
 
+def own_memory(pid: int, rss: int) -> int:
+    """A process's anonymous RSS: its own memory, without the shared pages it maps (Ray's
+    object store, whose pages a driver reading a result maps and counts in its RSS); its
+    RSS where /proc says nothing."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss
+
+
 def start_cluster(nodes: int, cpus: int):
     """A Ray cluster of `nodes` nodes on this machine sharing `cpus` CPUs."""
     from ray.cluster_utils import Cluster
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     share = max(1, cpus // nodes)
-    store = 1 << 30  # object store per node: plenty for a wave of render batches
+    # Object store per node: on Ray the records stay there between steps (a step makes its
+    # tables while the previous ones are held), and a render task reads its source there.
+    store = 2 << 30
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": share, "object_store_memory": store}
     )
@@ -147,7 +165,7 @@ def run(engine: str, manifest: Path, out: Path) -> dict:
             return []
 
     peaks = Peaks(workers)
-    timeline: list[tuple[float, int]] = []  # (time, the driver's RSS)
+    timeline: list[tuple[float, int, int]] = []  # (time, the driver's RSS, its own memory)
     sampler = Peaks(lambda: [driver])
     sampler.timeline = timeline
     stdout, stderr = child.communicate()
@@ -163,10 +181,11 @@ def run(engine: str, manifest: Path, out: Path) -> dict:
     at, by_stage = result["started"], {}
     for name, stage in result["stages"].items():
         end = at + stage["seconds"]
-        seen = [rss for t, rss in timeline if at <= t <= end]
-        by_stage[name] = max(seen, default=0) / 1024**3
+        seen = [(rss, own) for t, rss, own in timeline if at <= t <= end]
+        by_stage[name] = tuple(max(x, default=0) / 1024**3 for x in zip(*seen)) or (0, 0)
         at = end
     result["driver_by_stage"] = by_stage
+    result["driver_own_gb"] = max((own for _, _, own in timeline), default=0) / 1024**3
     result["sha256"] = digest(out)
     return result
 
@@ -194,15 +213,19 @@ def main() -> None:
         largest = max((gb for _, gb in r["workers"].values()), default=0.0)
         print(
             f"{engine}: {r['seconds']:.1f}s, {rows / r['seconds']:,.0f} rows/s, driver peak "
-            f"{r['driver_gb']:.2f} GB, {len(r['workers'])} worker processes, largest "
+            f"{r['driver_gb']:.2f} GB (own {r['driver_own_gb']:.2f} GB), "
+            f"{len(r['workers'])} worker processes, largest "
             f"{largest:.2f} GB, output sha256 {r['sha256'][:16]}"
         )
         for pid, (title, gb) in r["workers"].items():
             if gb >= 0.1:
                 print(f"    worker {pid} {title}: {gb:.2f} GB")
         for name, stage in r["stages"].items():
-            peak = r["driver_by_stage"][name]
-            print(f"    {name}: {stage['seconds']:.1f}s, driver up to {peak:.2f} GB")
+            peak, own = r["driver_by_stage"][name]
+            print(
+                f"    {name}: {stage['seconds']:.1f}s, driver up to {peak:.2f} GB "
+                f"(own {own:.2f} GB)"
+            )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from composer import lock, stages
+from composer import held, lock, stages
 from composer.cache import StageCache, copy_entry
 from composer.card import write_card
 from composer.convert import Converted
 from composer.decontaminate import decontaminate
-from composer.dedup import dedup, priority
+from composer.dedup import dedup, first_wins, priority
 from composer.engines import Engine, check_engine, make_engine
 from composer.engines.base import compact
 from composer.engines.pool import default_workers
@@ -46,7 +46,7 @@ from composer.sample import sample, solve_mix
 from composer.shapes import FOLDER as SHAPE_FOLDER
 from composer.shapes import SCHEMAS as SHAPE_SCHEMAS
 from composer.shapes import SHAPE_NAME, SHAPES_OF, shape_tables
-from composer.split import split_sources
+from composer.split import split_ids, with_split
 from composer.system_prompt import SystemPromptChooser
 from composer.token_lengths import TokenLengths
 from composer.trainer_configs import write_trainer_configs
@@ -183,6 +183,72 @@ def load_sources(
     return converted
 
 
+def _load_held(
+    manifest: Manifest,
+    progress: bool,
+    cache: StageCache,
+    lock_inputs: dict[str, Any],
+    engine: Engine,
+) -> tuple[list[Converted], dict[str, Any]]:
+    """`load_sources` on an engine that holds data (Ray): every source is converted (or
+    read from its cache entry) on a worker, and stored in the cache there; its records stay
+    in the object store (composer.held) and the driver gets the rest of its Converted, the
+    records left empty. A plugin made in code (a test's, a notebook's) is not in a worker's
+    registry: its source converts here, and its records go to the object store."""
+    plugins = registry()
+    converted: list[Converted | None] = [None] * len(manifest.sources)
+    tables: dict[str, Any] = {}
+    tasks: list[tuple] = []
+    where: list[int] = []
+    with tqdm(total=len(converted), desc="load", unit="source", disable=not progress) as bar:
+        for i, source in enumerate(manifest.sources):
+            plugin = plugins[source.plugin_name]
+            pinned = cache.enabled and stages.pinned(lock_inputs["sources"][source.name])
+            key = stages.source_key(manifest, i, lock_inputs) if pinned else ""
+            folder = cache.find("source", key, source.name, lambda folder: folder)
+            if folder is not None:
+                tasks.append((manifest, i, str(folder), "", ""))
+            elif plugins.made_here(source.plugin_name):
+                bar.set_postfix_str(source.name)
+                phase = partial(_show_phase, bar, source.name)
+                c = stages.prepare_source(manifest, i, plugin, phase)
+                cache.keep("source", key, source.name, c, stages.save_source)
+                tables[source.name] = held.keep(engine, c.records)
+                c.records = c.records.schema.empty_table()
+                converted[i] = c
+                bar.update()
+                continue
+            else:
+                if plugin.gated and not source.path:
+                    print(gated_notice(source.name, source.hub or plugin.hub), file=sys.stderr)
+                root = str(cache.root) if cache.enabled and key else ""
+                tasks.append((manifest, i, "", root, key))
+            where.append(i)
+        bar.set_postfix_str(f"{len(tasks)} sources on {engine.workers} workers")
+        for i, (table, c) in zip(where, held.each(engine, _held_source, tasks)):
+            c.plugin = plugins[manifest.sources[i].plugin_name]
+            converted[i], tables[c.source.name] = c, table
+            bar.update()
+    return converted, {c.source.name: tables[c.source.name] for c in converted}
+
+
+def _held_source(
+    manifest: Manifest, index: int, folder: str, root: str, key: str
+) -> tuple[pa.Table, Converted]:
+    """A source's records, read from its cache entry (`folder`) or converted and filtered
+    (and stored in the cache at `root` under `key`), in a worker; the Converted without its
+    records (or plugin) for the driver."""
+    plugin = registry()[manifest.sources[index].plugin_name]
+    if folder:
+        c = stages.load_source(Path(folder), manifest, index, plugin)
+    else:
+        c = stages.prepare_source(manifest, index, plugin)
+        if root:
+            StageCache(Path(root)).keep("source", key, c.source.name, c, stages.save_source)
+    records, c.records, c.plugin = c.records, c.records.schema.empty_table(), None
+    return records, c
+
+
 POOL_BYTES = 64 << 20  # local upstream bytes below which sources convert in the driver
 
 
@@ -224,16 +290,6 @@ def gated_notice(name: str, hub: str) -> str:
         f"https://huggingface.co/datasets/{hub} and log in (`hf auth login` or HF_TOKEN) "
         "before building"
     )
-
-
-def _packed(manifest: Manifest, c: Converted, table: pa.Table) -> tuple[pa.Table, int]:
-    """The source's records with similar short items packed together (its `packing`)."""
-    if c.source.packing is None:
-        return table, 0
-    from composer.packing import pack
-
-    result = pack(table, c.source.packing, manifest.seed, c.source.name)
-    return result.table, result.packed
 
 
 def _lengths(table: pa.Table, kind: str) -> dict[str, dict]:
@@ -359,54 +415,83 @@ def _compose(
     render; writes the output files into `tmp` and returns the report, and each stage's
     wall time into `timings`, the rows that went into it into `rows`."""
     with _timed(timings, "load"):
-        converted = load_sources(manifest, progress, stage_cache, lock_inputs, engine)
-    rows["load"] = sum(c.rows_read for c in converted)
-    rows["dedup"] = sum(c.records.num_rows for c in converted)
-    with _timed(timings, "dedup"):
-        deduped = dedup(converted, progress)
-    # What dedup kept is a copy: the driver drops the converted records (the most it held
-    # twice, 1.6 GB at 1M real rows) and keeps their counts, for the funnel.
-    records = {c.source.name: c.records.num_rows for c in converted}
+        if held.holds(engine):
+            converted, tables = _load_held(manifest, progress, stage_cache, lock_inputs, engine)
+        else:
+            converted = load_sources(manifest, progress, stage_cache, lock_inputs, engine)
+            tables = {c.source.name: c.records for c in converted}
+    # From here each source's records are `tables[name]`: a table, or on an engine that
+    # holds data a reference to one (composer.held); the driver keeps their id columns.
     for c in converted:
         c.records = c.records.schema.empty_table()
+    ids = dict(zip(tables, _columns(engine, tables, "id")))
+    records = {name: len(column) for name, column in ids.items()}
+    rows["load"] = sum(c.rows_read for c in converted)
+    rows["dedup"] = sum(records.values())
+    with _timed(timings, "dedup"):
+        masks, lost_to = first_wins(converted, ids, progress)
+        kept = _filtered(engine, tables, masks)  # in first_wins' order (kind, priority)
+    del tables, ids
     near = _Near()
     if manifest.dedup.near is not None:
-        rows["near dedup"] = sum(t.num_rows for t in deduped.kept.values())
+        rows["near dedup"] = sum(kept_rows for _, kept_rows in kept.values())
         with _timed(timings, "near dedup"):
-            near = _near_dedup(manifest, converted, deduped.kept, stage_cache, lock_inputs)
+            # Near dedup compares the records' texts: on Ray, fetched here for the stage.
+            fetched = {name: held.fetch(engine, t) for name, (t, _) in kept.items()}
+            near = _Near(
+                _near_result(
+                    manifest, manifest.dedup.near, converted, fetched, stage_cache, lock_inputs
+                )
+            )
+            del fetched
+            gone = {name: ~g for name, g in near.result.removed.items() if g.any()}
+            kept.update(_filtered(engine, {name: kept[name][0] for name in gone}, gone))
     contamination = None
     if manifest.decontaminate is not None:
-        rows["decontaminate"] = sum(t.num_rows for t in deduped.kept.values())
+        rows["decontaminate"] = sum(kept_rows for _, kept_rows in kept.values())
         with _timed(timings, "decontaminate"):
+            # The scan reads the records' texts: on Ray, fetched here for the stage.
+            fetched = {name: held.fetch(engine, t) for name, (t, _) in kept.items()}
             contamination = decontaminate(
-                deduped.kept,
+                fetched,
                 {c.source.name: c.plugin.kind for c in converted},
                 manifest.decontaminate,
                 manifest.base_dir,
                 progress,
                 stage_cache,
-                stages.scan_keys(manifest, lock_inputs, deduped.kept)
-                if stage_cache.enabled
-                else None,
+                stages.scan_keys(manifest, lock_inputs, fetched) if stage_cache.enabled else None,
                 manifest.workers,
                 engine,
             )
+            del fetched
 
     mixing_started = time.perf_counter()
-    rows["pack, mix, sample, split"] = sum(t.num_rows for t in deduped.kept.values())
-    funnels: dict[str, Funnel] = {}
-    tables: dict[str, pa.Table] = {}
-    cleaned: dict[str, pa.Table] = {}
-    packed: dict[str, int] = {}
-    for c in converted:
-        name = c.source.name
-        clean = deduped.kept[name]
-        if contamination is not None and not manifest.decontaminate.report_only:
-            clean = clean.filter(pa.array(~contamination.removed[name]))
-        cleaned[name], packed[name] = _packed(manifest, c, clean)
+    rows["pack, mix, sample, split"] = sum(kept_rows for _, kept_rows in kept.values())
+    removing = contamination is not None and not manifest.decontaminate.report_only
+    cleaned = dict(
+        zip(
+            [c.source.name for c in converted],
+            held.each(
+                engine,
+                _cleaned,
+                [
+                    (
+                        kept[c.source.name][0],
+                        ~contamination.removed[c.source.name] if removing else None,
+                        c.source.packing,
+                        manifest.seed,
+                        c.source.name,
+                    )
+                    for c in converted
+                ],
+            ),
+        )
+    )
+    after_dedup = {name: kept_rows for name, (_, kept_rows) in kept.items()}
+    del kept  # each step's tables go as the next step's are made (on Ray: the object store)
     mixture = (
         solve_mix(
-            {name: t.num_rows for name, t in cleaned.items()},
+            {name: clean_rows for name, (_, (clean_rows, _)) in cleaned.items()},
             {c.source.name: c.source.weight for c in converted},
             manifest.mix.total,
             manifest.mix.upsample,
@@ -414,13 +499,35 @@ def _compose(
         if manifest.mix is not None
         else None
     )
+    repeat = bool(mixture and manifest.mix.upsample)
+    sampled = dict(
+        zip(
+            [c.source.name for c in converted],
+            held.each(
+                engine,
+                _sampled,
+                [
+                    (
+                        cleaned[c.source.name][0],
+                        Sample(count=mixture.counts[c.source.name]) if mixture else c.source.sample,
+                        manifest.seed,
+                        c.source.name,
+                        c.source.stratify,
+                        repeat,
+                        c.plugin.kind,
+                    )
+                    for c in converted
+                ],
+            ),
+        )
+    )
+    cleaned_rows = {name: small for name, (_, small) in cleaned.items()}
+    del cleaned
+    funnels: dict[str, Funnel] = {}
     for c in converted:
         name = c.source.name
-        kept, clean = deduped.kept[name], cleaned[name]
-        spec = Sample(count=mixture.counts[name]) if mixture else c.source.sample
-        repeat = bool(mixture and manifest.mix.upsample)
-        sampled = sample(clean, spec, manifest.seed, name, c.source.stratify, repeat)
-        tables[name] = sampled.table
+        kept_rows = after_dedup[name]
+        clean_rows, packed = cleaned_rows[name]
         funnels[name] = Funnel(
             name=name,
             plugin=c.plugin.name,
@@ -435,14 +542,14 @@ def _compose(
             records=c.made,
             filtered=c.made - records[name],
             filtered_by=c.filtered_by,
-            duplicates=records[name] - kept.num_rows - near.count(name),
+            duplicates=records[name] - kept_rows - near.count(name),
             near_duplicates=near.count(name),
-            after_dedup=kept.num_rows,
-            contaminated=kept.num_rows - (clean.num_rows + packed[name]),
+            after_dedup=kept_rows,
+            contaminated=kept_rows - (clean_rows + packed),
             contaminated_by=contamination.by_benchmark[name] if contamination else {},
-            packed=packed[name],
-            sampled=sampled.table.num_rows,
-            sample_requested=None if mixture else sampled.requested,
+            packed=packed,
+            sampled=sampled[name][1].rows,
+            sample_requested=None if mixture else sampled[name][1].requested,
             weight=c.source.weight,
             requested_share=round(mixture.requested[name], 6) if mixture else None,
             distributions=dict(c.distributions),
@@ -451,26 +558,38 @@ def _compose(
                 {"where": r.where, "reason": r.reason, "detail": r.detail}
                 for r in c.rejections[:EXAMPLES]
             ],
-            lost_to=dict(sorted(deduped.lost_to[name].items())),
+            lost_to=dict(sorted(lost_to[name].items())),
             near_lost_to=near.lost(name),
         )
 
     if mixture is not None:
-        total = sum(t.num_rows for t in tables.values()) or 1
+        total = sum(s.rows for _, s in sampled.values()) or 1
         for name, f in funnels.items():
-            f.achieved_share = round(tables[name].num_rows / total, 6)
+            f.achieved_share = round(sampled[name][1].rows / total, 6)
     for c in converted:
-        funnels[c.source.name].distributions.update(_lengths(tables[c.source.name], c.plugin.kind))
-    tables = split_sources(
-        tables,
+        funnels[c.source.name].distributions.update(sampled[c.source.name][1].lengths)
+    test_ids, validation_ids = split_ids(
+        {name: s.ids for name, (_, s) in sampled.items()},
         manifest.split.validation,
         manifest.seed,
         manifest.split.test,
         {c.source.name: c.source.max_validation for c in converted},
     )
+    finals = {
+        name: _Final(sampled[name][0], column, *small)
+        for name, (column, small) in zip(
+            sampled,
+            held.each(
+                engine,
+                _split,
+                [(t, test_ids, validation_ids, stage_cache.enabled) for t, _ in sampled.values()],
+            ),
+        )
+    }
+    del sampled
 
     timings["pack, mix, sample, split"] = round(time.perf_counter() - mixing_started, 3)
-    rows["render and write"] = rows["report"] = sum(t.num_rows for t in tables.values())
+    rows["render and write"] = rows["report"] = sum(f.rows for f in finals.values())
 
     splits = ["train"] + [s for s in ("validation", "test") if getattr(manifest.split, s)]
     kinds = [k for k in SCHEMAS if any(c.plugin.kind == k for c in converted)]
@@ -485,7 +604,7 @@ def _compose(
         tokens = _render_all(
             manifest,
             converted,
-            tables,
+            finals,
             funnels,
             formats,
             writer,
@@ -495,7 +614,7 @@ def _compose(
             engine,
         )
         with tqdm(total=3, desc="write", unit="file", disable=not progress) as bar:
-            outputs = {"records.parquet": _write_records(tmp, converted, tables)}
+            outputs = {"records.parquet": _write_records(tmp, converted, finals, engine)}
             bar.update()
             outputs.update(writer.close())
             write_trainer_configs(tmp, outputs)
@@ -530,6 +649,96 @@ def _compose(
     return report
 
 
+def _columns(engine: Engine, tables: dict[str, Any], name: str) -> list[pa.ChunkedArray]:
+    """A column of each table, here."""
+    return [small for _, small in held.each(engine, _column, [(t, name) for t in tables.values()])]
+
+
+def _column(table: pa.Table, name: str) -> tuple[None, pa.ChunkedArray]:
+    return None, table.column(name)
+
+
+def _filtered(
+    engine: Engine, tables: dict[str, Any], masks: dict[str, np.ndarray]
+) -> dict[str, tuple[Any, int]]:
+    """Each table of `masks` with the rows its mask keeps, and how many, in `masks`' order."""
+    tasks = [(tables[name], mask) for name, mask in masks.items()]
+    return dict(zip(masks, held.each(engine, _filter, tasks)))
+
+
+def _filter(table: pa.Table, mask: np.ndarray) -> tuple[pa.Table, int]:
+    kept = table.filter(pa.array(mask))
+    return kept, kept.num_rows
+
+
+def _cleaned(
+    table: pa.Table, keep: np.ndarray | None, packing: Any, seed: int, name: str
+) -> tuple[pa.Table, tuple[int, int]]:
+    """A source's records without the contaminated ones (`keep`: the others), its similar
+    short items packed together (its `packing`); (rows, records packed away)."""
+    if keep is not None:
+        table = table.filter(pa.array(keep))
+    if packing is None:
+        return table, (table.num_rows, 0)
+    from composer.packing import pack
+
+    result = pack(table, packing, seed, name)
+    return result.table, (result.table.num_rows, result.packed)
+
+
+@dataclass
+class _SampleInfo:
+    """What the driver keeps of a source's sample: its size, its response lengths, its ids
+    (for the split)."""
+
+    rows: int
+    requested: int | None
+    lengths: dict[str, dict]
+    ids: pa.ChunkedArray
+
+
+def _sampled(
+    table: pa.Table,
+    spec: Sample | None,
+    seed: int,
+    name: str,
+    stratify: str | None,
+    repeat: bool,
+    kind: str,
+) -> tuple[pa.Table, _SampleInfo]:
+    result = sample(table, spec, seed, name, stratify, repeat)
+    t = result.table
+    return t, _SampleInfo(t.num_rows, result.requested, _lengths(t, kind), t.column("id"))
+
+
+@dataclass
+class _Final:
+    """A source's final records: its sampled records and their `split` column, apart (on
+    Ray, references: the records are not stored again for one more column), and what the
+    driver knows of them: rows, rows by split, the sha256 a `render` cache key is made of."""
+
+    records: Any
+    split: Any
+    rows: int
+    by_split: dict[str, int]
+    sha: str
+
+
+def _split(
+    table: pa.Table, test_ids: pa.Array, validation_ids: pa.Array, sha: bool
+) -> tuple[pa.ChunkedArray, tuple[int, dict[str, int], str]]:
+    """A source's `split` column (`sha`: and the sha256 of its records with it)."""
+    final = with_split(table, test_ids, validation_ids)
+    counts = pc.value_counts(final.column("split")).to_pylist()
+    by_split = {c["values"]: c["counts"] for c in counts}
+    return final.column("split"), (final.num_rows, by_split, stages.table_sha(final) if sha else "")
+
+
+def _joined(records: pa.Table, split: pa.ChunkedArray) -> pa.Table:
+    """A source's final records, its `split` column appended (as `with_split` did)."""
+    return records.append_column("split", split)
+
+
 POOL_ROWS = 50_000  # records below which rendering stays in the driver (workers take seconds)
 # Workers below which rendering stays in the driver: the driver writes the files on threads
 # of its own (a core's worth of zstd at 1M rows), and renders as fast as one worker while
@@ -544,11 +753,14 @@ class _RenderTask:
 
     index: int
     kind: str
-    batch: pa.Table
+    batch: pa.Table | None  # None: rows `start` to `start + rows` of a table on Ray
     render: bool
+    start: int = 0
+    rows: int = 0
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "batch": compact(self.batch)}
+        batch = None if self.batch is None else compact(self.batch)
+        return {**self.__dict__, "batch": batch}
 
 
 @dataclass
@@ -593,10 +805,19 @@ def _render_task(state: _RenderState, task: _RenderTask) -> _Rendered:
     return _Rendered(shapes, rendered, row_counts(rendered), lengths)
 
 
+def _render_held(
+    state: _RenderState, records: pa.Table, split: pa.ChunkedArray, task: _RenderTask
+) -> tuple[None, _Rendered]:
+    """`_render_task` on Ray: the batch is a slice of the source's final records, read on
+    the worker."""
+    batch = _joined(records, split).slice(task.start, task.rows)
+    return None, _render_task(state, replace(task, batch=batch))
+
+
 def _render_all(
     manifest: Manifest,
     converted: list[Converted],
-    tables: dict[str, pa.Table],
+    finals: dict[str, _Final],
     funnels: dict[str, Funnel],
     formats: list[PromptFormat],
     writer: RowWriter,
@@ -617,25 +838,39 @@ def _render_all(
     tasks make only the shapes). Returns the token lengths of the formats that render with
     a tokenizer.
     """
-    total = sum(t.num_rows for t in tables.values())
+    total = sum(f.rows for f in finals.values())
     lengths = TokenLengths(formats)
     keys: dict[int, str] = {}
     entries: dict[int, Path | None] = {}
     tasks: list[_RenderTask] = []
+    holding = held.holds(engine)
     for i, c in enumerate(converted):
-        name, kind, table = c.source.name, c.plugin.kind, tables[c.source.name]
-        keys[i] = key = stages.render_key(manifest, i, kind, table, lock_inputs)
+        name, kind, final = c.source.name, c.plugin.kind, finals[c.source.name]
+        keys[i] = key = stages.render_key(manifest, i, kind, final.sha, lock_inputs)
         entries[i] = stage_cache.get("render", key, name) if stage_cache.enabled else None
         stage_cache.log("hit" if entries[i] else "miss", "render", key, name)
-        for start in range(0, table.num_rows, RENDER_BATCH):
-            tasks.append(_RenderTask(i, kind, table.slice(start, RENDER_BATCH), not entries[i]))
+        table = None if holding else _joined(final.records, final.split)
+        for start in range(0, final.rows, RENDER_BATCH):
+            size = min(RENDER_BATCH, final.rows - start)
+            batch = None if holding else table.slice(start, RENDER_BATCH)
+            tasks.append(_RenderTask(i, kind, batch, not entries[i], start, size))
     pooled = (
         engine is not None
         and engine.workers >= RENDER_POOL_WORKERS
         and total >= POOL_ROWS
         and len(tasks) > 1
     )
-    if pooled:
+    if holding:  # the records are on the workers: so is the rendering, a wave a worker
+        wave, setup = engine.workers, partial(_render_setup, manifest)
+        held_run = partial(engine.map_held, _render_held, setup=setup)
+
+        def run(wave_tasks: list[_RenderTask]) -> list[_Rendered]:
+            finals_of = [finals[converted[t.index].source.name] for t in wave_tasks]
+            pairs = held_run([(f.records, f.split, t) for f, t in zip(finals_of, wave_tasks)])
+            return [result for _, result in pairs]
+
+        pooled = True
+    elif pooled:
         wave, setup = 2 * engine.workers, partial(_render_setup, manifest)
         run = partial(engine.map, _render_task, setup=setup)
     else:
@@ -654,7 +889,7 @@ def _render_all(
 
     def finish(i: int) -> None:
         """A source's last batch is written: its cached rows too, its entry stored."""
-        c, table = converted[i], tables[converted[i].source.name]
+        c = converted[i]
         kind, funnel = c.plugin.kind, funnels[c.source.name]
         if entries[i] is not None:
             for batch in stages.read_rows(entries[i]):
@@ -663,9 +898,7 @@ def _render_all(
                 lengths.extend(lengths.measure(kind, batch))
         else:
             store(i).__exit__(None, None, None)
-        by_split = {
-            c["values"]: c["counts"] for c in pc.value_counts(table.column("split")).to_pylist()
-        }
+        by_split = finals[c.source.name].by_split
         funnel.train = by_split.get("train", 0)
         funnel.validation = by_split.get("validation", 0)
         funnel.test = by_split.get("test", 0)
@@ -685,7 +918,7 @@ def _render_all(
                     funnel = funnels[converted[task.index].source.name]
                     merge_counts(funnel.rows_out, result.counts)
                     lengths.extend(result.lengths)
-                bar.update(task.batch.num_rows)
+                bar.update(task.rows)
                 left[task.index] -= 1
                 if not left[task.index]:
                     finish(task.index)
@@ -782,22 +1015,6 @@ class _Near:
         return self.result.clusters if self.result else []
 
 
-def _near_dedup(
-    manifest: Manifest,
-    converted: list[Converted],
-    kept: dict[str, pa.Table],
-    stage_cache: StageCache,
-    lock_inputs: dict[str, Any],
-) -> _Near:
-    """Near dedup in place of `kept` (after exact dedup, before decontamination), through
-    the cache; the manifest sets `dedup.near`."""
-    result = _near_result(manifest, manifest.dedup.near, converted, kept, stage_cache, lock_inputs)
-    for name, gone in result.removed.items():
-        if gone.any():
-            kept[name] = kept[name].filter(pa.array(~gone))
-    return _Near(result)
-
-
 def scan_near_duplicates(manifest: Manifest | str | os.PathLike, progress: bool = False):
     """Near dedup alone, removing nothing: what a build would remove, and the similarities."""
     manifest = prepare(manifest)
@@ -847,10 +1064,25 @@ def scan_contamination(
     return decontaminate(kept, kinds, config, manifest.base_dir, progress, stage_cache)
 
 
-def _write_records(folder: Path, converted: list[Converted], tables: dict[str, pa.Table]) -> int:
-    records = pa.concat_tables([tables[c.source.name] for c in priority(converted)])
-    write_table(records, folder / "records.parquet")
-    return records.num_rows
+def _write_records(
+    folder: Path, converted: list[Converted], finals: dict[str, _Final], engine: Engine
+) -> int:
+    """records.parquet: every source's final records, by priority (written by a worker on
+    Ray, which holds them; the output folder is shared storage there)."""
+    parts = [
+        p
+        for c in priority(converted)
+        for p in (finals[c.source.name].records, finals[c.source.name].split)
+    ]
+    [(_, rows)] = held.each(engine, _records_file, [(str(folder / "records.parquet"), *parts)])
+    return rows
+
+
+def _records_file(path: str, *parts: Any) -> tuple[None, int]:
+    """records.parquet from each source's records and split column, in turn."""
+    records = pa.concat_tables([_joined(*parts[k : k + 2]) for k in range(0, len(parts), 2)])
+    write_table(records, Path(path))
+    return None, records.num_rows
 
 
 def _write_rejected(folder: Path, converted: list[Converted]) -> int:

@@ -58,12 +58,14 @@ def validation_quota(
     return {n: fixed.get(n, share.get(n, 0)) for n in sizes}
 
 
-def chosen_ids(table: pa.Table, quota: int, seed: int, purpose: str, skip: pa.Array) -> np.ndarray:
-    """The `quota` distinct ids of `table` (other than `skip`) with the lowest draws."""
-    unique = pd.unique(table.column("id").to_numpy(zero_copy_only=False))
+def chosen_ids(
+    ids: pa.ChunkedArray, quota: int, seed: int, purpose: str, skip: pa.Array
+) -> np.ndarray:
+    """The `quota` distinct `ids` (other than `skip`) with the lowest draws."""
+    unique = pd.unique(ids.to_numpy(zero_copy_only=False))
     if len(skip):
-        ids = pa.array(unique, pa.string())  # typed: a table with no rows has no ids
-        unique = unique[~pc.is_in(ids, value_set=skip).to_numpy(zero_copy_only=False)]
+        typed = pa.array(unique, pa.string())  # typed: a table with no rows has no ids
+        unique = unique[~pc.is_in(typed, value_set=skip).to_numpy(zero_copy_only=False)]
     order = np.argsort(uniforms(seed, list(unique), purpose), kind="stable")
     return unique[order[:quota]]
 
@@ -82,28 +84,44 @@ def split_sources(
     comes first: a source's `max_validation` caps the ids it chooses, and an id that
     another source chose for validation follows it there too.
     """
-    everything = sum(len(pc.unique(t.column("id"))) for t in tables.values())
+    ids = {name: t.column("id") for name, t in tables.items()}
+    test_ids, validation_ids = split_ids(ids, validation, seed, test, max_validation)
+    return {name: with_split(t, test_ids, validation_ids) for name, t in tables.items()}
+
+
+def split_ids(
+    ids: dict[str, pa.ChunkedArray],
+    validation: float | int,
+    seed: int,
+    test: float | int = 0,
+    max_validation: dict[str, int | None] | None = None,
+) -> tuple[pa.Array, pa.Array]:
+    """The ids chosen for test and for validation, from each source's id column alone (the
+    driver of a Ray build holds the ids, not the records: see `split_sources`)."""
+    everything = sum(len(pc.unique(column)) for column in ids.values())
     picked = {}
     for split, share, caps in (("test", test, None), ("validation", validation, max_validation)):
         if isinstance(share, float):  # a share of all items, not of those test left
             share = round(share * everything)
         skip = pa.array(np.concatenate(list(picked.values())) if picked else [], pa.string())
         sizes = {
-            name: len(pc.unique(t.filter(pc.invert(pc.is_in(t.column("id"), skip))).column("id")))
-            for name, t in tables.items()
+            name: len(pc.unique(column.filter(pc.invert(pc.is_in(column, skip)))))
+            for name, column in ids.items()
         }
         quota = validation_quota(sizes, share, caps)
         purpose = "split" if split == "validation" else split  # validation's draws as before
-        ids = [chosen_ids(t, quota[name], seed, purpose, skip) for name, t in tables.items()]
-        picked[split] = np.concatenate(ids) if ids else np.array([], object)
-    test_ids = pa.array(picked["test"], pa.string())
-    validation_ids = pa.array(picked["validation"], pa.string())
-    out = {}
-    for name, t in tables.items():
-        column = pc.if_else(
-            pc.is_in(t.column("id"), value_set=test_ids),
-            "test",
-            pc.if_else(pc.is_in(t.column("id"), value_set=validation_ids), "validation", "train"),
-        )
-        out[name] = t.append_column("split", column)
-    return out
+        chosen = [
+            chosen_ids(column, quota[name], seed, purpose, skip) for name, column in ids.items()
+        ]
+        picked[split] = np.concatenate(chosen) if chosen else np.array([], object)
+    return pa.array(picked["test"], pa.string()), pa.array(picked["validation"], pa.string())
+
+
+def with_split(table: pa.Table, test_ids: pa.Array, validation_ids: pa.Array) -> pa.Table:
+    """`table` with its `split` column, from the ids chosen for test and validation."""
+    column = pc.if_else(
+        pc.is_in(table.column("id"), value_set=test_ids),
+        "test",
+        pc.if_else(pc.is_in(table.column("id"), value_set=validation_ids), "validation", "train"),
+    )
+    return table.append_column("split", column)

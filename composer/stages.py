@@ -91,10 +91,11 @@ def output_key(manifest: Manifest, lock_inputs: dict[str, Any]) -> str:
 
 
 def render_key(
-    manifest: Manifest, index: int, kind: str, table: pa.Table, lock_inputs: dict[str, Any]
+    manifest: Manifest, index: int, kind: str, records_sha: str, lock_inputs: dict[str, Any]
 ) -> str:
-    """A source's rendered rows depend on its final records (split column included) and on
-    how the formats render them: templates, coverage, system prompt policies, turns, seed."""
+    """A source's rendered rows depend on its final records (split column included: their
+    `table_sha`, taken where they are) and on how the formats render them: templates,
+    coverage, system prompt policies, turns, seed."""
     source = manifest.sources[index]
     return digest(
         "render",
@@ -107,7 +108,7 @@ def render_key(
         manifest.render.model_dump(mode="json"),
         manifest.seed,
         kind,
-        table_sha(table),
+        records_sha,
     )
 
 

@@ -29,6 +29,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip ins
 psutil = pytest.importorskip("psutil")
 
 import composer  # noqa: E402
+from composer import stages  # noqa: E402
 from composer.cache import StageCache  # noqa: E402
 from composer.decontaminate import scan_setup  # noqa: E402
 from composer.engines.ray import RayEngine  # noqa: E402
@@ -130,17 +131,25 @@ def test_workers_take_the_drivers_cache_folder(engine: RayEngine, monkeypatch, t
 
 @pytest.fixture
 def ray_tasks(monkeypatch) -> list[tuple[str, int, Any]]:
-    """(function, tasks, setup) of every map a build sends to the cluster: the real map
-    runs."""
+    """(function, tasks, setup) of every map a build sends to the cluster (`map`, and
+    `map_held`, whose tables stay on the cluster): the real map runs."""
     seen: list[tuple[str, int, Any]] = []
-    real = RayEngine.map
+    for method in ("map", "map_held"):
+        real = getattr(RayEngine, method)
 
-    def counted(self, fn, tasks, setup=None):
-        tasks = list(tasks)
-        seen.append((getattr(fn, "func", fn).__name__, len(tasks), setup))
-        return real(self, fn, tasks, setup)
+        def counted(self, fn, tasks, setup=None, real=real):
+            tasks = list(tasks)
+            seen.append((getattr(fn, "func", fn).__name__, len(tasks), setup))
+            return real(self, fn, tasks, setup)
 
-    monkeypatch.setattr(RayEngine, "map", counted)
+        monkeypatch.setattr(RayEngine, method, counted)
+    real_fetch = RayEngine.fetch
+
+    def fetch(self, ref):
+        seen.append(("fetch", 1, None))
+        return real_fetch(self, ref)
+
+    monkeypatch.setattr(RayEngine, "fetch", fetch)
     return seen
 
 
@@ -171,15 +180,26 @@ def local_build(manifest: Path, folder: Path) -> Path:
 
 
 @pytest.mark.usefixtures("small_batches")
-def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks):
+def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks, monkeypatch):
+    """The same bytes, and a driver that held no records: it converted no source and
+    fetched no table from the object store (the demo has no decontamination or near dedup,
+    which still bring the records to the driver)."""
     path = demo_copy(tmp_path)
     local = invoke("build", str(path), "-o", str(tmp_path / "local"), "--no-cache", "-q")
     assert local.exit_code == 0, local.output
+    here: list[int] = []  # sources converted or read in this process (the driver)
+    for name in ("prepare_source", "load_source"):
+        real = getattr(stages, name)
+        monkeypatch.setattr(
+            stages, name, lambda *a, real=real, **k: here.append(1) or real(*a, **k)
+        )
     args = ["--engine", "ray", "--address", cluster.address, "--no-cache", "-q", "--json"]
     on_ray = invoke("build", str(path), "-o", str(tmp_path / "ray"), *args)
     assert on_ray.exit_code == 0, on_ray.output
     assert json.loads(on_ray.stdout)["engine"] == "ray" and on_ray.stderr == ""
-    assert {"_load_task", "_render_task"} <= {fn for fn, *_ in ray_tasks}
+    done = {fn for fn, *_ in ray_tasks}
+    assert {"_held_source", "_render_held", "_records_file"} <= done
+    assert "fetch" not in done and not here
     assert_same_bytes(tmp_path / "local", tmp_path / "ray")
 
 
@@ -206,7 +226,7 @@ def test_every_stage_on_the_cluster_is_the_local_build(
         mixture, tmp_path / "ray", cache=False, engine="ray", address=cluster.address
     )
     assert on_ray.engine == "ray"
-    assert {"_load_task", "scan_task", "_render_task"} <= {fn for fn, *_ in ray_tasks}
+    assert {"_held_source", "scan_task", "_render_held"} <= {fn for fn, *_ in ray_tasks}
     # Built with --no-cache, the scan's benchmark index went to the workers through a folder
     # under the cache root (shared storage on a cluster, where /tmp is each machine's own),
     # removed when the scan ended.

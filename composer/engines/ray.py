@@ -77,6 +77,7 @@ class RayEngine:
     stopped by `close`). A process that already called `ray.init` keeps its connection."""
 
     name = "ray"
+    holds_data = True  # the tables a build makes stay on the cluster (composer.held)
 
     def __init__(self, address: str | None = None):
         check_installed()
@@ -162,6 +163,43 @@ class RayEngine:
         except BaseException:
             self._stop_actors()  # a task may be left running
             raise
+
+    def map_held(
+        self,
+        fn: Callable[..., tuple[Any, Any]],
+        tasks: Sequence[tuple],
+        setup: Callable[[], Any] | None = None,
+    ) -> list[tuple[Any, Any]]:
+        """`fn(*task)` for each task, as Ray tasks, each returning (table, small) (or, with
+        `setup`, `fn(state, *task)`, the state built once per worker process): the tables
+        stay in the object store, owned by this process, and come back as references; the
+        small results come back as values, in task order. A reference among a task's values
+        is the table it names, read where the task runs (Ray runs a task where its tables
+        are, when that node has a CPU free). A task that gives back its first value as it
+        was (nothing to filter, say) gives back its reference: the table is not stored
+        again. A dead worker's task is run again, as `map`'s."""
+        tasks = [tuple(t) for t in tasks]
+        if not tasks:
+            return []
+        ray = self._start()
+        self._stop_actors()  # their CPUs are the tasks'
+        stored_fn, env = ray.put(fn), ray.put(passed_on())
+        stored_setup = ray.put(setup) if setup is not None else None
+        run = ray.remote(num_returns=2, max_retries=RETRIES, retry_exceptions=False)(_run_held)
+        pairs = [run.remote(stored_fn, stored_setup, env, *task) for task in tasks]
+        smalls = self._gather({small: i for i, (_, small) in enumerate(pairs)}, len(tasks))
+        return [
+            (task[0] if same else table, small)
+            for task, (table, _), (same, small) in zip(tasks, pairs, smalls)
+        ]
+
+    def put(self, value: Any) -> Any:
+        """A reference to `value`, stored in the object store (for `map_held`'s tasks)."""
+        return self._start().put(value)
+
+    def fetch(self, ref: Any) -> Any:
+        """The value a reference from `map_held` names, here."""
+        return self._start().get(ref)
 
     def _actors_for(self, setup: Callable[[], Any], count: int) -> list[Any]:
         """Up to `count` actors, one a CPU (one a GPU for a setup that wants one): those of
@@ -285,6 +323,24 @@ def wants_gpu(setup: Callable[[], Any]) -> bool:
 def _run(fn: Callable[..., R], env: dict[str, str], task: Any) -> R:
     os.environ.update(env)
     return fn(task)
+
+
+_HELD_STATE = WorkerState()  # a worker process's state from `map_held`'s latest setup
+
+
+def _run_held(
+    fn: Callable[..., tuple[Any, Any]], setup: Callable[[], Any] | None, env: dict, *args: Any
+) -> tuple[Any, Any]:
+    """`fn`'s (table, small) as (table, (False, small)), or (None, (True, small)) when the
+    table is `fn`'s first value, unchanged."""
+    os.environ.update(env)
+    if setup is None:
+        table, small = fn(*args)
+    else:
+        table, small = _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
+    if args and table is args[0]:
+        return None, (True, small)
+    return table, (False, small)
 
 
 class _Worker:

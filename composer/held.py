@@ -1,0 +1,46 @@
+"""Tables where the engine keeps them: in this process, or in a Ray cluster's object store.
+
+The build's steps over each source's records as a whole (dedup's filter, packing,
+sampling, the split, writing records.parquet) are functions `fn(*args) -> (table, small)`.
+On the local and pool engines they run here, on the tables themselves. On an engine that
+holds data (`holds_data`: composer.engines.ray), each runs as a task on the cluster: a
+table among its arguments is a reference the task reads there, the table it makes stays in
+the object store (a reference owned by the driver, so Ray can make it again if a node is
+lost), and only `small` comes back: counts, an id column, a histogram. So the driver of a
+Ray build holds no records, only the columns it decides on. The same functions run either
+way, so the tables, and the bytes written from them, are the same on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from composer.engines import Engine
+
+
+def holds(engine: Engine | None) -> bool:
+    """Whether `engine` keeps the tables a build makes on its workers."""
+    return bool(getattr(engine, "holds_data", False))
+
+
+def each(
+    engine: Engine | None, fn: Callable[..., tuple[Any, Any]], tasks: Sequence[tuple]
+) -> list[tuple[Any, Any]]:
+    """`[fn(*task) for task in tasks]`, each a (table, small) pair: where the engine keeps
+    its tables (a task's tables are those of earlier steps, or references to them)."""
+    if holds(engine):
+        return engine.map_held(fn, tasks)
+    return [fn(*task) for task in tasks]
+
+
+def fetch(engine: Engine | None, table: Any) -> pa.Table:
+    """A table itself, here (from the object store, on an engine that holds data)."""
+    return engine.fetch(table) if holds(engine) else table
+
+
+def keep(engine: Engine | None, table: pa.Table) -> Any:
+    """A table made here (by a plugin made in code) handed to the engine to keep."""
+    return engine.put(table) if holds(engine) else table
