@@ -586,8 +586,9 @@ class SourceScan:
 SCAN_CHUNK = 8192  # records counted together (stats, scores): the same whatever runs them
 SCAN_TEXTS = 8192  # distinct texts scanned together: a worker's task
 # Tasks below which the scan stays in the driver: each worker first loads the index and
-# the models (about 8 s of a core), about what two tasks' scan costs.
-SCAN_POOL_TASKS = 4
+# the models (about 6 s on a quiet core, more on a busy one), about what two tasks' scan
+# costs; with fewer tasks two workers save less than they cost.
+SCAN_POOL_TASKS = 6
 CHOSEN = 1 << 30  # where a pair's chosen answer sorts among a record's texts (rejected: +1)
 
 

@@ -464,7 +464,7 @@ def test_the_scan_starts_no_workers_for_a_few_tasks(monkeypatch):
         [{"conversations": conv(REWORDED, "72")}, {"conversations": conv(CLEAN, "Sure.")}]
     )
     monkeypatch.setattr(decontaminate, "SCAN_TEXTS", 1)  # four distinct texts: four tasks
-    monkeypatch.setattr(decontaminate, "SCAN_POOL_TASKS", 5)
+    monkeypatch.setattr(decontaminate, "SCAN_POOL_TASKS", 5)  # one more than the tasks
     detector = Detector([items], Settings())
     assert "evidence" not in vars(detector)
     with PoolEngine(2) as engine:
