@@ -14,9 +14,9 @@ Backends: `torch` (sentence-transformers, fp32), `onnx` (the packaged model expo
 by composer.embeddings, fp32: what a build uses on a CPU), `onnx-int8` (that export through
 onnxruntime.quantization.quantize_dynamic, per-channel int8 weights: measured, not used).
 
-2026-12-04, 2 shared cores (load 4-7), 1 thread: torch 44 ms/text, onnx 27 ms/text
-(max |dcos| 6e-7), onnx-int8 12 ms/text (max |dcos| 0.056, which would move decisions: the
-thresholds would need tuning again).
+2026-12-04, 2 shared cores, 1 thread: torch 44-50 ms/text, onnx 26-27 ms/text (max |dcos|
+7e-7), onnx-int8 11-12 ms/text (max |dcos| 0.08 over all pairs, 0.047 over the nearest:
+enough to move decisions; the thresholds would need tuning again).
 """
 
 from __future__ import annotations
