@@ -203,6 +203,31 @@ def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks
     assert_same_bytes(tmp_path / "local", tmp_path / "ray")
 
 
+def test_a_plugin_made_in_code_converts_in_the_driver_and_its_records_go_to_the_cluster(
+    cluster, tmp_path, ray_tasks
+):
+    """A plugin made in code (a notebook's) is not in a worker's registry: its source
+    converts in the driver, the rest on the workers, and the output is the local build's."""
+    from dataclasses import replace
+
+    from composer.plugins import registry
+
+    plugins = registry()
+    plugins["my_alpaca"] = replace(plugins["alpaca"], name="my_alpaca")
+    try:
+        path = demo_copy(tmp_path)
+        path.write_text(path.read_text().replace("plugin: alpaca", "plugin: my_alpaca"))
+        local = composer.build(path, tmp_path / "local", workers=1, cache=False)
+        on_ray = composer.build(
+            path, tmp_path / "ray", cache=False, engine="ray", address=cluster.address
+        )
+    finally:
+        del plugins["my_alpaca"]
+    loads = [count for fn, count, _ in ray_tasks if fn == "_held_source"]
+    assert loads == [len(local.report["sources"]) - 1]
+    assert_same_bytes(local.output_dir, on_ray.output_dir)
+
+
 def test_the_command_shows_composers_lines_and_no_rays(cluster, tmp_path):
     """The command in a process of its own, as a user runs it: its stderr holds composer's
     summary and nothing from Ray (log lines, usage stats, progress bars)."""
