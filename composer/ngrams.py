@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -50,9 +51,8 @@ def _flatten(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     flat = np.full(int(lengths.sum()), -1, np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     if lists:
-        body = np.fromiter(
-            (i for x in lists for i in x), np.int64, count=int(lengths.sum()) - len(lists)
-        )
+        count = int(lengths.sum()) - len(lists)
+        body = np.fromiter(chain.from_iterable(lists), np.int64, count=count)
         keep = np.ones(len(flat), bool)
         keep[starts + lengths - 1] = False
         flat[keep] = body
@@ -108,8 +108,8 @@ class NgramIndex:
         text's `words()`."""
         if not len(self.hashes) or not word_lists:
             return []
-        vocab = self.vocab
-        flat, starts = _flatten([[vocab.get(w, -1) for w in ws] for ws in word_lists])
+        known, unknown = self.vocab.get, repeat(-1)
+        flat, starts = _flatten([list(map(known, ws, unknown)) for ws in word_lists])
         found_text, found_item = [], []
         for size in self.sizes:
             h, valid = _hashes(flat, size)

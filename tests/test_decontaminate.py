@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import composer
@@ -120,6 +121,24 @@ def test_a_long_answer_is_checked_in_windows(detector):
     assert (
         found(detector, [{"conversations": conv("Write something.", filler * 2)}], ngram=0) == set()
     )
+
+
+def test_a_windows_words_are_the_words_read_from_it():
+    """Windowed.of slices an ASCII text's words for its windows (no regex again): the same
+    words as reading each window, in any script; a short text is its own window."""
+    from composer.decontaminate import Windowed, windows
+    from composer.ngrams import words
+
+    settings = Settings(window=8, stride=4)
+    texts = [
+        "The quick brown fox, jumps over 12,500 lazy dogs; and_then it rests. " * 3,
+        "İstanbul'da ÇOK güzel bir GÜN; İİ straße ǅemal Ⅻ déjà-vu naïve café. " * 3,
+        "short text",
+    ]
+    out = Windowed.of(texts, settings)
+    assert out.windows == [w for t in texts for w in windows(t, 8, 4)]
+    assert len(out.windows) > 6 and out.windows[-1] == "short text"
+    assert out.window_words == [words(w) for w in out.windows]
 
 
 def test_dpo_context_chosen_and_rejected_and_text_chunks_are_checked(detector):
@@ -373,7 +392,7 @@ def test_a_code_items_marks_are_its_names_and_signatures_not_its_numbers(code_de
     assert "1 0 2 8 3 0" in marks.phrases  # a test value; the name is in no phrase
     assert not any("count_close_pairs" in p for p in marks.phrases)
     assert code_marks(ITEMS[0]) is None  # not code: its numbers are its evidence
-    assert code_detector.item_numbers == [frozenset(), frozenset()]
+    assert code_detector.evidence.numbers == [frozenset(), frozenset()]
 
 
 def test_a_renamed_function_is_caught_and_an_ordinary_code_task_is_not(code_detector):
@@ -397,6 +416,7 @@ def test_the_same_build_with_one_and_with_two_workers(tmp_path, monkeypatch):
 
     monkeypatch.setattr(decontaminate, "SCAN_CHUNK", 1)  # four chunks: the workers share them
     monkeypatch.setattr(decontaminate, "SCAN_TEXTS", 1)  # tasks of one distinct text
+    monkeypatch.setattr(decontaminate, "SCAN_POOL_TASKS", 2)
     path = manifest_with(tmp_path)
     one = composer.build(path, tmp_path / "one", cache=False, workers=1)
     with PoolEngine(2) as engine:
@@ -411,6 +431,29 @@ def test_the_same_build_with_one_and_with_two_workers(tmp_path, monkeypatch):
             assert (tmp_path / "one" / name).read_bytes() == (
                 tmp_path / "two" / name
             ).read_bytes(), name
+
+
+def test_the_scan_starts_no_workers_for_a_few_tasks(monkeypatch):
+    """Below SCAN_POOL_TASKS tasks the scan stays in the driver: starting workers, each
+    loading the index and the models, would cost more than it saves (above it, the pool
+    scans: test_the_same_build_with_one_and_with_two_workers). The items' evidence is made
+    where the scan runs, on first use: a driver whose workers scan never makes it."""
+    import composer.decontaminate as decontaminate
+    from composer.engines.pool import PoolEngine
+
+    items = BenchmarkItems(Benchmark("bench", ("q",)), [f"b/{i}" for i in range(3)], ITEMS)
+    table = records_table(
+        [{"conversations": conv(REWORDED, "72")}, {"conversations": conv(CLEAN, "Sure.")}]
+    )
+    monkeypatch.setattr(decontaminate, "SCAN_TEXTS", 1)  # four distinct texts: four tasks
+    monkeypatch.setattr(decontaminate, "SCAN_POOL_TASKS", 5)
+    detector = Detector([items], Settings())
+    assert "evidence" not in vars(detector)
+    with PoolEngine(2) as engine:
+        scan = decontaminate.scan_all(detector, {"s": table}, {"s": "sft"}, True, engine)
+        assert engine._executor is None
+    assert "evidence" in vars(detector)
+    assert scan["s"].removed.tolist() == [True, False]
 
 
 def test_the_scan_takes_the_same_texts_from_arrow_as_checked_texts():
@@ -479,3 +522,25 @@ def test_the_static_embedder_keeps_word_vectors_for_later_batches(composer_cache
     fresh.batch_size = len(texts)
     assert np.array_equal(kept, fresh.encode(texts))
     assert np.array_equal(kept, static.encode(texts))  # every word known now
+
+
+def test_the_inverted_file_search_in_cell_order_finds_what_faiss_finds():
+    """search() reads the queries in the order of the cells they probe: the same neighbours
+    and cosines as faiss's own search, query by query."""
+    from composer.decontaminate import item_index, search
+
+    rng = np.random.default_rng(0)
+    items = rng.standard_normal((20_000, 32)).astype(np.float32)
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    index = item_index(items)
+    assert type(index).__name__ == "IndexIVFFlat"
+    queries = items[rng.integers(0, len(items), 3000)] + 0.3 * rng.standard_normal(
+        (3000, 32)
+    ).astype(np.float32)
+    expected = index.search(queries, 2)
+    got = search(index, queries, 2)
+    assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    flat = item_index(items[:100])  # exact search: as it is
+    assert all(
+        np.array_equal(a, b) for a, b in zip(search(flat, queries, 2), flat.search(queries, 2))
+    )

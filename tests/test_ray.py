@@ -343,7 +343,7 @@ SMALL_BATCHES = """
 import composer.build, composer.decontaminate, composer.cli
 b, d = composer.build, composer.decontaminate
 b.RENDER_BATCH, b.POOL_ROWS, b.RENDER_POOL_WORKERS, b.POOL_BYTES = 7, 0, 2, 0
-d.SCAN_CHUNK, d.SCAN_TEXTS = 3, 3
+d.SCAN_CHUNK, d.SCAN_TEXTS, d.SCAN_POOL_TASKS = 3, 3, 2
 composer.cli.cli(prog_name="composer")
 """
 

@@ -77,6 +77,7 @@ def small_batches(monkeypatch):
     monkeypatch.setattr(build_module, "POOL_BYTES", 0)
     monkeypatch.setattr(decontaminate_module, "SCAN_CHUNK", 3)
     monkeypatch.setattr(decontaminate_module, "SCAN_TEXTS", 3)
+    monkeypatch.setattr(decontaminate_module, "SCAN_POOL_TASKS", 2)
 
 
 def test_one_and_two_workers_write_the_same_bytes(tmp_path, small_batches):
