@@ -292,17 +292,18 @@ def kill_when_busy(cluster, title: str, killed: list[int], stop: threading.Event
 
 
 @pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("title", ["ray::_Worker.run", "ray::_run_held"])
 def test_a_worker_killed_during_a_build_changes_nothing(
-    cluster, engine, mixture, tmp_path_factory, tmp_path
+    cluster, engine, mixture, tmp_path_factory, tmp_path, title
 ):
-    """An actor's process killed while it scans or renders: Ray starts it again, it builds
-    its state again, its task runs again, and the output is the same."""
+    """A worker process killed while it runs a task: an actor's as it scans (Ray starts it
+    again, it builds its state again), or a task's that makes a table the object store
+    keeps, or renders (a source converting, filtered, sampled, split). Its task runs again,
+    and the output is the same."""
     local = local_build(mixture, tmp_path_factory.mktemp("local"))
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(
-        target=kill_when_busy, args=(cluster, "ray::_Worker.run", killed, stop)
-    )
+    killer = threading.Thread(target=kill_when_busy, args=(cluster, title, killed, stop))
     killer.start()
     try:
         on_ray = composer.build(mixture, tmp_path / "ray", cache=False, engine=engine)
