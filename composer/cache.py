@@ -15,8 +15,8 @@ changed input is a new key.
 - Logged: every hit, miss, store and corrupt entry is a line of `CACHE/log.jsonl`, which is
   what `composer cache info` and the tests count.
 
-The cache folder is `$COMPOSER_CACHE`, else ~/.cache/composer; embeddings and the distilled
-static model live beside the stages (see composer.embeddings).
+The cache folder is `$COMPOSER_CACHE`, else ~/.cache/composer; embeddings, the distilled
+static model and the ONNX export live beside the stages (see composer.embeddings).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ ENTRY = "entry.json"
 LOG = "log.jsonl"
 STAGES = ("source", "near", "benchmarks", "decontaminate", "render", "output")
 # Folders beside the stages that `composer cache` also reports and clears.
-OTHERS = ("embeddings", "static")
+OTHERS = ("embeddings", "static", "onnx")
 
 
 def cache_dir() -> Path:

@@ -9,8 +9,8 @@ buried in a long answer is found. Two detectors:
 - `embedding`: rewordings. A static model (distilled from the transformer) finds each
   window's nearest items with faiss; a pair goes on only with lexical evidence (the item's
   numbers, or its rare words, found in the window; a code item's signature, docstring
-  phrases or test values, never its numbers: see code_marks) or a very close embedding; the
-  transformer then scores the pairs that are left, and decides.
+  phrases or test values, never its numbers: see code_marks) or a very close embedding with
+  words in common; the transformer then scores the pairs that are left, and decides.
 
 The static pass makes a million rows practical on a CPU; the evidence gate keeps the
 transformer to a small share of pairs, and separates a reworded test item from a different
@@ -40,7 +40,7 @@ from composer.code_marks import (
     code_marks,
     looks_like_code,
 )
-from composer.embeddings import StaticEmbedder, TransformerEmbedder
+from composer.embeddings import StaticEmbedder, TransformerEmbedder, set_threads
 from composer.engines import Engine, engine_for
 from composer.ngrams import NgramIndex, words
 
@@ -59,6 +59,11 @@ class Settings:
     candidates: int = 2  # nearest items per window from the first pass
     static_min: float = 0.5  # first-pass cosine below which a pair is not looked at
     static_close: float = 0.95  # first-pass cosine that sends a pair on without evidence
+    # ... if its word sets have at least this Jaccard: `certain` asks the transformer for the
+    # same text in other words, which no pair further apart in words reached (the lowest
+    # that did, on real text, was 0.48; 89% of those sent on without evidence in
+    # bench_e2e are below 0.3, and none of them matched).
+    close_words: float = 0.3
     window: int = 96  # words per window of a long text
     stride: int = 48
     # Decisions on the transformer's cosine, by the lexical evidence a pair has. Tuned on
@@ -250,6 +255,7 @@ class ItemEvidence:
     code_lookup: CodeLookup
     numbers: list[frozenset[str]]
     words: list[frozenset[str]]
+    all_words: list[frozenset[str]]  # the same, but a code item's names and stock words too
     idf: dict[str, float]
     weight: list[float]  # the summed idf of each item's words
     unique_weight: float  # the idf of a word found in one item
@@ -274,6 +280,10 @@ class ItemEvidence:
                 frozenset() if marks else frozenset(numbers(t)) for t, marks in zip(items, code)
             ],
             words=item_words,
+            all_words=[
+                ws if marks is None else frozenset(words(t))
+                for t, ws, marks in zip(items, item_words, code)
+            ],
             idf=idf,
             weight=[sum(idf[w] for w in ws) or 1.0 for ws in item_words],
             unique_weight=np.log((1 + len(items)) / 2) + 1,
@@ -385,6 +395,12 @@ class Detector:
         shared = sum(ev.idf[w] for w in ev.words[item] & found_words)
         return shared / ev.weight[item] >= self.settings.word_overlap
 
+    def _words_alike(self, found_words: set[str], item: int) -> bool:
+        """The window's and the item's words have a Jaccard of close_words or more."""
+        item_words = self.evidence.all_words[item]
+        shared = len(item_words & found_words)
+        return shared >= self.settings.close_words * (len(item_words | found_words) or 1)
+
     def _embedding_matches(self, checked: Windowed) -> tuple[list[tuple], list[tuple]]:
         """(text, item, "embedding", score, evidence) of each match, and (text, evidence,
         transformer cosine, first-pass cosine) of each re-scored pair.
@@ -428,7 +444,12 @@ class Detector:
                     by_code = marks.found(code, ev.idf, ev.unique_weight)
                 if not by_numbers and not by_code:
                     by_words = self._words_agree(found_words, item)
-                if by_numbers or by_code or by_words or sim >= close_enough:
+                if (
+                    by_numbers
+                    or by_code
+                    or by_words
+                    or (sim >= close_enough and self._words_alike(found_words, item))
+                ):
                     pairs.append((w, item, sim))
                     needs.append(
                         ("numbers", s.with_numbers)
@@ -669,9 +690,8 @@ def scan_setup(folder: str, settings: Settings, cached: bool) -> Detector:
     """A worker's detector, from the benchmark index saved in `folder`; one thread (the
     workers share the cores). Marked `gpu`: on a Ray cluster with GPUs, one a worker."""
     import faiss
-    import torch
 
-    torch.set_num_threads(1)
+    set_threads(1)
     faiss.omp_set_num_threads(1)
     detector = Detector([], settings, BenchmarkIndex.load(Path(folder)), cached)
     detector.preload()

@@ -30,7 +30,8 @@ def offline_hf(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def composer_cache(tmp_path_factory):
-    """One composer cache for the session: the static model is distilled once (about 30 s)."""
+    """One composer cache for the session: the static model is distilled once (about 30 s),
+    the transformer exported to ONNX once (about 10 s)."""
     return tmp_path_factory.mktemp("composer-cache")
 
 
@@ -40,7 +41,7 @@ def composer_cache_env(composer_cache, tmp_path_factory, monkeypatch):
     another test stored under the same key), sharing the session's static model and
     embeddings."""
     own = tmp_path_factory.mktemp("stage-cache")
-    for shared in ("static", "embeddings"):
+    for shared in ("static", "embeddings", "onnx"):
         (composer_cache / shared).mkdir(exist_ok=True)
         (own / shared).symlink_to(composer_cache / shared, target_is_directory=True)
     monkeypatch.setenv("COMPOSER_CACHE", str(own))

@@ -287,7 +287,7 @@ def test_cache_info_and_clear(project, composer_cache_env):
     assert_user_error(
         invoke("cache", "clear", "outptu"),
         "unknown cache part 'outptu' (did you mean 'output'?); parts: source, near, "
-        "benchmarks, decontaminate, render, output, embeddings, static",
+        "benchmarks, decontaminate, render, output, embeddings, static, onnx",
     )
     invoke("cache", "clear")
     assert not (composer_cache_env / "stages").exists()

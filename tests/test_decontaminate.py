@@ -96,6 +96,24 @@ def test_a_reworded_item_is_an_embedding_match_and_a_same_style_item_is_not(dete
     assert {(r, d) for r, _, d in hits} == {(0, "embedding")}
 
 
+def test_a_pair_without_evidence_goes_on_only_with_words_in_common(detector):
+    """static_close lowered: these pairs have no evidence, and their first pass is close."""
+    far = "What do mitochondria mainly do inside cells?"  # few of the item's words
+    near = (
+        "Which of the following best describes the primary role of mitochondria in "
+        "eukaryotic cells: making proteins, producing energy, storing lipids, or dividing?"
+    )
+
+    def rescored(text: str, **settings) -> tuple[list[str], set]:
+        before = len(detector.scores)
+        matches = found(detector, [{"conversations": conv(text)}], static_close=0.5, **settings)
+        return [evidence for evidence, _ in detector.scores[before:]], matches
+
+    assert rescored(far, close_words=0.0) == (["none"], set())
+    assert rescored(far) == ([], set())  # a Jaccard below close_words: not re-scored
+    assert rescored(near) == (["none"], {(0, "turn 0 (human)", "embedding")})
+
+
 def test_every_turn_is_checked_and_the_system_turn_only_if_asked(detector):
     later = {"conversations": conv(CLEAN, "Sure.", ITEMS[0], "72")}
     answer = {
