@@ -19,7 +19,8 @@ the peak RSS of every worker process (sampled every 0.2 s with psutil:
 the driver's child processes for `local`, the Ray worker processes under each node's
 raylet for `ray`; a worker's RSS counts the object store pages it mapped), and the output's
 sha256, which must be the same for every engine. The Ray nodes' own daemons (raylet, GCS,
-object store) are not counted. Run one 1M-row benchmark at a time: it takes 3-6 GB.
+object store) are not counted. Run one 1M-row benchmark at a time: it takes up to 9 GB
+(each node's object store has 2 GB).
 """
 
 from __future__ import annotations

@@ -432,6 +432,7 @@ def _compose(
         masks, lost_to = first_wins(converted, ids, progress)
         kept = _filtered(engine, tables, masks)  # in first_wins' order (kind, priority)
     del tables, ids
+    held.trim(engine)
     near = _Near()
     if manifest.dedup.near is not None:
         rows["near dedup"] = sum(kept_rows for _, kept_rows in kept.values())
@@ -587,6 +588,7 @@ def _compose(
         )
     }
     del sampled
+    held.trim(engine)
 
     timings["pack, mix, sample, split"] = round(time.perf_counter() - mixing_started, 3)
     rows["render and write"] = rows["report"] = sum(f.rows for f in finals.values())

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
@@ -31,15 +32,27 @@ def _key(seed: int, purpose: tuple) -> tuple[np.uint64, np.uint64]:
     )
 
 
-def uniforms(seed: int, ids: Sequence[str], *purpose: object) -> np.ndarray:
-    """One number in [0, 1) per uuid in `ids`, fixed by the seed, the id and the purpose."""
+def uniforms(seed: int, ids: Sequence[str] | pa.Array, *purpose: object) -> np.ndarray:
+    """One number in [0, 1) per uuid in `ids` (strings, or an Arrow string array: read from
+    its bytes, no Python string an id), fixed by the seed, the id and the purpose."""
     if len(ids) == 0:
         return np.zeros(0)
-    raw = np.frombuffer(bytes.fromhex("".join(ids).replace("-", "")), dtype="<u8").reshape(-1, 2)
+    digits = _arrow_hex(ids) if isinstance(ids, pa.Array) else "".join(ids).replace("-", "")
+    raw = np.frombuffer(bytes.fromhex(digits), dtype="<u8").reshape(-1, 2)
     k1, k2 = _key(seed, purpose)
     with np.errstate(over="ignore"):
         x = _mix(_mix(raw[:, 0] ^ k1) ^ raw[:, 1] ^ k2)
     return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _arrow_hex(ids: pa.Array) -> str:
+    """The hex digits of an Arrow array of uuids, joined (as `"".join(ids)` without dashes)."""
+    import pyarrow.compute as pc
+
+    digits = pc.replace_substring(ids, "-", "")
+    offsets = np.frombuffer(digits.buffers()[1], dtype=np.int32)
+    start, end = offsets[digits.offset], offsets[digits.offset + len(digits)]
+    return digits.buffers()[2].to_pybytes()[start:end].decode("ascii")
 
 
 def uniform(seed: int, record_id: str, *purpose: object) -> float:

@@ -44,3 +44,11 @@ def fetch(engine: Engine | None, table: Any) -> pa.Table:
 def keep(engine: Engine | None, table: pa.Table) -> Any:
     """A table made here (by a plugin made in code) handed to the engine to keep."""
     return engine.put(table) if holds(engine) else table
+
+
+def trim(engine: Engine | None) -> None:
+    """On an engine that holds data, give the memory Arrow's allocator keeps for reuse back
+    to the system: after dedup and the split have hashed every id (a few hundred MB a
+    million rows), a driver that holds no records would otherwise keep it to the end."""
+    if holds(engine):
+        pa.default_memory_pool().release_unused()

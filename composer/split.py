@@ -11,7 +11,6 @@ from the rest.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,14 +59,14 @@ def validation_quota(
 
 def chosen_ids(
     ids: pa.ChunkedArray, quota: int, seed: int, purpose: str, skip: pa.Array
-) -> np.ndarray:
-    """The `quota` distinct `ids` (other than `skip`) with the lowest draws."""
-    unique = pd.unique(ids.to_numpy(zero_copy_only=False))
+) -> pa.Array:
+    """The `quota` distinct `ids` (other than `skip`) with the lowest draws, in Arrow (no
+    Python string an id: the driver of a Ray build splits a million ids this way)."""
+    unique = pc.unique(ids)  # in order of first appearance
     if len(skip):
-        typed = pa.array(unique, pa.string())  # typed: a table with no rows has no ids
-        unique = unique[~pc.is_in(typed, value_set=skip).to_numpy(zero_copy_only=False)]
-    order = np.argsort(uniforms(seed, list(unique), purpose), kind="stable")
-    return unique[order[:quota]]
+        unique = unique.filter(pc.invert(pc.is_in(unique, value_set=skip)))
+    order = np.argsort(uniforms(seed, unique, purpose), kind="stable")
+    return unique.take(order[:quota])
 
 
 def split_sources(
@@ -103,7 +102,7 @@ def split_ids(
     for split, share, caps in (("test", test, None), ("validation", validation, max_validation)):
         if isinstance(share, float):  # a share of all items, not of those test left
             share = round(share * everything)
-        skip = pa.array(np.concatenate(list(picked.values())) if picked else [], pa.string())
+        skip = pa.concat_arrays(list(picked.values())) if picked else pa.array([], pa.string())
         sizes = {
             name: len(pc.unique(column.filter(pc.invert(pc.is_in(column, skip)))))
             for name, column in ids.items()
@@ -113,8 +112,8 @@ def split_ids(
         chosen = [
             chosen_ids(column, quota[name], seed, purpose, skip) for name, column in ids.items()
         ]
-        picked[split] = np.concatenate(chosen) if chosen else np.array([], object)
-    return pa.array(picked["test"], pa.string()), pa.array(picked["validation"], pa.string())
+        picked[split] = pa.concat_arrays(chosen) if chosen else pa.array([], pa.string())
+    return picked["test"], picked["validation"]
 
 
 def with_split(table: pa.Table, test_ids: pa.Array, validation_ids: pa.Array) -> pa.Table:

@@ -203,6 +203,31 @@ def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks
     assert_same_bytes(tmp_path / "local", tmp_path / "ray")
 
 
+def test_a_plugin_made_in_code_converts_in_the_driver_and_its_records_go_to_the_cluster(
+    cluster, tmp_path, ray_tasks
+):
+    """A plugin made in code (a notebook's) is not in a worker's registry: its source
+    converts in the driver, the rest on the workers, and the output is the local build's."""
+    from dataclasses import replace
+
+    from composer.plugins import registry
+
+    plugins = registry()
+    plugins["my_alpaca"] = replace(plugins["alpaca"], name="my_alpaca")
+    try:
+        path = demo_copy(tmp_path)
+        path.write_text(path.read_text().replace("plugin: alpaca", "plugin: my_alpaca"))
+        local = composer.build(path, tmp_path / "local", workers=1, cache=False)
+        on_ray = composer.build(
+            path, tmp_path / "ray", cache=False, engine="ray", address=cluster.address
+        )
+    finally:
+        del plugins["my_alpaca"]
+    loads = [count for fn, count, _ in ray_tasks if fn == "_held_source"]
+    assert loads == [len(local.report["sources"]) - 1]
+    assert_same_bytes(local.output_dir, on_ray.output_dir)
+
+
 def test_the_command_shows_composers_lines_and_no_rays(cluster, tmp_path):
     """The command in a process of its own, as a user runs it: its stderr holds composer's
     summary and nothing from Ray (log lines, usage stats, progress bars)."""
@@ -267,17 +292,18 @@ def kill_when_busy(cluster, title: str, killed: list[int], stop: threading.Event
 
 
 @pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("title", ["ray::_Worker.run", "ray::_run_held"])
 def test_a_worker_killed_during_a_build_changes_nothing(
-    cluster, engine, mixture, tmp_path_factory, tmp_path
+    cluster, engine, mixture, tmp_path_factory, tmp_path, title
 ):
-    """An actor's process killed while it scans or renders: Ray starts it again, it builds
-    its state again, its task runs again, and the output is the same."""
+    """A worker process killed while it runs a task: an actor's as it scans (Ray starts it
+    again, it builds its state again), or a task's that makes a table the object store
+    keeps, or renders (a source converting, filtered, sampled, split). Its task runs again,
+    and the output is the same."""
     local = local_build(mixture, tmp_path_factory.mktemp("local"))
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(
-        target=kill_when_busy, args=(cluster, "ray::_Worker.run", killed, stop)
-    )
+    killer = threading.Thread(target=kill_when_busy, args=(cluster, title, killed, stop))
     killer.start()
     try:
         on_ray = composer.build(mixture, tmp_path / "ray", cache=False, engine=engine)

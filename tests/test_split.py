@@ -37,6 +37,18 @@ def test_uniforms_are_in_the_unit_interval_and_deterministic():
     assert uniforms(42, [], "split").shape == (0,)
 
 
+def test_draws_of_an_arrow_array_are_those_of_its_strings():
+    """The split draws a million ids from an Arrow array, read from its bytes: the same
+    numbers as from the strings, for a slice (an offset into the buffers) too."""
+    import pyarrow as pa
+
+    column = pa.array(IDS)
+    assert np.array_equal(uniforms(42, column, "split"), uniforms(42, IDS, "split"))
+    part = column.slice(1_234, 500)
+    assert np.array_equal(uniforms(7, part, "test"), uniforms(7, IDS[1_234:1_734], "test"))
+    assert uniforms(7, column.slice(0, 0), "test").shape == (0,)
+
+
 def test_a_draw_depends_on_the_id_not_its_position():
     a = uniforms(3, IDS[:500], "split")
     shuffled = list(reversed(IDS[:500]))

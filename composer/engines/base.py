@@ -36,6 +36,10 @@ next map with the same setup: a build calls it as it ends (failed or not) on an 
 was given and does not close. On a Ray cluster that is the actors and the CPUs they
 reserve: kept, they would leave another build on the same cluster waiting for a CPU
 forever.
+
+An engine may also keep the tables a build makes on its workers (`holds_data`, with
+`map_held`, `put` and `fetch`; see composer.held): the Ray engine does, so its driver holds
+no records. The local engines do not: their tables are the driver's.
 """
 
 from __future__ import annotations
