@@ -469,24 +469,19 @@ def _compose(
     mixing_started = time.perf_counter()
     rows["pack, mix, sample, split"] = sum(kept_rows for _, kept_rows in kept.values())
     removing = contamination is not None and not manifest.decontaminate.report_only
-    cleaned = dict(
-        zip(
-            [c.source.name for c in converted],
-            held.each(
-                engine,
-                _cleaned,
-                [
-                    (
-                        kept[c.source.name][0],
-                        ~contamination.removed[c.source.name] if removing else None,
-                        c.source.packing,
-                        manifest.seed,
-                        c.source.name,
-                    )
-                    for c in converted
-                ],
-            ),
-        )
+    cleaned = held.each_source(
+        engine,
+        _cleaned,
+        {
+            c.source.name: (
+                kept[c.source.name][0],
+                ~contamination.removed[c.source.name] if removing else None,
+                c.source.packing,
+                manifest.seed,
+                c.source.name,
+            )
+            for c in converted
+        },
     )
     after_dedup = {name: kept_rows for name, (_, kept_rows) in kept.items()}
     del kept  # each step's tables go as the next step's are made (on Ray: the object store)
@@ -501,26 +496,21 @@ def _compose(
         else None
     )
     repeat = bool(mixture and manifest.mix.upsample)
-    sampled = dict(
-        zip(
-            [c.source.name for c in converted],
-            held.each(
-                engine,
-                _sampled,
-                [
-                    (
-                        cleaned[c.source.name][0],
-                        Sample(count=mixture.counts[c.source.name]) if mixture else c.source.sample,
-                        manifest.seed,
-                        c.source.name,
-                        c.source.stratify,
-                        repeat,
-                        c.plugin.kind,
-                    )
-                    for c in converted
-                ],
-            ),
-        )
+    sampled = held.each_source(
+        engine,
+        _sampled,
+        {
+            c.source.name: (
+                cleaned[c.source.name][0],
+                Sample(count=mixture.counts[c.source.name]) if mixture else c.source.sample,
+                manifest.seed,
+                c.source.name,
+                c.source.stratify,
+                repeat,
+                c.plugin.kind,
+            )
+            for c in converted
+        },
     )
     cleaned_rows = {name: small for name, (_, small) in cleaned.items()}
     del cleaned
@@ -576,18 +566,19 @@ def _compose(
         manifest.split.test,
         {c.source.name: c.source.max_validation for c in converted},
     )
+    split_columns = held.each_source(
+        engine,
+        _split,
+        {
+            name: (t, test_ids, validation_ids, stage_cache.enabled)
+            for name, (t, _) in sampled.items()
+        },
+    )
     finals = {
         name: _Final(sampled[name][0], column, *small)
-        for name, (column, small) in zip(
-            sampled,
-            held.each(
-                engine,
-                _split,
-                [(t, test_ids, validation_ids, stage_cache.enabled) for t, _ in sampled.values()],
-            ),
-        )
+        for name, (column, small) in split_columns.items()
     }
-    del sampled
+    del sampled, split_columns
     held.trim(engine)
 
     timings["pack, mix, sample, split"] = round(time.perf_counter() - mixing_started, 3)
@@ -664,8 +655,9 @@ def _filtered(
     engine: Engine, tables: dict[str, Any], masks: dict[str, np.ndarray]
 ) -> dict[str, tuple[Any, int]]:
     """Each table of `masks` with the rows its mask keeps, and how many, in `masks`' order."""
-    tasks = [(tables[name], mask) for name, mask in masks.items()]
-    return dict(zip(masks, held.each(engine, _filter, tasks)))
+    return held.each_source(
+        engine, _filter, {name: (tables[name], mask) for name, mask in masks.items()}
+    )
 
 
 def _filter(table: pa.Table, mask: np.ndarray) -> tuple[pa.Table, int]:

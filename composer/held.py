@@ -36,6 +36,13 @@ def each(
     return [fn(*task) for task in tasks]
 
 
+def each_source(
+    engine: Engine | None, fn: Callable[..., tuple[Any, Any]], tasks: dict[str, tuple]
+) -> dict[str, tuple[Any, Any]]:
+    """`each` over tasks by source name: each source's (table, small) pair, by name."""
+    return dict(zip(tasks, each(engine, fn, list(tasks.values()))))
+
+
 def fetch(engine: Engine | None, table: Any) -> pa.Table:
     """A table itself, here (from the object store, on an engine that holds data)."""
     return engine.fetch(table) if holds(engine) else table
