@@ -125,10 +125,8 @@ class Windowed:
         return out
 
 
-def windows(text: str, size: int, stride: int, count: int | None = None) -> list[str]:
-    """Overlapping windows of `size` words (the text itself if it is short: `count` words)."""
-    if count is not None and count <= size:
-        return [text]
+def windows(text: str, size: int, stride: int) -> list[str]:
+    """Overlapping windows of `size` words (the text itself if it is short)."""
     return [window for window, _ in _windows(text, size, stride)]
 
 
