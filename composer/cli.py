@@ -327,7 +327,7 @@ def cache_prune(days: float) -> None:
 @user_errors
 def cache_clear(parts: tuple[str, ...]) -> None:
     """Remove PARTS of the cache (source, near, benchmarks, decontaminate, render, output,
-    embeddings, static), or all of it and its log."""
+    embeddings, static, onnx), or all of it and its log."""
     from composer.cache import StageCache
 
     stage_cache = StageCache()
