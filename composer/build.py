@@ -451,20 +451,22 @@ def _compose(
     if manifest.decontaminate is not None:
         rows["decontaminate"] = sum(kept_rows for _, kept_rows in kept.values())
         with _timed(timings, "decontaminate"):
-            # The scan reads the records' texts: on Ray, fetched here for the stage.
-            fetched = {name: held.fetch(engine, t) for name, (t, _) in kept.items()}
+            # Scanned where the records are (on Ray, on the workers: composer.scan_held).
+            scanned = {name: t for name, (t, _) in kept.items()}
             contamination = decontaminate(
-                fetched,
+                scanned,
                 {c.source.name: c.plugin.kind for c in converted},
                 manifest.decontaminate,
                 manifest.base_dir,
                 progress,
                 stage_cache,
-                stages.scan_keys(manifest, lock_inputs, fetched) if stage_cache.enabled else None,
+                stages.scan_keys(manifest, lock_inputs, stages.shas(engine, scanned))
+                if stage_cache.enabled
+                else None,
                 manifest.workers,
                 engine,
             )
-            del fetched
+            del scanned
 
     mixing_started = time.perf_counter()
     rows["pack, mix, sample, split"] = sum(kept_rows for _, kept_rows in kept.values())

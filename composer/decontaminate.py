@@ -42,6 +42,7 @@ from composer.code_marks import (
 )
 from composer.embeddings import StaticEmbedder, TransformerEmbedder, set_threads
 from composer.engines import Engine, engine_for
+from composer.held import holds
 from composer.ngrams import NgramIndex, words
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -769,13 +770,35 @@ class Scanned:
     matched (the few that need Python)."""
 
     def __init__(self, scans: list[TextScan | int], embedding: bool):
-        self.embedding = embedding
-        self.windows = np.fromiter(
+        self._keep(*self.compact(scans), embedding)
+
+    @staticmethod
+    def compact(scans: list[TextScan | int]) -> tuple[np.ndarray, dict[int, TextScan]]:
+        """Scans as (each text's windows, {text: scan} of the rich ones): what a worker
+        that scanned them sends on (scan_held)."""
+        windows = np.fromiter(
             (s if isinstance(s, int) else s.windows for s in scans), np.int64, count=len(scans)
         )
-        self.rich = {i: s for i, s in enumerate(scans) if not isinstance(s, int)}
-        self.matched = np.zeros(len(scans), bool)
-        self.matched[[i for i, s in self.rich.items() if s.matches]] = True
+        return windows, {i: s for i, s in enumerate(scans) if not isinstance(s, int)}
+
+    @classmethod
+    def of_parts(
+        cls, parts: tuple[tuple[np.ndarray, dict[int, TextScan]], ...], embedding: bool
+    ) -> Scanned:
+        """The compact scans of consecutive runs of texts, as one."""
+        out = cls.__new__(cls)
+        rich, at = {}, 0
+        for windows, scans in parts:
+            rich.update((at + i, s) for i, s in scans.items())
+            at += len(windows)
+        windows = np.concatenate([w for w, _ in parts]) if parts else np.zeros(0, np.int64)
+        out._keep(windows, rich, embedding)
+        return out
+
+    def _keep(self, windows: np.ndarray, rich: dict[int, TextScan], embedding: bool) -> None:
+        self.embedding, self.windows, self.rich = embedding, windows, rich
+        self.matched = np.zeros(len(windows), bool)
+        self.matched[[i for i, s in rich.items() if s.matches]] = True
 
 
 def counted(
@@ -910,8 +933,11 @@ def decontaminate(
             detector = built[0] if built else Detector([], settings, index, cache.enabled)
             own = engine is None
             engine = engine or engine_for(workers)
+            scan = scan_all
+            if holds(engine):  # the records are on the engine's workers: scanned there
+                from composer.scan_held import scan_held as scan
             try:
-                found = scan_all(
+                found = scan(
                     detector,
                     {name: tables[name] for name in misses},
                     kinds,

@@ -29,10 +29,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from composer import held
 from composer.cache import StageCache, digest
 from composer.codehash import code_sha
 from composer.convert import Converted, Rejection, convert_source
 from composer.dedup import priority
+from composer.engines import Engine
 from composer.manifest import Filters, Manifest, NearDedup
 from composer.plugins import Plugin
 from composer.report import histogram
@@ -113,10 +115,10 @@ def render_key(
 
 
 def scan_keys(
-    manifest: Manifest, lock_inputs: dict[str, Any], kept: dict[str, pa.Table]
+    manifest: Manifest, lock_inputs: dict[str, Any], shas: dict[str, str]
 ) -> dict[str, str]:
     """Keys of the benchmark index (under "", when every benchmark is pinned) and of each
-    source's scan: the benchmarks' key and the sha256 of the records it scans."""
+    source's scan: the benchmarks' key and the sha256 of the records it scans (`shas`)."""
     index = digest(
         "benchmarks", code_sha(), lock_inputs["packages"], lock_inputs["decontamination"]
     )
@@ -124,7 +126,7 @@ def scan_keys(
         return {}
     keys = {"": index}
     for source in manifest.sources:
-        keys[source.name] = digest("decontaminate", index, table_sha(kept[source.name]))
+        keys[source.name] = digest("decontaminate", index, shas[source.name])
     return keys
 
 
@@ -154,6 +156,16 @@ def near_key(
         model,
         [(c.source.name, c.plugin.kind, table_sha(kept[c.source.name])) for c in ranked],
     )
+
+
+def shas(engine: Engine | None, tables: dict[str, Any]) -> dict[str, str]:
+    """Each table's table_sha, taken where the engine keeps it (composer.held)."""
+    done = held.each_source(engine, _sha, {name: (t,) for name, t in tables.items()})
+    return {name: sha for name, (_, sha) in done.items()}
+
+
+def _sha(table: pa.Table) -> tuple[pa.Table, str]:
+    return table, table_sha(table)
 
 
 def table_sha(table: pa.Table) -> str:

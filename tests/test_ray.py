@@ -132,15 +132,15 @@ def test_workers_take_the_drivers_cache_folder(engine: RayEngine, monkeypatch, t
 @pytest.fixture
 def ray_tasks(monkeypatch) -> list[tuple[str, int, Any]]:
     """(function, tasks, setup) of every map a build sends to the cluster (`map`, and
-    `map_held`, whose tables stay on the cluster): the real map runs."""
+    `map_held` and `map_parts`, whose tables stay on the cluster): the real map runs."""
     seen: list[tuple[str, int, Any]] = []
-    for method in ("map", "map_held"):
+    for method in ("map", "map_held", "map_parts"):
         real = getattr(RayEngine, method)
 
-        def counted(self, fn, tasks, setup=None, real=real):
+        def counted(self, fn, tasks, setup=None, real=real, **options):
             tasks = list(tasks)
             seen.append((getattr(fn, "func", fn).__name__, len(tasks), setup))
-            return real(self, fn, tasks, setup)
+            return real(self, fn, tasks, setup, **options)
 
         monkeypatch.setattr(RayEngine, method, counted)
     real_fetch = RayEngine.fetch
@@ -251,7 +251,7 @@ def test_every_stage_on_the_cluster_is_the_local_build(
         mixture, tmp_path / "ray", cache=False, engine="ray", address=cluster.address
     )
     assert on_ray.engine == "ray"
-    assert {"_held_source", "scan_task", "_render_held"} <= {fn for fn, *_ in ray_tasks}
+    assert {"_held_source", "scan_part", "_render_held"} <= {fn for fn, *_ in ray_tasks}
     # Built with --no-cache, the scan's benchmark index went to the workers through a folder
     # under the cache root (shared storage on a cluster, where /tmp is each machine's own),
     # removed when the scan ended.
@@ -275,7 +275,7 @@ def raylets(cluster) -> list[psutil.Process]:
 
 def kill_when_busy(cluster, title: str, killed: list[int], stop: threading.Event) -> None:
     """SIGKILL the first of the cluster's worker processes seen running `title` (a process
-    title Ray sets: `ray::_Worker.run` is an actor running a task)."""
+    title Ray sets: `ray::_Worker.run_held` is an actor running a task of map_held)."""
     parents = raylets(cluster)
     while not stop.is_set():
         for parent in parents:
@@ -292,7 +292,7 @@ def kill_when_busy(cluster, title: str, killed: list[int], stop: threading.Event
 
 
 @pytest.mark.usefixtures("small_batches")
-@pytest.mark.parametrize("title", ["ray::_Worker.run", "ray::_run_held"])
+@pytest.mark.parametrize("title", ["ray::_Worker.run_held", "ray::_run_held"])
 def test_a_worker_killed_during_a_build_changes_nothing(
     cluster, engine, mixture, tmp_path_factory, tmp_path, title
 ):

@@ -172,6 +172,7 @@ class RayEngine:
         fn: Callable[..., tuple[Any, Any]],
         tasks: Sequence[tuple],
         setup: Callable[[], Any] | None = None,
+        pool: bool = False,
     ) -> list[tuple[Any, Any]]:
         """`fn(*task)` for each task, as Ray tasks, each returning (table, small) (or, with
         `setup`, `fn(state, *task)`, the state built once per worker process): the tables
@@ -180,11 +181,16 @@ class RayEngine:
         is the table it names, read where the task runs (Ray runs a task where its tables
         are, when that node has a CPU free). A task that gives back its first value as it
         was (nothing to filter, say) gives back its reference: the table is not stored
-        again. A dead worker's task is run again, as `map`'s."""
+        again. A dead worker's task is run again, as `map`'s. With `pool` (and a setup),
+        the tasks go to `map`'s pool of actors instead (one a CPU, or a GPU for a setup
+        marked `gpu`), each building the state once: a dead actor is restarted, builds it
+        again and runs its task again."""
         tasks = [tuple(t) for t in tasks]
         if not tasks:
             return []
         ray = self._start()
+        if pool and setup is not None:
+            return self._held_on_actors(fn, tasks, setup)
         self._stop_actors()  # their CPUs are the tasks'
         stored_fn, env = ray.put(fn), ray.put(passed_on())
         stored_setup = ray.put(setup) if setup is not None else None
@@ -195,6 +201,56 @@ class RayEngine:
             (task[0] if same else table, small)
             for task, (table, _), (same, small) in zip(tasks, pairs, smalls)
         ]
+
+    def _held_on_actors(
+        self, fn: Callable[..., tuple[Any, Any]], tasks: list[tuple], setup: Callable[[], Any]
+    ) -> list[tuple[Any, Any]]:
+        """map_held's tasks on the actors of `map`, fed one at a time as each is free."""
+        ray = self._ray
+        actors = self._actors_for(setup, len(tasks))
+        stored_fn, stored_setup, env = ray.put(fn), ray.put(setup), ray.put(passed_on())
+        queue = iter(enumerate(tasks))
+        owner: dict[Any, Any] = {}
+        tables: list[Any] = [None] * len(tasks)
+
+        def feed(actor: Any) -> dict[Any, int]:
+            for i, task in queue:
+                run = actor.run_held.options(num_returns=2)
+                tables[i], small = run.remote(stored_fn, stored_setup, env, *task)
+                owner[small] = actor
+                return {small: i}
+            return {}
+
+        try:
+            refs = {ref: i for a in actors for ref, i in feed(a).items()}
+            smalls = self._gather(refs, len(tasks), lambda ref: feed(owner.pop(ref)))
+        except BaseException:
+            self._stop_actors()  # a task may be left running
+            raise
+        return [
+            (task[0] if same else table, small)
+            for task, table, (same, small) in zip(tasks, tables, smalls)
+        ]
+
+    def map_parts(
+        self, fn: Callable[..., tuple[Sequence[Any], Any]], tasks: Sequence[tuple], parts: int
+    ) -> list[tuple[list[Any], Any]]:
+        """`map_held` for a step that makes `parts` tables a task (a shuffle: each part goes
+        to another task): `fn(*task)` returns (tables, small), and each of its tables stays
+        in the object store as a reference of its own, so that the task it goes to reads
+        only that part."""
+        tasks = [tuple(t) for t in tasks]
+        if not tasks:
+            return []
+        ray = self._start()
+        self._stop_actors()  # their CPUs are the tasks'
+        stored_fn, env = ray.put(fn), ray.put(passed_on())
+        run = ray.remote(num_returns=parts + 1, max_retries=RETRIES, retry_exceptions=False)(
+            _run_parts
+        )
+        refs = [run.remote(stored_fn, env, *task) for task in tasks]
+        smalls = self._gather({r[-1]: i for i, r in enumerate(refs)}, len(tasks))
+        return [(list(r[:-1]), small) for r, small in zip(refs, smalls)]
 
     def put(self, value: Any) -> Any:
         """A reference to `value`, stored in the object store (for `map_held`'s tasks)."""
@@ -338,12 +394,22 @@ def _run_held(
     table is `fn`'s first value, unchanged."""
     os.environ.update(env)
     if setup is None:
-        table, small = fn(*args)
-    else:
-        table, small = _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
+        return _held(fn(*args), args)
+    return _held(_HELD_STATE.run(lambda state, task: fn(state, *task), setup, args), args)
+
+
+def _held(result: tuple[Any, Any], args: tuple) -> tuple[Any, Any]:
+    table, small = result
     if args and table is args[0]:
         return None, (True, small)
     return table, (False, small)
+
+
+def _run_parts(fn: Callable[..., tuple[Sequence[Any], Any]], env: dict, *args: Any) -> tuple:
+    """`fn`'s (tables, small) as Ray's returns: each table, then small."""
+    os.environ.update(env)
+    tables, small = fn(*args)
+    return (*tables, small)
 
 
 class _Worker:
@@ -358,3 +424,10 @@ class _Worker:
     ) -> R:
         os.environ.update(env)
         return self.state.run(fn, setup, task)
+
+    def run_held(
+        self, fn: Callable[..., tuple[Any, Any]], setup: Callable[[], Any], env: dict, *args: Any
+    ) -> tuple[Any, Any]:
+        """A task of `map_held` with `pool`: as `_run_held`, with this actor's state."""
+        os.environ.update(env)
+        return _held(self.state.run(lambda state, task: fn(state, *task), setup, args), args)
