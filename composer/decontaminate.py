@@ -499,19 +499,50 @@ def item_index(vectors: np.ndarray):
 
 
 def search(index, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """`index.search(vectors, k)`. An inverted-file index reads the queries in the order of
-    the cells they probe: each query's results are the same, and the lists it reads are
-    often still in the cache from the query before (about an eighth less time)."""
+    """`index.search(vectors, k)`, each query's results a function of that query alone.
+
+    faiss scores a batch of 20 queries or more against a flat index with one matrix
+    product (BLAS), whose last bits depend on the batch's size and the threads: a text's
+    cosines, hence perhaps its candidates, would depend on the texts scanned with it, and
+    on the engine. So a flat index (and an inverted-file index's cells) is searched for
+    EXTRA more candidates, and those are ranked by their cosines computed one query at a
+    time (faiss's own kernel for fewer than 20 queries): the same values whatever the
+    batch (tests/test_decontaminate). An inverted-file index then reads the queries in the
+    order of the cells they probe: each query's results are the same, and the lists it
+    reads are often still in the cache from the query before (about an eighth less time)."""
     import faiss
 
-    if not isinstance(index, faiss.IndexIVF) or len(vectors) < 2:
+    if isinstance(index, faiss.IndexFlat):
+        return nearest(index, vectors, k)
+    if not isinstance(index, faiss.IndexIVF) or not len(vectors):
         return index.search(vectors, k)
-    distances, cells = index.quantizer.search(vectors, index.nprobe)
+    distances, cells = nearest(faiss.downcast_index(index.quantizer), vectors, index.nprobe)
     order = np.lexsort(cells.T[::-1])
     found = index.search_preassigned(vectors[order], k, cells[order], distances[order])
     out = np.empty_like(found[0]), np.empty_like(found[1])
     out[0][order], out[1][order] = found
     return out
+
+
+EXTRA = 8  # candidates past k that `nearest` ranks again by exact cosines
+
+
+def nearest(flat, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A flat index's k nearest of each query by cosines computed a query at a time
+    (ties: the lower id first), among the k + EXTRA that one matrix product finds."""
+    import faiss
+
+    wanted = min(k + EXTRA, flat.ntotal)
+    if not len(vectors) or wanted < k:
+        return flat.search(vectors, k)
+    _, found = flat.search(vectors, wanted)
+    queries = np.ascontiguousarray(vectors, np.float32)
+    sims = np.empty(found.shape, np.float32)
+    flat.compute_distance_subset(
+        len(queries), faiss.swig_ptr(queries), wanted, faiss.swig_ptr(sims), faiss.swig_ptr(found)
+    )
+    order = np.lexsort((found, -sims))[:, :k]
+    return np.take_along_axis(sims, order, 1), np.take_along_axis(found, order, 1)
 
 
 def on_gpus(index):

@@ -558,7 +558,49 @@ def test_the_inverted_file_search_in_cell_order_finds_what_faiss_finds():
     expected = index.search(queries, 2)
     got = search(index, queries, 2)
     assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
-    flat = item_index(items[:100])  # exact search: as it is
-    assert all(
-        np.array_equal(a, b) for a, b in zip(search(flat, queries, 2), flat.search(queries, 2))
-    )
+    flat = item_index(items[:100])  # exact search: faiss's, a query at a time
+    alone = [flat.search(q[None], 2) for q in queries[:200]]
+    got = search(flat, queries[:200], 2)
+    assert np.array_equal(got[0], np.concatenate([d for d, _ in alone]))
+    assert np.array_equal(got[1], np.concatenate([i for _, i in alone]))
+
+
+@pytest.mark.parametrize("items", [1000, 20_000])
+def test_a_querys_neighbours_do_not_depend_on_the_queries_searched_with_it(items):
+    """faiss scores 20 queries or more against a flat index (or an inverted file's cells)
+    with one matrix product, whose last bits depend on the batch and the threads. search()
+    gives a query what it gives it alone, in any batch, on any number of threads: a text's
+    scan depends on that text alone, whichever texts a worker scans with it."""
+    import faiss
+
+    from composer.decontaminate import item_index, search
+
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((items, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = item_index(vectors)
+    queries = rng.standard_normal((600, 64)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    alone = [search(index, q[None], 2) for q in queries]
+    threads = faiss.omp_get_max_threads()
+    try:
+        for workers in (1, 2):
+            faiss.omp_set_num_threads(workers)
+            for batch in (7, 20, 64, 600):
+                for at in range(0, len(queries), batch):
+                    sims, ids = search(index, queries[at : at + batch], 2)
+                    assert np.array_equal(sims, np.concatenate([s for s, _ in alone[at:][:batch]]))
+                    assert np.array_equal(ids, np.concatenate([i for _, i in alone[at:][:batch]]))
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def test_a_texts_scan_is_the_same_alone_and_among_others(detector):
+    """The detector's scan of a text (windows, pairs, cosines, matches) is a function of
+    the text: what scan_held relies on to scan texts in other batches than scan_all."""
+    texts = [ITEMS[0], REWORDED, SAME_STYLE, CLEAN, "Sure.", ITEMS[2] + " " + CLEAN * 20]
+    texts += [f"{CLEAN} {i} {SAME_STYLE}" for i in range(40)]
+    detector.settings = Settings()
+    together = detector._scan_texts(texts)
+    assert any(not isinstance(s, int) and s.pairs for s in together)
+    assert together == [detector._scan_texts([t])[0] for t in texts]
