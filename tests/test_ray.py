@@ -182,8 +182,8 @@ def local_build(manifest: Path, folder: Path) -> Path:
 @pytest.mark.usefixtures("small_batches")
 def test_the_demo_on_the_cluster_is_the_local_build(cluster, tmp_path, ray_tasks, monkeypatch):
     """The same bytes, and a driver that held no records: it converted no source and
-    fetched no table from the object store (the demo has no decontamination or near dedup,
-    which still bring the records to the driver)."""
+    fetched no table from the object store (the demo has no near dedup, which still brings
+    the records to the driver)."""
     path = demo_copy(tmp_path)
     local = invoke("build", str(path), "-o", str(tmp_path / "local"), "--no-cache", "-q")
     assert local.exit_code == 0, local.output
@@ -251,7 +251,9 @@ def test_every_stage_on_the_cluster_is_the_local_build(
         mixture, tmp_path / "ray", cache=False, engine="ray", address=cluster.address
     )
     assert on_ray.engine == "ray"
-    assert {"_held_source", "scan_part", "_render_held"} <= {fn for fn, *_ in ray_tasks}
+    done = {fn for fn, *_ in ray_tasks}
+    assert {"_held_source", "scan_part", "_render_held"} <= done
+    assert "fetch" not in done  # decontaminated where the records are (composer.scan_held)
     # Built with --no-cache, the scan's benchmark index went to the workers through a folder
     # under the cache root (shared storage on a cluster, where /tmp is each machine's own),
     # removed when the scan ended.

@@ -17,7 +17,9 @@ writes every output file from them, so the bytes do not depend on the number of 
   another build on the cluster would wait for them forever.
 - `map_held` (composer.held): the build's steps over whole sources, as Ray tasks whose
   tables stay in the object store, owned by the driver; only their small results (counts,
-  id columns, rendered rows to write) come back. So the driver holds no records.
+  id columns, rendered rows to write) come back. So the driver holds no records. With
+  `pool`, its tasks go to the actors (the scan of texts held there: composer.scan_held);
+  `map_parts` is its shuffle, each task's table cut in parts that other tasks read.
 
 Every node needs composer (and the manifest's plugins) installed as on the driver, and the
 manifest's files, the cache folder and the output folder at the same paths (shared storage;
