@@ -904,7 +904,7 @@ def scan_records(detector: Detector, table: pa.Table, kind: str, workers: int = 
 
 
 def decontaminate(
-    tables: dict[str, pa.Table],
+    tables: dict[str, Any],
     kinds: dict[str, str],
     config,
     base_dir: Path,
@@ -920,7 +920,9 @@ def decontaminate(
     cached); `keys`: the `benchmarks` stage's key (under "") and each source's
     `decontaminate` key, for the stages to be cached. The benchmarks are read and indexed
     only when some source's scan is not in the cache. The scans the cache misses run on
-    `engine` (else on `engine_for(workers)`, closed when the scan ends), chunk by chunk."""
+    `engine` (else on `engine_for(workers)`, closed when the scan ends), chunk by chunk; on
+    an engine that holds data, `tables` are references to its tables, and each step of the
+    scan runs where they are (composer.scan_held)."""
     from tqdm.auto import tqdm
 
     cache = cache or StageCache(enabled=False)
