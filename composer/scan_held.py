@@ -57,41 +57,65 @@ def scan_held(
     engine: Engine,
     folder: Path | None = None,
     cached: bool = False,
+    parts: int | None = None,
 ) -> dict[str, SourceScan]:
     """scan_all's result for `tables` (references to tables the engine holds), each step
-    on the engine's workers (see the module doc)."""
+    on the engine's workers (see the module doc), the texts cut in `parts` (by default one
+    a worker). On an engine that holds no data the same steps run here (for the tests)."""
     names = list(tables)
     settings = detector.settings
-    parts = max(1, engine.workers)
-    split = engine.map_parts(
-        split_texts, [(tables[name], kinds[name], settings, parts) for name in names], parts
+    parts = parts or max(1, engine.workers)
+    split = _each_parts(
+        engine,
+        split_texts,
+        [(tables[name], kinds[name], settings, parts) for name in names],
+        parts,
     )
-    grouped = engine.map_parts(
-        distinct_part, [tuple(refs[p] for refs, _ in split) for p in range(parts)], 2
+    grouped = _each_parts(
+        engine, distinct_part, [tuple(refs[p] for refs, _ in split) for p in range(parts)], 2
     )
     tasks = [
         (texts, start, min(start + SCAN_TEXTS, count))
         for (texts, _), count in grouped
         for start in range(0, count, SCAN_TEXTS)
     ]
-    scans: list[Any] = []
-    if tasks:
-        with scratch("benchmarks") as tmp:  # under the cache root: every node reads it
-            if folder is None:
-                folder = Path(tmp)
-                detector.built.save(folder)
-            setup = partial(scan_setup, str(folder), settings, cached)
-            scans = [ref for ref, _ in engine.map_held(scan_part, tasks, setup, pool=True)]
-    items = engine.put(BenchmarkIndex(detector.benchmark, detector.item_ids, detector.items, None))
+    scans = _scanned(engine, detector, tasks, folder, cached)
+    items = BenchmarkIndex(detector.benchmark, detector.item_ids, detector.items, None)
     starts = np.cumsum([0] + [count for _, count in grouped]).tolist()
     ids = [refs[1] for refs, _ in grouped]
-    common = (report_only, items, starts, *ids, *scans)
+    common = (report_only, held.keep(engine, items), starts, *ids, *scans)
     found = held.each(
         engine,
         counted_source,
         [(tables[name], kinds[name], settings, name, at, *common) for at, name in enumerate(names)],
     )
     return {name: scan for name, (_, scan) in zip(names, found)}
+
+
+def _each_parts(engine: Engine, fn, tasks: list[tuple], parts: int) -> list[tuple[list, Any]]:
+    """`fn(*task)` for each task, each (tables, small): on an engine that holds data, each
+    table stays where it was made, a reference of its own (the shuffle's parts)."""
+    if held.holds(engine):
+        return engine.map_parts(fn, tasks, parts)
+    return [fn(*task) for task in tasks]
+
+
+def _scanned(
+    engine: Engine, detector: Detector, tasks: list[tuple], folder: Path | None, cached: bool
+) -> list[Any]:
+    """Each task's scans (scan_part's): on the actors of an engine that holds data (each
+    actor's detector loaded from the benchmark index in `folder`, else in a scratch folder
+    under the cache root, which every node reads), kept in the object store; else here."""
+    if not tasks:
+        return []
+    if not held.holds(engine):
+        return [scan_part(detector, *task)[0] for task in tasks]
+    with scratch("benchmarks") as tmp:
+        if folder is None:
+            folder = Path(tmp)
+            detector.built.save(folder)
+        setup = partial(scan_setup, str(folder), detector.settings, cached)
+        return [ref for ref, _ in engine.map_held(scan_part, tasks, setup, pool=True)]
 
 
 def split_texts(

@@ -604,3 +604,49 @@ def test_a_texts_scan_is_the_same_alone_and_among_others(detector):
     together = detector._scan_texts(texts)
     assert any(not isinstance(s, int) and s.pairs for s in together)
     assert together == [detector._scan_texts([t])[0] for t in texts]
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_the_held_scans_steps_give_scan_alls_result(detector, monkeypatch, parts):
+    """composer.scan_held's steps (texts split by hash, each part's distinct texts, their
+    scans, each source told its texts' scans), here in one process: each source's scan is
+    scan_all's, whatever the number of parts, with texts that sources share, a contaminated
+    one among them, and SFT, DPO and text sources."""
+    from dataclasses import asdict
+
+    import composer.decontaminate as decontaminate
+    import composer.scan_held
+    from composer.engines import engine_for
+    from composer.scan_held import scan_held
+
+    for module in (decontaminate, composer.scan_held):
+        monkeypatch.setattr(module, "SCAN_TEXTS", 2)
+        monkeypatch.setattr(module, "SCAN_CHUNK", 2)
+    tables = {
+        "chat": records_table(
+            [
+                {"conversations": conv(ITEMS[0], "72")},
+                {"conversations": conv(CLEAN, REWORDED)},
+                {"conversations": conv(SAME_STYLE, "Sure.", ITEMS[2], "72")},
+                {"conversations": conv("Hi", "Sure.")},
+            ]
+        ),
+        "pairs": records_table(
+            [
+                {"conversations": conv(CLEAN), "chosen": ITEMS[0], "rejected": "Sure."},
+                {"conversations": conv("Hi"), "chosen": "72", "rejected": "70"},
+            ]
+        ),
+        "notes": records_table([{"text": "Notes. " + ITEMS[2]}, {"text": CLEAN}]),
+    }
+    kinds = {"chat": "sft", "pairs": "dpo", "notes": "text"}
+    detector.settings = Settings()
+    with engine_for(1) as engine:
+        expected = decontaminate.scan_all(detector, tables, kinds, False, engine)
+        got = scan_held(detector, tables, kinds, False, engine, parts=parts)
+    assert list(got) == list(expected)
+    for name, scan in expected.items():
+        want, have = asdict(scan), asdict(got[name])
+        assert np.array_equal(want.pop("removed"), have.pop("removed"))
+        assert have == want
+    assert all(expected[name].audit for name in tables)  # a match in every source
