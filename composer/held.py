@@ -43,6 +43,22 @@ def each_source(
     return dict(zip(tasks, each(engine, fn, list(tasks.values()))))
 
 
+def shas(engine: Engine | None, tables: dict[str, Any]) -> dict[str, str]:
+    """Each table's sha256 (composer.stages.table_sha), taken where the table is."""
+    return {
+        name: sha
+        for name, (_, sha) in each_source(
+            engine, _sha, {n: (t,) for n, t in tables.items()}
+        ).items()
+    }
+
+
+def _sha(table: pa.Table) -> tuple[None, str]:
+    from composer.stages import table_sha
+
+    return None, table_sha(table)
+
+
 def fetch(engine: Engine | None, table: Any) -> pa.Table:
     """A table itself, here (from the object store, on an engine that holds data)."""
     return engine.fetch(table) if holds(engine) else table

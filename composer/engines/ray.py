@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from composer.engines import caught
 from composer.engines.base import WorkerState
 from composer.errors import UserError
 
@@ -234,11 +235,12 @@ class RayEngine:
         cancelled."""
         ray = self._ray
         results: list[Any] = [None] * count
+        told: dict[int, caught.Caught] = {}  # each task's warnings (composer.engines.caught)
         try:
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
                 i = pending.pop(ref)
-                results[i] = ray.get(ref)
+                results[i], told[i] = ray.get(ref)
                 if refill is not None:
                     pending.update(refill(ref))
         except ray.exceptions.RayTaskError as exc:
@@ -248,6 +250,9 @@ class RayEngine:
             if isinstance(cause, Exception):
                 raise cause from None
             raise
+        finally:
+            for i in sorted(told):  # in task order, whichever finished first
+                caught.replay(told[i])
         return results
 
     def release(self) -> None:
@@ -323,9 +328,12 @@ def wants_gpu(setup: Callable[[], Any]) -> bool:
     return bool(getattr(getattr(setup, "func", setup), "gpu", False))
 
 
-def _run(fn: Callable[..., R], env: dict[str, str], task: Any) -> R:
+def _run(fn: Callable[..., R], env: dict[str, str], task: Any) -> tuple[R, caught.Caught]:
+    """`fn(task)`, and the warnings it raised (for the driver to show)."""
     os.environ.update(env)
-    return fn(task)
+    with caught.recording() as told:
+        result = fn(task)
+    return result, told
 
 
 _HELD_STATE = WorkerState()  # a worker process's state from `map_held`'s latest setup
@@ -334,16 +342,17 @@ _HELD_STATE = WorkerState()  # a worker process's state from `map_held`'s latest
 def _run_held(
     fn: Callable[..., tuple[Any, Any]], setup: Callable[[], Any] | None, env: dict, *args: Any
 ) -> tuple[Any, Any]:
-    """`fn`'s (table, small) as (table, (False, small)), or (None, (True, small)) when the
-    table is `fn`'s first value, unchanged."""
+    """`fn`'s (table, small) as (table, ((False, small), warnings)), or (None, ((True,
+    small), warnings)) when the table is `fn`'s first value, unchanged."""
     os.environ.update(env)
-    if setup is None:
-        table, small = fn(*args)
-    else:
-        table, small = _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
+    with caught.recording() as told:
+        if setup is None:
+            table, small = fn(*args)
+        else:
+            table, small = _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
     if args and table is args[0]:
-        return None, (True, small)
-    return table, (False, small)
+        return None, ((True, small), told)
+    return table, ((False, small), told)
 
 
 class _Worker:
@@ -355,6 +364,8 @@ class _Worker:
 
     def run(
         self, fn: Callable[..., R], setup: Callable[[], Any], env: dict[str, str], task: Any
-    ) -> R:
+    ) -> tuple[R, caught.Caught]:
         os.environ.update(env)
-        return self.state.run(fn, setup, task)
+        with caught.recording() as told:
+            result = self.state.run(fn, setup, task)
+        return result, told
