@@ -1,11 +1,13 @@
 """Benchmark: bench_e2e's real-text mixture on the local engine and on Ray (issue 13).
 
     python bench/bench_ray.py [--rows 100000] [--engines local,ray1,ray2] [--decontaminate]
+                              [--near minhash|embedding]
                               [--workdir /tmp/composer-ray] [--data ../shared/data]
 
 The data and manifest are bench_e2e's (three overlapping SFT sources and an HH DPO source,
 joined real items, confidence dedup, four formats, a validation split; decontamination only
-with `--decontaminate`, which at 1M rows takes about 20 minutes on 2 cores). Each engine
+with `--decontaminate`, which at 1M rows takes about 20 minutes on 2 cores; near dedup only
+with `--near`). Each engine
 builds it with a cold cache (`--no-cache`) in a child process, the driver:
 
 - `local`: the default engine (a pool of worker processes, one a core);
@@ -198,16 +200,18 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--engines", default="local,ray1,ray2")
     parser.add_argument("--decontaminate", action="store_true")
+    parser.add_argument("--near", choices=["minhash", "embedding"])
     parser.add_argument("--data", default=str(here.parent.parent / "shared" / "data"))
     parser.add_argument("--workdir", default="/tmp/composer-ray")
     args = parser.parse_args()
     data = Path(args.data).resolve()
     folder, made = prepared(Path(args.workdir), data, args.rows, args.items)
-    manifest = write_manifest(folder, data, args.decontaminate, None)
+    manifest = write_manifest(folder, data, args.decontaminate, args.near)
     rows = made["sft"] + made["dpo"]
     print(
         f"{rows:,} rows ({made['sft']:,} SFT + {made['dpo']:,} DPO), os.cpu_count()="
-        f"{os.cpu_count()}, decontamination {'on' if args.decontaminate else 'off'}"
+        f"{os.cpu_count()}, decontamination {'on' if args.decontaminate else 'off'}, "
+        f"near dedup {args.near or 'off'}"
     )
     for engine in args.engines.split(","):
         r = run(engine, manifest, folder / "out")

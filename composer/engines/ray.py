@@ -23,7 +23,9 @@ Every node needs composer (and the manifest's plugins) installed as on the drive
 manifest's files, the cache folder and the output folder at the same paths (shared storage;
 see the README, "Running on a Ray cluster"). The driver's COMPOSER_* and HF_* variables go to
 the workers with the job. Ray's log lines, usage stats and progress bars are off: what the
-user sees is composer's own progress.
+user sees is composer's own progress. So a worker's stderr does not reach the user: the
+Python warnings a task raises come back with its result and are raised again here, in task
+order (composer.engines.caught).
 """
 
 from __future__ import annotations
