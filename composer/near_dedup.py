@@ -240,6 +240,17 @@ class Signatures:
     def sizes(self) -> np.ndarray:
         return np.diff(self.bounds)
 
+    @classmethod
+    def joined(cls, parts: list[Signatures]) -> Signatures:
+        """The rows of `parts`, end to end: what `signatures` gives for their texts end to
+        end (each row's signature and n-gram set is its own)."""
+        counts = np.concatenate([p.sizes for p in parts])
+        return cls(
+            np.concatenate([p.sig for p in parts]),
+            np.concatenate([p.sets for p in parts]),
+            np.r_[0, np.cumsum(counts)],
+        )
+
 
 def signatures(texts: Texts, ngram: int, perms: int, seed: int, workers: int = 1) -> Signatures:
     """Per seeded multiply-shift permutation, the least hash of a row's n-grams (the top 32
@@ -413,6 +424,13 @@ def minhash_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (sorted by (later, earlier)) and their exact similarity."""
     shingled = signatures(texts, ngram, perms, seed, workers)
+    return shingled_pairs(shingled, threshold, bands, workers)
+
+
+def shingled_pairs(
+    shingled: Signatures, threshold: float, bands: int, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """`minhash_pairs` from the texts' signatures."""
     pairs = candidates(shingled.sig, bands, shingled.sizes > 0, workers)
     # the estimate drops the candidates far below the threshold before the exact check
     # (chance bucket collisions are most of them); the margin covers its error
@@ -477,12 +495,22 @@ def near_dedup(
     an engine that holds data (composer.held) `kept` holds references and each kind is a
     task on the cluster: the driver gets the masks, the counts and the report's clusters,
     and the similarities stay in the object store (`similarities` is then each kind's
-    reference, for `store`)."""
+    reference, for `store`). There, MinHash signatures are taken first, a task a source
+    (`source_signatures`, in parallel on the cluster), and the kind's task is given them."""
+    kinds = {s.source.name: s.plugin.kind for s in sources}
+    ranked = [s.source.name for s in priority(sources)]
+    signed: dict[str, Any] = {}
+    if held.holds(engine) and spec.method != "embedding":
+        steps = {name: (kept[name], kinds[name], mode, spec, seed, workers) for name in ranked}
+        signed = {
+            n: sig for n, (sig, _) in held.each_source(engine, source_signatures, steps).items()
+        }
     tasks = []
     for kind in ("sft", "dpo", "text"):
-        names = [s.source.name for s in priority(sources) if s.plugin.kind == kind]
+        names = [name for name in ranked if kinds[name] == kind]
         if names:
-            tasks.append((kind, names, spec, mode, seed, workers, *[kept[n] for n in names]))
+            parts = [kept[n] for n in names] + [signed[n] for n in names if signed]
+            tasks.append((kind, names, spec, mode, seed, workers, *parts))
     removed: dict[str, np.ndarray] = dict.fromkeys(kept)  # in `kept`'s order
     lost_to: dict[str, Counter] = {s.source.name: Counter() for s in sources}
     clusters: list[dict] = []
@@ -497,21 +525,44 @@ def near_dedup(
     return NearResult(removed=removed, lost_to=lost_to, clusters=clusters, similarities=sims)
 
 
+def source_signatures(
+    table: pa.Table, kind: str, mode: str, spec, seed: int, workers: int
+) -> tuple[Signatures, None]:
+    """A source's MinHash signatures (a step of `near_dedup` on an engine that holds data)."""
+    texts = key_texts(table, kind, mode)
+    return signatures(texts, spec.ngram, spec.permutations, seed, workers), None
+
+
 def near_kind(
-    kind: str, names: list[str], spec, mode: str, seed: int, workers: int, *tables: pa.Table
+    kind: str, names: list[str], spec, mode: str, seed: int, workers: int, *parts: Any
 ) -> tuple[np.ndarray, tuple[dict, dict, list]]:
-    """One kind's near dedup over its sources' tables (`names`, in rank order): the
-    similarities of its pairs, and (each source's removed mask, the records each source
-    lost to each other, the report's few clusters)."""
-    texts = pa.concat_arrays([key_texts(table, kind, mode) for table in tables])
-    owner = np.repeat(np.arange(len(names)), [t.num_rows for t in tables])
-    if spec.method == "embedding":
-        pairs, sims = embedding_pairs(texts.to_pylist(), spec.threshold)
+    """One kind's near dedup over its sources' tables (`names`, in rank order; `parts`: the
+    tables, then each one's `source_signatures` if taken already): the similarities of its
+    pairs, and (each source's removed mask, the records each source lost to each other, the
+    report's few clusters)."""
+    tables, signed = parts[: len(names)], parts[len(names) :]
+    rows = [t.num_rows for t in tables]
+    owner = np.repeat(np.arange(len(names)), rows)
+    starts = np.r_[0, np.cumsum(rows)]
+    texts = None
+    if signed:
+        pairs, sims = shingled_pairs(Signatures.joined(signed), spec.threshold, spec.bands, workers)
     else:
-        pairs, sims = minhash_pairs(
-            texts, spec.threshold, spec.ngram, spec.permutations, spec.bands, seed, workers
-        )
-    gone, winner, sim = greedy(pairs, sims, spec.threshold, len(texts))
+        texts = pa.concat_arrays([key_texts(table, kind, mode) for table in tables])
+        if spec.method == "embedding":
+            pairs, sims = embedding_pairs(texts.to_pylist(), spec.threshold)
+        else:
+            pairs, sims = minhash_pairs(
+                texts, spec.threshold, spec.ngram, spec.permutations, spec.bands, seed, workers
+            )
+
+    def text(j: int) -> str:
+        if texts is not None:
+            return texts[j].as_py()
+        one = tables[owner[j]].slice(j - starts[owner[j]], 1)  # its key text alone
+        return key_texts(one, kind, mode)[0].as_py()
+
+    gone, winner, sim = greedy(pairs, sims, spec.threshold, int(starts[-1]))
     removed: dict[str, np.ndarray] = {}
     lost_to: dict[str, Counter] = {}
     offset = 0
@@ -528,11 +579,11 @@ def near_kind(
         clusters.append(
             {
                 "kind": kind,
-                "winner": {"source": names[owner[w]], "text": texts[w].as_py()},
+                "winner": {"source": names[owner[w]], "text": text(w)},
                 "losers": [
                     {
                         "source": names[owner[j]],
-                        "text": texts[j].as_py(),
+                        "text": text(j),
                         "similarity": round(float(sim[j]), 3),
                     }
                     for j in losers.tolist()

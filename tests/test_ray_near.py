@@ -122,7 +122,10 @@ def test_near_dedup_on_the_cluster_is_the_local_build(address, tmp_path, sent, m
     assert_the_trusted_copies_won(local.report)
     made = driver_key_texts(monkeypatch)
     on_ray = composer.build(path, tmp_path / "ray", cache=False, engine="ray", address=address)
-    assert [count for fn, count, _ in sent if fn == "near_kind"] == [3]
+    assert [count for fn, count, _ in sent if fn == "near_kind"] == [3]  # a task a kind
+    # MinHash signatures first, a task a source, in parallel (the embeddings in the kind's)
+    signed = [count for fn, count, _ in sent if fn == "source_signatures"]
+    assert signed == ([6] if method == "minhash" else [])
     assert "fetch" not in {fn for fn, *_ in sent} and not made
     assert on_ray.report["near_duplicates"] == local.report["near_duplicates"]
     assert_same_bytes(local.output_dir, on_ray.output_dir)
