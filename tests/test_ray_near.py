@@ -212,3 +212,36 @@ def test_what_workers_warn_reaches_the_user_as_the_local_build_shows_it(
     assert len(told) == 3
     assert on_ray.stderr == local.stderr
     assert_same_bytes(tmp_path / "local", tmp_path / "ray")
+
+
+class OwnWarning(UserWarning):
+    """A warning class of a module the driver may not have (a plugin's)."""
+
+
+def test_a_replayed_warning_has_its_category_file_and_line(monkeypatch):
+    """composer.engines.caught without a cluster: each warning recorded once, and raised
+    again with its category (one of the same name when its class cannot be imported), file
+    and line, so that the driver's filters and `warnings.showwarning` see what they would."""
+    import warnings
+
+    from composer.engines import caught
+
+    with caught.recording() as told:
+        for _ in range(3):
+            warnings.warn("often", OwnWarning, stacklevel=1)
+        warnings.warn("once", DeprecationWarning, stacklevel=1)
+    assert [(m, c[1]) for m, c, *_ in told] == [
+        ("often", "OwnWarning"),
+        ("once", "DeprecationWarning"),
+    ]
+    told[0] = (told[0][0], ("not_a_module_here", "OwnWarning"), *told[0][2:])
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        caught.replay(told)
+    assert [(str(w.message), w.category.__name__) for w in shown] == [
+        ("often", "OwnWarning"),
+        ("once", "DeprecationWarning"),
+    ]
+    assert issubclass(shown[0].category, UserWarning) and shown[1].category is DeprecationWarning
+    assert {(w.filename, w.lineno) for w in shown} == {(f, n) for *_, f, n in told}
+    assert shown[0].filename == __file__

@@ -11,13 +11,16 @@ as often.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-Caught = list[tuple[str, type[Warning], str, int]]  # (message, category, file, line)
+# (message, category as (module, name), file, line): a class defined where the driver
+# cannot import it would fail the whole result as it is unpickled
+Caught = list[tuple[str, tuple[str, str], str, int]]
 
 _REGISTRY: dict[Any, Any] = {}  # shown warnings of files the driver has not imported
 
@@ -34,7 +37,8 @@ def recording() -> Iterator[Caught]:
         finally:
             seen: set[tuple] = set()
             for w in records:
-                one = (str(w.message), w.category, w.filename, w.lineno)
+                category = (w.category.__module__, w.category.__qualname__)
+                one = (str(w.message), category, w.filename, w.lineno)
                 if one not in seen:
                     seen.add(one)
                     caught.append(one)
@@ -42,7 +46,8 @@ def recording() -> Iterator[Caught]:
 
 def replay(caught: Caught) -> None:
     """Raise `caught` here, as `warnings.warn` would have from the code that raised them."""
-    for message, category, filename, lineno in caught:
+    for message, (where, name), filename, lineno in caught:
+        category = _category(where, name)
         module = _module_of(filename)
         if module is None:
             warnings.warn_explicit(message, category, filename, lineno, registry=_REGISTRY)
@@ -57,6 +62,17 @@ def replay(caught: Caught) -> None:
             registry=globals_.setdefault("__warningregistry__", {}),
             module_globals=globals_,
         )
+
+
+def _category(module: str, name: str) -> type[Warning]:
+    """The warning class `module.name`; one of that name when it cannot be imported here."""
+    try:
+        found: Any = importlib.import_module(module)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except Exception:  # not importable here (or failing as it is imported)
+        return type(name.rpartition(".")[2], (UserWarning,), {"__module__": module})
+    return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
 
 
 def _module_of(filename: str) -> Any:
