@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from composer.engines import Engine
+from composer.stages import table_sha
 
 
 def holds(engine: Engine | None) -> bool:
@@ -45,17 +46,11 @@ def each_source(
 
 def shas(engine: Engine | None, tables: dict[str, Any]) -> dict[str, str]:
     """Each table's sha256 (composer.stages.table_sha), taken where the table is."""
-    return {
-        name: sha
-        for name, (_, sha) in each_source(
-            engine, _sha, {n: (t,) for n, t in tables.items()}
-        ).items()
-    }
+    hashed = each_source(engine, _sha, {name: (table,) for name, table in tables.items()})
+    return {name: sha for name, (_, sha) in hashed.items()}
 
 
 def _sha(table: pa.Table) -> tuple[None, str]:
-    from composer.stages import table_sha
-
     return None, table_sha(table)
 
 
