@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -595,13 +595,14 @@ def near_kind(
 
 def store(engine: Engine | None, result: NearResult, cache: StageCache, key: str, name: str):
     """`result` as a `near` cache entry: written here, or on an engine that holds data by a
-    task on the cluster, where its similarities are (its cache failure told here)."""
+    task on the cluster, where its similarities are (its cache failure told here); there,
+    the similarities are let go of then (the build needs none)."""
     if not held.holds(engine):
         cache.keep("near", key, name, result, NearResult.save)
-    elif cache.enabled and key:
-        small = replace(result, similarities=np.zeros(0))
-        task = (str(cache.root), key, name, small, *result.similarities)
-        [(_, unstored)] = held.each(engine, _stored, [task])
+        return
+    sims, result.similarities = result.similarities, np.zeros(0)
+    if cache.enabled and key:
+        [(_, unstored)] = held.each(engine, _stored, [(str(cache.root), key, name, result, *sims)])
         cache.told(unstored)
 
 
