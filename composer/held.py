@@ -43,6 +43,22 @@ def each_source(
     return dict(zip(tasks, each(engine, fn, list(tasks.values()))))
 
 
+def each_parts(
+    engine: Engine | None,
+    fn: Callable[..., tuple[list[Any], Any]],
+    tasks: Sequence[tuple],
+    count: int,
+) -> list[tuple[list[Any], Any]]:
+    """`each` for steps whose task makes `count` tables (`fn(*task) -> (tables, small)`):
+    a hash shuffle's parts, each kept apart (on Ray, an object each), so that the task of
+    a part reads that part of every source and nothing else."""
+    if count < 1:
+        raise ValueError("each_parts needs a task to make at least one table")
+    if holds(engine):
+        return engine.map_parts(fn, tasks, count)
+    return [fn(*task) for task in tasks]
+
+
 def fetch(engine: Engine | None, table: Any) -> pa.Table:
     """A table itself, here (from the object store, on an engine that holds data)."""
     return engine.fetch(table) if holds(engine) else table
