@@ -204,7 +204,7 @@ def every_stage(manifest: Path, rows: int) -> Path:
     for weight, source in zip((1, 3, 2, 2), data["sources"]):
         source["weight"] = weight
     data["sources"][1]["max_validation"] = 1000
-    data["sources"][0]["packing"] = {"min_similarity": 0.8}
+    data["sources"][0]["packing"] = {"min_similarity": 0.9, "max_turns": 3}
     data["mix"] = {"total": rows, "upsample": True}
     data["split"] = {"validation": 0.05, "test": 0.02}
     path = manifest.with_name("every-stage.yaml")
