@@ -581,7 +581,7 @@ def _compose(
         manifest.output.jsonl,
         manifest.output.json_list,
     )
-    with writer, _timed(timings, "render and write"):
+    with writer, _timed(timings, "render and write"), held.returning_pool(engine):
         tokens = _render_all(
             manifest,
             converted,

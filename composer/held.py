@@ -13,7 +13,8 @@ way, so the tables, and the bytes written from them, are the same on both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -75,3 +76,27 @@ def trim(engine: Engine | None) -> None:
     million rows), a driver that holds no records would otherwise keep it to the end."""
     if holds(engine):
         pa.default_memory_pool().release_unused()
+
+
+@contextmanager
+def returning_pool(engine: Engine | None) -> Iterator[None]:
+    """On an engine that holds data, the driver's Arrow memory meanwhile from jemalloc, which
+    gives what is freed back to the system within a second: Arrow's default (mimalloc) keeps
+    what each thread freed, and the threads that write the output files free a few hundred
+    MB as they go (measured at 300k rows: the driver's own memory in the render 0.50-0.56 GB
+    with mimalloc, 0.34 GB with jemalloc). Elsewhere, or where Arrow has no jemalloc, the
+    pool stays as it is; the bytes written are the same either way."""
+    if not holds(engine):
+        yield
+        return
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        yield
+        return
+    before = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(before)

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from composer import draws, parts
+from composer import draws, held, parts
 from composer import split as split_module
 from composer.dedup import first_wins, first_wins_held
 from composer.split import split_held, split_ids, with_split
@@ -126,3 +126,20 @@ def test_the_shuffled_split_is_split_ids(seed, validation, test, coarse, monkeyp
         assert with_split(table, *chosen[name]).column("split").equals(expected), name
     if validation or test:
         assert len(test_ids) + len(validation_ids)
+
+
+def test_a_driver_that_holds_no_data_renders_on_a_pool_that_gives_memory_back():
+    """composer.held.returning_pool: jemalloc meanwhile where the engine holds the data (and
+    Arrow has jemalloc), the pool as it was before and after, and elsewhere."""
+    before = pa.default_memory_pool().backend_name
+    with held.returning_pool(engine_of(2)):
+        assert pa.default_memory_pool().backend_name == before
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no jemalloc")
+    with held.returning_pool(SimpleNamespace(holds_data=True, workers=2)):
+        assert pa.default_memory_pool().backend_name == "jemalloc"
+        kept = pa.array(["x" * 100] * 1000)
+    assert pa.default_memory_pool().backend_name == before
+    assert kept.to_pylist()[0] == "x" * 100  # made there, freed here: still readable
