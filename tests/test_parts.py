@@ -143,3 +143,19 @@ def test_a_driver_that_holds_no_data_renders_on_a_pool_that_gives_memory_back():
         kept = pa.array(["x" * 100] * 1000)
     assert pa.default_memory_pool().backend_name == before
     assert kept.to_pylist()[0] == "x" * 100  # made there, freed here: still readable
+
+
+def test_empty_sources_shuffle_to_nothing():
+    rng = np.random.default_rng(3)
+    made, tables = sources(rng, 3, 50)
+    tables = {name: t.slice(0, 0) if k != 1 else t for k, (name, t) in enumerate(tables.items())}
+    masks, lost_to = first_wins(made, {n: t.column("id") for n, t in tables.items()})
+    kept, lost, _ = first_wins_held(engine_of(1), made, tables)
+    assert {n: r for n, (_, r) in kept.items()} == {n: int(m.sum()) for n, m in masks.items()}
+    assert lost == lost_to
+    test_ids, validation_ids = split_ids({n: t.column("id") for n, t in tables.items()}, 0.2, 1, 3)
+    for name, chosen in split_held(engine_of(1), tables, 0.2, 1, 3).items():
+        expected = with_split(tables[name], test_ids, validation_ids).column("split")
+        assert with_split(tables[name], *chosen).column("split").equals(expected)
+    empty = {name: t.slice(0, 0) for name, t in tables.items()}
+    assert all(len(a) + len(b) == 0 for a, b in split_held(engine_of(1), empty, 0.2, 1, 3).values())
