@@ -6,9 +6,10 @@ On the local and pool engines they run here, on the tables themselves. On an eng
 holds data (`holds_data`: composer.engines.ray), each runs as a task on the cluster: a
 table among its arguments is a reference the task reads there, the table it makes stays in
 the object store (a reference owned by the driver, so Ray can make it again if a node is
-lost), and only `small` comes back: counts, an id column, a histogram. So the driver of a
-Ray build holds no records, only the columns it decides on. The same functions run either
-way, so the tables, and the bytes written from them, are the same on both.
+lost), and only `small` comes back: counts, a histogram. So the driver of a Ray build
+holds no records, and no id: dedup and the split run as a hash shuffle on the id, their
+parts kept apart (`each_parts`; composer.parts). The same functions run either way, so
+the tables, and the bytes written from them, are the same on both.
 """
 
 from __future__ import annotations

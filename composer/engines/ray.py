@@ -17,7 +17,8 @@ writes every output file from them, so the bytes do not depend on the number of 
   another build on the cluster would wait for them forever.
 - `map_held` (composer.held): the build's steps over whole sources, as Ray tasks whose
   tables stay in the object store, owned by the driver; only their small results (counts,
-  id columns, rendered rows to write) come back. So the driver holds no records.
+  rendered rows to write) come back. So the driver holds no records. `map_parts`: the same
+  for a step that makes a table per part of a hash shuffle (dedup, the split).
 
 Every node needs composer (and the manifest's plugins) installed as on the driver, and the
 manifest's files, the cache folder and the output folder at the same paths (shared storage;
