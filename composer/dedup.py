@@ -41,9 +41,9 @@ def dedup(sources: list[Converted], progress: bool = False) -> DedupResult:
 def first_wins(
     sources: list[Converted], ids: dict[str, pa.ChunkedArray], progress: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, Counter]]:
-    """Each source's mask of the records it keeps, from its `ids` column alone (the driver
-    of a Ray build holds no records, only their ids), and the rows it lost to each winner.
-    The masks are in kind order, then priority order."""
+    """Each source's mask of the records it keeps, from its `ids` column alone, and the
+    rows it lost to each winner. The masks are in kind order, then priority order. (A Ray
+    build decides the same per part of a hash shuffle: `first_wins_held`.)"""
     from tqdm.auto import tqdm
 
     masks: dict[str, np.ndarray] = {}

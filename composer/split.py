@@ -66,7 +66,7 @@ def chosen_ids(
     ids: pa.ChunkedArray, quota: int, seed: int, purpose: str, skip: pa.Array
 ) -> pa.Array:
     """The `quota` distinct `ids` (other than `skip`) with the lowest draws, in Arrow (no
-    Python string an id: the driver of a Ray build splits a million ids this way)."""
+    Python string an id: a million ids are split this way)."""
     unique = pc.unique(ids)  # in order of first appearance
     if len(skip):
         unique = unique.filter(pc.invert(pc.is_in(unique, value_set=skip)))
@@ -100,8 +100,8 @@ def split_ids(
     test: float | int = 0,
     max_validation: dict[str, int | None] | None = None,
 ) -> tuple[pa.Array, pa.Array]:
-    """The ids chosen for test and for validation, from each source's id column alone (the
-    driver of a Ray build holds the ids, not the records: see `split_sources`)."""
+    """The ids chosen for test and for validation, from each source's id column alone (a
+    Ray build chooses the same from counts, holding no id: `split_held`)."""
     everything = sum(len(pc.unique(column)) for column in ids.values())
     picked = {}
     for split, share, caps in (("test", test, None), ("validation", validation, max_validation)):
