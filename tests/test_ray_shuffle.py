@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
@@ -20,7 +21,7 @@ import composer  # noqa: E402
 from composer import split as split_module  # noqa: E402
 from composer.engines.ray import RayEngine  # noqa: E402
 from tests.helpers import write_jsonl, write_manifest  # noqa: E402
-from tests.test_ray import assert_same_bytes, cluster  # noqa: E402, F401  (a fixture)
+from tests.test_ray import assert_same_bytes, cluster, engine  # noqa: E402, F401  (fixtures)
 from tests.test_workers import small_batches  # noqa: E402, F401  (a fixture)
 
 SHUFFLE = {
@@ -70,6 +71,31 @@ def mixture(folder: Path) -> Path:
         split={"validation": 0.15, "test": 0.1},
         mix={"total": 900, "upsample": True},
     )
+
+
+def thirds(table: pa.Table) -> tuple[list[pa.Table], int]:
+    """A table in three parts by row number mod 3, and its rows."""
+    where = np.arange(table.num_rows) % 3
+    return [table.filter(pa.array(where == k)) for k in range(3)], table.num_rows
+
+
+def total(*parts: pa.Table) -> tuple[None, int]:
+    return None, sum(pc.sum(p.column("x")).as_py() or 0 for p in parts)
+
+
+def test_each_part_is_an_object_of_its_own(engine):  # noqa: F811
+    """map_parts: a task's tables come back as one reference each, and a later task given
+    the k-th part of every table reads those; a task that makes another number of tables
+    than asked fails as a task does."""
+    tables = [engine.put(pa.table({"x": np.arange(n)})) for n in (10, 7)]
+    cut = engine.map_parts(thirds, [(t,) for t in tables], 3)
+    assert [rows for _, rows in cut] == [10, 7]
+    assert all(len(parts) == 3 for parts, _ in cut)
+    sums = engine.map_held(total, [tuple(parts[k] for parts, _ in cut) for k in range(3)])
+    expected = [sum(x for n in (10, 7) for x in range(n) if x % 3 == k) for k in range(3)]
+    assert [s for _, s in sums] == expected
+    with pytest.raises(ValueError, match="made 3 tables, not 2"):
+        engine.map_parts(thirds, [(tables[0],)], 2)
 
 
 @pytest.fixture
