@@ -29,7 +29,7 @@ from composer.cache import StageCache, copy_entry
 from composer.card import write_card
 from composer.convert import Converted
 from composer.decontaminate import decontaminate
-from composer.dedup import dedup, first_wins, priority
+from composer.dedup import dedup, first_wins, first_wins_held, priority
 from composer.engines import Engine, check_engine, make_engine
 from composer.engines.base import compact
 from composer.engines.pool import default_workers
@@ -47,7 +47,7 @@ from composer.sample import sample, solve_mix
 from composer.shapes import FOLDER as SHAPE_FOLDER
 from composer.shapes import SCHEMAS as SHAPE_SCHEMAS
 from composer.shapes import SHAPE_NAME, SHAPES_OF, shape_tables
-from composer.split import split_ids, with_split
+from composer.split import split_held, split_ids, with_split
 from composer.system_prompt import SystemPromptChooser
 from composer.token_lengths import TokenLengths
 from composer.trainer_configs import write_trainer_configs
@@ -428,14 +428,11 @@ def _compose(
     # holds data a reference to one (composer.held); the driver keeps their id columns.
     for c in converted:
         c.records = c.records.schema.empty_table()
-    ids = dict(zip(tables, _columns(engine, tables, "id")))
-    records = {name: len(column) for name, column in ids.items()}
     rows["load"] = sum(c.rows_read for c in converted)
-    rows["dedup"] = sum(records.values())
     with _timed(timings, "dedup"):
-        masks, lost_to = first_wins(converted, ids, progress)
-        kept = _filtered(engine, tables, masks)  # in first_wins' order (kind, priority)
-    del tables, ids
+        kept, lost_to, records = _deduplicated(engine, converted, tables, progress)
+        rows["dedup"] = sum(records.values())
+    del tables
     held.trim(engine)
     near = _Near()
     if manifest.dedup.near is not None:
@@ -561,20 +558,11 @@ def _compose(
             f.achieved_share = round(sampled[name][1].rows / total, 6)
     for c in converted:
         funnels[c.source.name].distributions.update(sampled[c.source.name][1].lengths)
-    test_ids, validation_ids = split_ids(
-        {name: s.ids for name, (_, s) in sampled.items()},
-        manifest.split.validation,
-        manifest.seed,
-        manifest.split.test,
-        {c.source.name: c.source.max_validation for c in converted},
-    )
+    chosen = _chosen(engine, manifest, converted, sampled)
     split_columns = held.each_source(
         engine,
         _split,
-        {
-            name: (t, test_ids, validation_ids, stage_cache.enabled)
-            for name, (t, _) in sampled.items()
-        },
+        {name: (t, *chosen[name], stage_cache.enabled) for name, (t, _) in sampled.items()},
     )
     finals = {
         name: _Final(sampled[name][0], column, *small)
@@ -595,7 +583,7 @@ def _compose(
         manifest.output.jsonl,
         manifest.output.json_list,
     )
-    with writer, _timed(timings, "render and write"):
+    with writer, _timed(timings, "render and write"), held.returning_pool(engine):
         tokens = _render_all(
             manifest,
             converted,
@@ -644,13 +632,36 @@ def _compose(
     return report
 
 
-def _columns(engine: Engine, tables: dict[str, Any], name: str) -> list[pa.ChunkedArray]:
-    """A column of each table, here."""
-    return [small for _, small in held.each(engine, _column, [(t, name) for t in tables.values()])]
+def _deduplicated(
+    engine: Engine, converted: list[Converted], tables: dict[str, Any], progress: bool
+) -> tuple[dict[str, tuple[Any, int]], dict[str, Counter], dict[str, int]]:
+    """Exact dedup: each source's (kept records, rows) in first_wins' order (kind, then
+    priority), the rows each lost to each winner, each source's records before. Here from
+    the id columns; where the engine keeps the tables, as a hash shuffle on its workers
+    (composer.dedup.first_wins_held: the same masks, no id in the driver)."""
+    if held.holds(engine):
+        return first_wins_held(engine, converted, tables, progress)
+    ids = {name: t.column("id") for name, t in tables.items()}
+    masks, lost_to = first_wins(converted, ids, progress)
+    return _filtered(engine, tables, masks), lost_to, {n: len(c) for n, c in ids.items()}
 
 
-def _column(table: pa.Table, name: str) -> tuple[None, pa.ChunkedArray]:
-    return None, table.column(name)
+def _chosen(
+    engine: Engine, manifest: Manifest, converted: list[Converted], sampled: dict[str, tuple]
+) -> dict[str, tuple[Any, Any]]:
+    """Each source's (test ids, validation ids): those of every source here, from the
+    sampled ids; where the engine keeps the tables, each source's own, from counts gathered
+    on the workers (composer.split.split_held: the same sides, no id in the driver)."""
+    args = (
+        manifest.split.validation,
+        manifest.seed,
+        manifest.split.test,
+        {c.source.name: c.source.max_validation for c in converted},
+    )
+    if held.holds(engine):
+        return split_held(engine, {name: t for name, (t, _) in sampled.items()}, *args)
+    chosen = split_ids({name: t.column("id") for name, (t, _) in sampled.items()}, *args)
+    return dict.fromkeys(sampled, chosen)
 
 
 def _filtered(
@@ -684,13 +695,11 @@ def _cleaned(
 
 @dataclass
 class _SampleInfo:
-    """What the driver keeps of a source's sample: its size, its response lengths, its ids
-    (for the split)."""
+    """What the driver keeps of a source's sample: its size, its response lengths."""
 
     rows: int
     requested: int | None
     lengths: dict[str, dict]
-    ids: pa.ChunkedArray
 
 
 def _sampled(
@@ -704,7 +713,7 @@ def _sampled(
 ) -> tuple[pa.Table, _SampleInfo]:
     result = sample(table, spec, seed, name, stratify, repeat)
     t = result.table
-    return t, _SampleInfo(t.num_rows, result.requested, _lengths(t, kind), t.column("id"))
+    return t, _SampleInfo(t.num_rows, result.requested, _lengths(t, kind))
 
 
 @dataclass

@@ -17,7 +17,8 @@ writes every output file from them, so the bytes do not depend on the number of 
   another build on the cluster would wait for them forever.
 - `map_held` (composer.held): the build's steps over whole sources, as Ray tasks whose
   tables stay in the object store, owned by the driver; only their small results (counts,
-  id columns, rendered rows to write) come back. So the driver holds no records.
+  rendered rows to write) come back. So the driver holds no records. `map_parts`: the same
+  for a step that makes a table per part of a hash shuffle (dedup, the split).
 
 Every node needs composer (and the manifest's plugins) installed as on the driver, and the
 manifest's files, the cache folder and the output folder at the same paths (shared storage;
@@ -199,6 +200,25 @@ class RayEngine:
             for task, (table, _), (same, small) in zip(tasks, pairs, smalls)
         ]
 
+    def map_parts(
+        self, fn: Callable[..., tuple[list[Any], Any]], tasks: Sequence[tuple], count: int
+    ) -> list[tuple[list[Any], Any]]:
+        """`map_held` for steps that make `count` tables a task (a shuffle's parts: see
+        composer.held.each_parts): each task's tables stay in the object store as `count`
+        references, so a later task reads only the part it is given."""
+        tasks = [tuple(t) for t in tasks]
+        if not tasks:
+            return []
+        ray = self._start()
+        self._stop_actors()  # their CPUs are the tasks'
+        stored_fn, env = ray.put(fn), ray.put(passed_on())
+        run = ray.remote(num_returns=count + 1, max_retries=RETRIES, retry_exceptions=False)(
+            _run_parts
+        )
+        refs = [run.remote(stored_fn, count, env, *task) for task in tasks]
+        smalls = self._gather({r[-1]: i for i, r in enumerate(refs)}, len(tasks))
+        return [(list(r[:-1]), small) for r, small in zip(refs, smalls)]
+
     def put(self, value: Any) -> Any:
         """A reference to `value`, stored in the object store (for `map_held`'s tasks)."""
         return self._start().put(value)
@@ -355,6 +375,15 @@ def _run_held(
     if args and table is args[0]:
         return None, ((True, small), told)
     return table, ((False, small), told)
+
+
+def _run_parts(fn: Callable[..., tuple[list[Any], Any]], count: int, env: dict, *args: Any):
+    """`fn`'s (tables, small) as `count` tables, then small: one object each."""
+    os.environ.update(env)
+    tables, small = fn(*args)
+    if len(tables) != count:
+        raise ValueError(f"{fn.__name__} made {len(tables)} tables, not {count}")
+    return (*tables, small)
 
 
 class _Worker:
