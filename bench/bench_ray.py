@@ -1,12 +1,17 @@
 """Benchmark: bench_e2e's real-text mixture on the local engine and on Ray (issue 13).
 
     python bench/bench_ray.py [--rows 100000] [--engines local,ray1,ray2] [--decontaminate]
+                              [--near minhash|embedding] [--every-stage]
                               [--workdir /tmp/composer-ray] [--data ../shared/data]
 
 The data and manifest are bench_e2e's (three overlapping SFT sources and an HH DPO source,
 joined real items, confidence dedup, four formats, a validation split; decontamination only
-with `--decontaminate`, which at 1M rows takes about 20 minutes on 2 cores). Each engine
-builds it with a cold cache (`--no-cache`) in a child process, the driver:
+with `--decontaminate`, which at 1M rows takes about 20 minutes on 2 cores; near dedup with
+`--near`). `--every-stage` adds what the mixture lacks of the build's stages: a mix of
+`--rows` rows by weight, upsampling the sources short of their share (repeated ids), a test
+split beside the validation split, a source whose validation share is capped
+(`max_validation`), and packing of one source's short items. Each engine builds it with a
+cold cache (`--no-cache`) in a child process, the driver:
 
 - `local`: the default engine (a pool of worker processes, one a core);
 - `ray1`: a one-node Ray cluster on this machine (`ray.cluster_utils.Cluster`, all cores);
@@ -37,6 +42,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
+import yaml
 from bench_e2e import digest, prepared, write_manifest
 
 CHILD = """
@@ -191,6 +197,21 @@ def run(engine: str, manifest: Path, out: Path) -> dict:
     return result
 
 
+def every_stage(manifest: Path, rows: int) -> Path:
+    """bench_e2e's manifest with a mix (weights, upsampling), a test split, a capped
+    validation share and packing: every stage of a build has work to do."""
+    data = yaml.safe_load(manifest.read_text())
+    for weight, source in zip((1, 3, 2, 2), data["sources"]):
+        source["weight"] = weight
+    data["sources"][1]["max_validation"] = 1000
+    data["sources"][0]["packing"] = {"min_similarity": 0.9, "max_turns": 3}
+    data["mix"] = {"total": rows, "upsample": True}
+    data["split"] = {"validation": 0.05, "test": 0.02}
+    path = manifest.with_name("every-stage.yaml")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = Path(__file__).resolve().parent
@@ -198,16 +219,22 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--engines", default="local,ray1,ray2")
     parser.add_argument("--decontaminate", action="store_true")
+    parser.add_argument("--near", choices=["minhash", "embedding"])
+    parser.add_argument("--every-stage", action="store_true")
     parser.add_argument("--data", default=str(here.parent.parent / "shared" / "data"))
     parser.add_argument("--workdir", default="/tmp/composer-ray")
     args = parser.parse_args()
     data = Path(args.data).resolve()
     folder, made = prepared(Path(args.workdir), data, args.rows, args.items)
-    manifest = write_manifest(folder, data, args.decontaminate, None)
+    manifest = write_manifest(folder, data, args.decontaminate, args.near)
     rows = made["sft"] + made["dpo"]
+    if args.every_stage:
+        manifest = every_stage(manifest, rows)
     print(
         f"{rows:,} rows ({made['sft']:,} SFT + {made['dpo']:,} DPO), os.cpu_count()="
-        f"{os.cpu_count()}, decontamination {'on' if args.decontaminate else 'off'}"
+        f"{os.cpu_count()}, decontamination {'on' if args.decontaminate else 'off'}, near "
+        f"dedup {args.near or 'off'}, {'every stage' if args.every_stage else 'no mix'}; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     for engine in args.engines.split(","):
         r = run(engine, manifest, folder / "out")

@@ -29,7 +29,7 @@ from composer.cache import StageCache, copy_entry
 from composer.card import write_card
 from composer.convert import Converted
 from composer.decontaminate import decontaminate
-from composer.dedup import dedup, first_wins, priority
+from composer.dedup import dedup, first_wins, first_wins_held, priority
 from composer.engines import Engine, check_engine, make_engine
 from composer.engines.base import compact
 from composer.engines.pool import default_workers
@@ -38,6 +38,7 @@ from composer.formats import PromptFormat, available_formats, template_path
 from composer.html_report import render_html
 from composer.manifest import Manifest, NearDedup, Sample, check, key_path, load_manifest
 from composer.near_dedup import NearResult, near_dedup
+from composer.near_dedup import store as store_near
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
 from composer.plugins import registry
 from composer.render import SCHEMAS, FormatPlan, render_table
@@ -46,7 +47,7 @@ from composer.sample import sample, solve_mix
 from composer.shapes import FOLDER as SHAPE_FOLDER
 from composer.shapes import SCHEMAS as SHAPE_SCHEMAS
 from composer.shapes import SHAPE_NAME, SHAPES_OF, shape_tables
-from composer.split import split_ids, with_split
+from composer.split import split_held, split_ids, with_split
 from composer.system_prompt import SystemPromptChooser
 from composer.token_lengths import TokenLengths
 from composer.trainer_configs import write_trainer_configs
@@ -225,7 +226,8 @@ def _load_held(
                 tasks.append((manifest, i, "", root, key))
             where.append(i)
         bar.set_postfix_str(f"{len(tasks)} sources on {engine.workers} workers")
-        for i, (table, c) in zip(where, held.each(engine, _held_source, tasks)):
+        for i, (table, (c, unstored)) in zip(where, held.each(engine, _held_source, tasks)):
+            cache.told(unstored)
             c.plugin = plugins[manifest.sources[i].plugin_name]
             converted[i], tables[c.source.name] = c, table
             bar.update()
@@ -234,19 +236,21 @@ def _load_held(
 
 def _held_source(
     manifest: Manifest, index: int, folder: str, root: str, key: str
-) -> tuple[pa.Table, Converted]:
+) -> tuple[pa.Table, tuple[Converted, list]]:
     """A source's records, read from its cache entry (`folder`) or converted and filtered
     (and stored in the cache at `root` under `key`), in a worker; the Converted without its
-    records (or plugin) for the driver."""
+    records (or plugin) for the driver, and what the cache could not store (for the driver
+    to show: a worker's stderr does not reach the user)."""
     plugin = registry()[manifest.sources[index].plugin_name]
+    cache = StageCache(Path(root), quiet=True)
     if folder:
         c = stages.load_source(Path(folder), manifest, index, plugin)
     else:
         c = stages.prepare_source(manifest, index, plugin)
         if root:
-            StageCache(Path(root)).keep("source", key, c.source.name, c, stages.save_source)
+            cache.keep("source", key, c.source.name, c, stages.save_source)
     records, c.records, c.plugin = c.records, c.records.schema.empty_table(), None
-    return records, c
+    return records, (c, cache.unstored)
 
 
 POOL_BYTES = 64 << 20  # local upstream bytes below which sources convert in the driver
@@ -424,27 +428,22 @@ def _compose(
     # holds data a reference to one (composer.held); the driver keeps their id columns.
     for c in converted:
         c.records = c.records.schema.empty_table()
-    ids = dict(zip(tables, _columns(engine, tables, "id")))
-    records = {name: len(column) for name, column in ids.items()}
     rows["load"] = sum(c.rows_read for c in converted)
-    rows["dedup"] = sum(records.values())
     with _timed(timings, "dedup"):
-        masks, lost_to = first_wins(converted, ids, progress)
-        kept = _filtered(engine, tables, masks)  # in first_wins' order (kind, priority)
-    del tables, ids
+        kept, lost_to, records = _deduplicated(engine, converted, tables, progress)
+        rows["dedup"] = sum(records.values())
+    del tables
     held.trim(engine)
     near = _Near()
     if manifest.dedup.near is not None:
         rows["near dedup"] = sum(kept_rows for _, kept_rows in kept.values())
         with _timed(timings, "near dedup"):
-            # Near dedup compares the records' texts: on Ray, fetched here for the stage.
-            fetched = {name: held.fetch(engine, t) for name, (t, _) in kept.items()}
+            tables = {name: t for name, (t, _) in kept.items()}  # on Ray: references
+            spec = manifest.dedup.near
             near = _Near(
-                _near_result(
-                    manifest, manifest.dedup.near, converted, fetched, stage_cache, lock_inputs
-                )
+                _near_result(manifest, spec, converted, tables, stage_cache, lock_inputs, engine)
             )
-            del fetched
+            del tables
             gone = {name: ~g for name, g in near.result.removed.items() if g.any()}
             kept.update(_filtered(engine, {name: kept[name][0] for name in gone}, gone))
     contamination = None
@@ -460,7 +459,7 @@ def _compose(
                 manifest.base_dir,
                 progress,
                 stage_cache,
-                stages.scan_keys(manifest, lock_inputs, stages.shas(engine, scanned))
+                stages.scan_keys(manifest, lock_inputs, held.shas(engine, scanned))
                 if stage_cache.enabled
                 else None,
                 manifest.workers,
@@ -561,20 +560,11 @@ def _compose(
             f.achieved_share = round(sampled[name][1].rows / total, 6)
     for c in converted:
         funnels[c.source.name].distributions.update(sampled[c.source.name][1].lengths)
-    test_ids, validation_ids = split_ids(
-        {name: s.ids for name, (_, s) in sampled.items()},
-        manifest.split.validation,
-        manifest.seed,
-        manifest.split.test,
-        {c.source.name: c.source.max_validation for c in converted},
-    )
+    chosen = _chosen(engine, manifest, converted, sampled)
     split_columns = held.each_source(
         engine,
         _split,
-        {
-            name: (t, test_ids, validation_ids, stage_cache.enabled)
-            for name, (t, _) in sampled.items()
-        },
+        {name: (t, *chosen[name], stage_cache.enabled) for name, (t, _) in sampled.items()},
     )
     finals = {
         name: _Final(sampled[name][0], column, *small)
@@ -595,7 +585,7 @@ def _compose(
         manifest.output.jsonl,
         manifest.output.json_list,
     )
-    with writer, _timed(timings, "render and write"):
+    with writer, _timed(timings, "render and write"), held.returning_pool(engine):
         tokens = _render_all(
             manifest,
             converted,
@@ -644,13 +634,36 @@ def _compose(
     return report
 
 
-def _columns(engine: Engine, tables: dict[str, Any], name: str) -> list[pa.ChunkedArray]:
-    """A column of each table, here."""
-    return [small for _, small in held.each(engine, _column, [(t, name) for t in tables.values()])]
+def _deduplicated(
+    engine: Engine, converted: list[Converted], tables: dict[str, Any], progress: bool
+) -> tuple[dict[str, tuple[Any, int]], dict[str, Counter], dict[str, int]]:
+    """Exact dedup: each source's (kept records, rows) in first_wins' order (kind, then
+    priority), the rows each lost to each winner, each source's records before. Here from
+    the id columns; where the engine keeps the tables, as a hash shuffle on its workers
+    (composer.dedup.first_wins_held: the same masks, no id in the driver)."""
+    if held.holds(engine):
+        return first_wins_held(engine, converted, tables, progress)
+    ids = {name: t.column("id") for name, t in tables.items()}
+    masks, lost_to = first_wins(converted, ids, progress)
+    return _filtered(engine, tables, masks), lost_to, {n: len(c) for n, c in ids.items()}
 
 
-def _column(table: pa.Table, name: str) -> tuple[None, pa.ChunkedArray]:
-    return None, table.column(name)
+def _chosen(
+    engine: Engine, manifest: Manifest, converted: list[Converted], sampled: dict[str, tuple]
+) -> dict[str, tuple[Any, Any]]:
+    """Each source's (test ids, validation ids): those of every source here, from the
+    sampled ids; where the engine keeps the tables, each source's own, from counts gathered
+    on the workers (composer.split.split_held: the same sides, no id in the driver)."""
+    args = (
+        manifest.split.validation,
+        manifest.seed,
+        manifest.split.test,
+        {c.source.name: c.source.max_validation for c in converted},
+    )
+    if held.holds(engine):
+        return split_held(engine, {name: t for name, (t, _) in sampled.items()}, *args)
+    chosen = split_ids({name: t.column("id") for name, (t, _) in sampled.items()}, *args)
+    return dict.fromkeys(sampled, chosen)
 
 
 def _filtered(
@@ -684,13 +697,11 @@ def _cleaned(
 
 @dataclass
 class _SampleInfo:
-    """What the driver keeps of a source's sample: its size, its response lengths, its ids
-    (for the split)."""
+    """What the driver keeps of a source's sample: its size, its response lengths."""
 
     rows: int
     requested: int | None
     lengths: dict[str, dict]
-    ids: pa.ChunkedArray
 
 
 def _sampled(
@@ -704,7 +715,7 @@ def _sampled(
 ) -> tuple[pa.Table, _SampleInfo]:
     result = sample(table, spec, seed, name, stratify, repeat)
     t = result.table
-    return t, _SampleInfo(t.num_rows, result.requested, _lengths(t, kind), t.column("id"))
+    return t, _SampleInfo(t.num_rows, result.requested, _lengths(t, kind))
 
 
 @dataclass
@@ -1026,22 +1037,26 @@ def _near_result(
     manifest: Manifest,
     spec: NearDedup,
     converted: list[Converted],
-    kept: dict[str, pa.Table],
+    kept: dict[str, Any],
     stage_cache: StageCache,
     lock_inputs: dict[str, Any],
+    engine: Engine | None = None,
 ) -> NearResult:
-    """Near dedup's result for `kept`, from the `near` cache or computed and stored (on
-    the manifest's `workers` threads: the result is the same whatever the number, so not in
-    the key)."""
-    enabled, workers = stage_cache.enabled, manifest.workers or default_workers()
-    return stage_cache.through(
-        "near",
-        stages.near_key(manifest, lock_inputs, converted, kept, spec) if enabled else "",
-        manifest.name,
-        lambda: near_dedup(kept, converted, spec, manifest.dedup.key, manifest.seed, workers),
-        NearResult.save,
-        NearResult.load,
-    )
+    """Near dedup's result for `kept` (on Ray, references: the tables' hashes for the key,
+    and near dedup itself, are computed where they are), from the `near` cache or computed
+    and stored (on the manifest's `workers` threads: the result is the same whatever the
+    number, so not in the key)."""
+    key = ""
+    if stage_cache.enabled:
+        key = stages.near_key(manifest, lock_inputs, converted, held.shas(engine, kept), spec)
+    load = partial(NearResult.load, similarities=not held.holds(engine))
+    result = stage_cache.find("near", key, manifest.name, load)
+    if result is None:
+        workers = manifest.workers or default_workers()
+        seed = manifest.seed
+        result = near_dedup(kept, converted, spec, manifest.dedup.key, seed, workers, engine)
+        store_near(engine, result, stage_cache, key, manifest.name)
+    return result
 
 
 def scan_contamination(

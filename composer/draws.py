@@ -35,14 +35,20 @@ def _key(seed: int, purpose: tuple) -> tuple[np.uint64, np.uint64]:
 def uniforms(seed: int, ids: Sequence[str] | pa.Array, *purpose: object) -> np.ndarray:
     """One number in [0, 1) per uuid in `ids` (strings, or an Arrow string array: read from
     its bytes, no Python string an id), fixed by the seed, the id and the purpose."""
+    return draw_bits(seed, ids, *purpose).astype(np.float64) * 2.0**-53
+
+
+def draw_bits(seed: int, ids: Sequence[str] | pa.Array, *purpose: object) -> np.ndarray:
+    """`uniforms` as the integers they are made of (below 2**53, ordered as the draws):
+    exact bin edges for the split's counts (composer.split)."""
     if len(ids) == 0:
-        return np.zeros(0)
+        return np.zeros(0, np.uint64)
     digits = _arrow_hex(ids) if isinstance(ids, pa.Array) else "".join(ids).replace("-", "")
     raw = np.frombuffer(bytes.fromhex(digits), dtype="<u8").reshape(-1, 2)
     k1, k2 = _key(seed, purpose)
     with np.errstate(over="ignore"):
         x = _mix(_mix(raw[:, 0] ^ k1) ^ raw[:, 1] ^ k2)
-    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return x >> np.uint64(11)
 
 
 def _arrow_hex(ids: pa.Array) -> str:

@@ -24,6 +24,10 @@ from composer.engines.pool import default_workers
 from composer.errors import UserError
 
 MARKER = "report.json"
+# Bytes of rows a RowWriter holds in writes not done, at most (one write may pass it): what
+# the writes in flight keep of a build's memory, whatever the rows and formats. Enough for
+# the threads to have work queued while the caller renders the next batch.
+WRITE_BYTES = 64 << 20
 
 
 def is_composer_output(folder: Path) -> bool:
@@ -170,8 +174,9 @@ class RowWriter:
         threads = threads or min(4, default_workers())
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="composer-write")
         self._last: dict[tuple[str, str], Future] = {}  # each file's latest write
-        self._pending: deque[Future] = deque()
+        self._pending: deque[tuple[Future, int]] = deque()  # (write, bytes of its rows)
         self._limit = 4 * len(self.sinks) + 8  # writes in flight, at most (their rows held)
+        self._held = 0  # bytes of the rows in flight
 
     def write_table(self, name: str, table: pa.Table) -> None:
         split = table.column("split")
@@ -188,17 +193,25 @@ class RowWriter:
             self.write_table(f"formats/{fmt}/{kind}", part)
 
     def _submit(self, key: tuple[str, str], part: pa.Table) -> None:
-        while len(self._pending) >= self._limit or (self._pending and self._pending[0].done()):
-            self._pending.popleft().result()  # a failed write raises here
+        size = part.nbytes
+        while self._pending and (
+            len(self._pending) >= self._limit
+            or self._held + size > WRITE_BYTES
+            or self._pending[0][0].done()
+        ):
+            done, held = self._pending.popleft()
+            done.result()  # a failed write raises here
+            self._held -= held
         self._last[key] = future = self._threads.submit(
             _after, self._last.get(key), self.sinks[key].write, part
         )
-        self._pending.append(future)
+        self._pending.append((future, size))
+        self._held += size
 
     def close(self) -> dict[str, int]:
         """Close every file; the row count of each, by its path under the output folder."""
         self._threads.shutdown(wait=True)
-        for future in self._pending:
+        for future, _ in self._pending:
             future.result()
         for sink in self.sinks.values():
             sink.close()

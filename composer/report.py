@@ -125,12 +125,16 @@ def build_report(
     }
 
 
-def histogram(values, bins: int = 30, log: bool = False) -> dict[str, list]:
-    """Bin edges and counts of `values` (log-spaced edges for lengths), for a plot."""
+def histogram(values, bins: int = 30, log: bool = False, weights=None) -> dict[str, list]:
+    """Bin edges and counts of `values` (log-spaced edges for lengths), for a plot;
+    `weights`: how many times each value counts (whole numbers, none zero)."""
     import numpy as np
 
     values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    values = values[finite]
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.int64)[finite]
     if not len(values):
         return {"edges": [], "counts": []}
     low, high = float(values.min()), float(values.max())
@@ -140,7 +144,8 @@ def histogram(values, bins: int = 30, log: bool = False) -> dict[str, list]:
         edges = np.geomspace(low, high, bins + 1)
     else:
         edges = np.linspace(low, high, bins + 1)
-    counts, edges = np.histogram(values, bins=edges)
+    counts, edges = np.histogram(values, bins=edges, weights=weights)
+    counts = counts.astype(np.int64)
     return {"edges": [round(float(e), 6) for e in edges], "counts": counts.tolist()}
 
 

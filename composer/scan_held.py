@@ -65,13 +65,13 @@ def scan_held(
     names = list(tables)
     settings = detector.settings
     parts = parts or max(1, engine.workers)
-    split = _each_parts(
+    split = held.each_parts(
         engine,
         split_texts,
         [(tables[name], kinds[name], settings, parts) for name in names],
         parts,
     )
-    grouped = _each_parts(
+    grouped = held.each_parts(
         engine, distinct_part, [tuple(refs[p] for refs, _ in split) for p in range(parts)], 2
     )
     tasks = [
@@ -90,14 +90,6 @@ def scan_held(
         [(tables[name], kinds[name], settings, name, at, *common) for at, name in enumerate(names)],
     )
     return {name: scan for name, (_, scan) in zip(names, found)}
-
-
-def _each_parts(engine: Engine, fn, tasks: list[tuple], parts: int) -> list[tuple[list, Any]]:
-    """`fn(*task)` for each task, each (tables, small): on an engine that holds data, each
-    table stays where it was made, a reference of its own (the shuffle's parts)."""
-    if held.holds(engine):
-        return engine.map_parts(fn, tasks, parts)
-    return [fn(*task) for task in tasks]
 
 
 def _scanned(

@@ -29,12 +29,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from composer import held
 from composer.cache import StageCache, digest
 from composer.codehash import code_sha
 from composer.convert import Converted, Rejection, convert_source
 from composer.dedup import priority
-from composer.engines import Engine
 from composer.manifest import Filters, Manifest, NearDedup
 from composer.plugins import Plugin
 from composer.report import histogram
@@ -134,12 +132,13 @@ def near_key(
     manifest: Manifest,
     lock_inputs: dict[str, Any],
     converted: list[Converted],
-    kept: dict[str, pa.Table],
+    shas: dict[str, str],
     spec: NearDedup,
 ) -> str:
-    """Near dedup's key: what it compares (each source's records after exact dedup, in
-    the rank near dedup keeps the first of), how (`dedup.near`, the dedup key, the seed of
-    its permutations, the embedding model's weights for `method: embedding`) and the code."""
+    """Near dedup's key: what it compares (each source's records after exact dedup, by the
+    `table_sha` of each in `shas`, in the rank near dedup keeps the first of), how
+    (`dedup.near`, the dedup key, the seed of its permutations, the embedding model's
+    weights for `method: embedding`) and the code."""
     ranked = priority(converted)
     model = None
     if spec.method == "embedding":
@@ -154,18 +153,8 @@ def near_key(
         manifest.dedup.key,
         manifest.seed,
         model,
-        [(c.source.name, c.plugin.kind, table_sha(kept[c.source.name])) for c in ranked],
+        [(c.source.name, c.plugin.kind, shas[c.source.name]) for c in ranked],
     )
-
-
-def shas(engine: Engine | None, tables: dict[str, Any]) -> dict[str, str]:
-    """Each table's table_sha, taken where the engine keeps it (composer.held)."""
-    done = held.each_source(engine, _sha, {name: (t,) for name, t in tables.items()})
-    return {name: sha for name, (_, sha) in done.items()}
-
-
-def _sha(table: pa.Table) -> tuple[pa.Table, str]:
-    return table, table_sha(table)
 
 
 def table_sha(table: pa.Table) -> str:

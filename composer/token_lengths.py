@@ -18,9 +18,12 @@ from composer.report import histogram
 
 
 class TokenLengths:
+    """Each format's rows by length (`counts[name][n]`: rows of n tokens), not a length per
+    row: what a build keeps of them does not grow with its rows."""
+
     def __init__(self, formats: list[Any]):
         self.formats = {f.name: f for f in formats if hasattr(f, "token_lengths")}
-        self.lengths: dict[str, list[np.ndarray]] = {name: [] for name in self.formats}
+        self.counts: dict[str, np.ndarray] = {name: np.zeros(0, np.int64) for name in self.formats}
 
     def add(self, kind: str, rendered: pa.Table) -> None:
         """Measure the rows of `rendered` (one kind, a `format` column) in each tokenizer."""
@@ -29,7 +32,12 @@ class TokenLengths:
     def extend(self, measured: dict[str, np.ndarray]) -> None:
         """Add lengths measured apart (by `measure`, in an engine's worker)."""
         for name, values in measured.items():
-            self.lengths[name].append(values)
+            more = np.bincount(np.asarray(values, np.int64))
+            counts = self.counts[name]
+            if len(more) > len(counts):
+                counts, more = more, counts
+            counts[: len(more)] += more
+            self.counts[name] = counts
 
     def measure(self, kind: str, rendered: pa.Table) -> dict[str, np.ndarray]:
         """The token lengths of `rendered`'s rows, by format (nothing for text)."""
@@ -55,21 +63,29 @@ class TokenLengths:
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per format: rows, the longest and median row, the max_seq_len and the share over."""
         out = {}
-        for name, parts in self.lengths.items():
+        for name, counts in self.counts.items():
             fmt = self.formats[name]
-            values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            rows = int(counts.sum())
+            lengths = np.flatnonzero(counts)  # the lengths some row has, ascending
             limit = fmt.max_seq_len
-            over = int((values > limit).sum()) if limit else None
+            over = int(counts[limit + 1 :].sum()) if limit else None
             out[name] = {
                 "tokenizer": fmt.path.name,
-                "rows": len(values),
-                "max": int(values.max()) if len(values) else 0,
-                "median": float(np.median(values)) if len(values) else 0.0,
+                "rows": rows,
+                "max": int(lengths[-1]) if rows else 0,
+                "median": _median(counts) if rows else 0.0,
                 "max_seq_len": limit,
                 "over": over,
-                "share_over": round(over / len(values), 6)
-                if over is not None and len(values)
-                else None,
-                "histogram": histogram(values, log=True),
+                "share_over": round(over / rows, 6) if over is not None and rows else None,
+                "histogram": histogram(lengths, log=True, weights=counts[lengths]),
             }
         return out
+
+
+def _median(counts: np.ndarray) -> float:
+    """`np.median` of the rows `counts` describes (rows of each length), without them."""
+    total = int(counts.sum())
+    cumulative = np.cumsum(counts)
+    low = int(np.searchsorted(cumulative, (total - 1) // 2 + 1))  # the lower middle row's
+    high = int(np.searchsorted(cumulative, total // 2 + 1))  # the upper middle row's
+    return float((low + high) / 2)

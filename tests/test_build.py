@@ -663,6 +663,26 @@ def test_the_writer_threads_write_the_bytes_one_thread_writes(tmp_path):
     assert written(tmp_path / "four", threads=4) == one
 
 
+def test_the_writer_holds_at_most_its_bytes_of_rows_in_flight(tmp_path, monkeypatch):
+    """Rows in writes not done stay under WRITE_BYTES (one part may pass it), however many
+    the batches: the writer's memory does not grow with a build; the bytes are the same."""
+    from composer import output
+
+    one = written(tmp_path / "one", threads=1)
+    monkeypatch.setattr(output, "WRITE_BYTES", 60_000)
+    held: list[tuple[int, int]] = []  # (bytes in flight, the part just given)
+    real = output.RowWriter._submit
+
+    def submit(self, key, part):
+        real(self, key, part)
+        held.append((self._held, part.nbytes))
+
+    monkeypatch.setattr(output.RowWriter, "_submit", submit)
+    assert written(tmp_path / "small", threads=2) == one
+    assert len(held) == 48 and all(h <= 60_000 or h == part for h, part in held)
+    assert sum(part for _, part in held) > 4 * 60_000
+
+
 def test_a_failed_write_stops_the_writer_and_closes_its_files(tmp_path):
     import threading
 

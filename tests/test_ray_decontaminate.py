@@ -127,7 +127,7 @@ def test_the_stage_keys_are_the_sha256_of_the_held_tables(cluster, engine):
 
     table = pa.table({"id": ["a", "b"], "text": ["x", "y"]})
     ref = engine.put(table)
-    assert stages.shas(engine, {"s": ref}) == {"s": stages.table_sha(table)}
+    assert held.shas(engine, {"s": ref}) == {"s": stages.table_sha(table)}
 
 
 @pytest.mark.usefixtures("small_batches")

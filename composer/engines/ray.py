@@ -17,15 +17,18 @@ writes every output file from them, so the bytes do not depend on the number of 
   another build on the cluster would wait for them forever.
 - `map_held` (composer.held): the build's steps over whole sources, as Ray tasks whose
   tables stay in the object store, owned by the driver; only their small results (counts,
-  id columns, rendered rows to write) come back. So the driver holds no records. With
-  `pool`, its tasks go to the actors (the scan of texts held there: composer.scan_held);
-  `map_parts` is its shuffle, each task's table cut in parts that other tasks read.
+  rendered rows to write) come back. So the driver holds no records. `map_parts`: the same
+  for a step that makes a table per part of a hash shuffle (dedup, the split, the scan's
+  distinct texts). With `pool`, map_held's tasks go to the actors (the scan of texts held
+  there: composer.scan_held).
 
 Every node needs composer (and the manifest's plugins) installed as on the driver, and the
 manifest's files, the cache folder and the output folder at the same paths (shared storage;
 see the README, "Running on a Ray cluster"). The driver's COMPOSER_* and HF_* variables go to
 the workers with the job. Ray's log lines, usage stats and progress bars are off: what the
-user sees is composer's own progress.
+user sees is composer's own progress. So a worker's stderr does not reach the user: the
+Python warnings a task raises come back with its result and are raised again here, in task
+order (composer.engines.caught).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from composer.engines import caught
 from composer.engines.base import WorkerState
 from composer.errors import UserError
 
@@ -235,22 +239,21 @@ class RayEngine:
         ]
 
     def map_parts(
-        self, fn: Callable[..., tuple[Sequence[Any], Any]], tasks: Sequence[tuple], parts: int
+        self, fn: Callable[..., tuple[list[Any], Any]], tasks: Sequence[tuple], count: int
     ) -> list[tuple[list[Any], Any]]:
-        """`map_held` for a step that makes `parts` tables a task (a shuffle: each part goes
-        to another task): `fn(*task)` returns (tables, small), and each of its tables stays
-        in the object store as a reference of its own, so that the task it goes to reads
-        only that part."""
+        """`map_held` for steps that make `count` tables a task (a shuffle's parts: see
+        composer.held.each_parts): each task's tables stay in the object store as `count`
+        references, so a later task reads only the part it is given."""
         tasks = [tuple(t) for t in tasks]
         if not tasks:
             return []
         ray = self._start()
         self._stop_actors()  # their CPUs are the tasks'
         stored_fn, env = ray.put(fn), ray.put(passed_on())
-        run = ray.remote(num_returns=parts + 1, max_retries=RETRIES, retry_exceptions=False)(
+        run = ray.remote(num_returns=count + 1, max_retries=RETRIES, retry_exceptions=False)(
             _run_parts
         )
-        refs = [run.remote(stored_fn, env, *task) for task in tasks]
+        refs = [run.remote(stored_fn, count, env, *task) for task in tasks]
         smalls = self._gather({r[-1]: i for i, r in enumerate(refs)}, len(tasks))
         return [(list(r[:-1]), small) for r, small in zip(refs, smalls)]
 
@@ -292,11 +295,12 @@ class RayEngine:
         cancelled."""
         ray = self._ray
         results: list[Any] = [None] * count
+        told: dict[int, caught.Caught] = {}  # each task's warnings (composer.engines.caught)
         try:
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
                 i = pending.pop(ref)
-                results[i] = ray.get(ref)
+                results[i], told[i] = ray.get(ref)
                 if refill is not None:
                     pending.update(refill(ref))
         except ray.exceptions.RayTaskError as exc:
@@ -306,6 +310,9 @@ class RayEngine:
             if isinstance(cause, Exception):
                 raise cause from None
             raise
+        finally:
+            for i in sorted(told):  # in task order, whichever finished first
+                caught.replay(told[i])
         return results
 
     def release(self) -> None:
@@ -381,9 +388,12 @@ def wants_gpu(setup: Callable[[], Any]) -> bool:
     return bool(getattr(getattr(setup, "func", setup), "gpu", False))
 
 
-def _run(fn: Callable[..., R], env: dict[str, str], task: Any) -> R:
+def _run(fn: Callable[..., R], env: dict[str, str], task: Any) -> tuple[R, caught.Caught]:
+    """`fn(task)`, and the warnings it raised (for the driver to show)."""
     os.environ.update(env)
-    return fn(task)
+    with caught.recording() as told:
+        result = fn(task)
+    return result, told
 
 
 _HELD_STATE = WorkerState()  # a worker process's state from `map_held`'s latest setup
@@ -392,26 +402,31 @@ _HELD_STATE = WorkerState()  # a worker process's state from `map_held`'s latest
 def _run_held(
     fn: Callable[..., tuple[Any, Any]], setup: Callable[[], Any] | None, env: dict, *args: Any
 ) -> tuple[Any, Any]:
-    """`fn`'s (table, small) as (table, (False, small)), or (None, (True, small)) when the
-    table is `fn`'s first value, unchanged."""
+    """`fn`'s (table, small) as (table, ((False, small), warnings)), or (None, ((True,
+    small), warnings)) when the table is `fn`'s first value, unchanged."""
     os.environ.update(env)
-    if setup is None:
-        return _held(fn(*args), args)
-    return _held(_HELD_STATE.run(lambda state, task: fn(state, *task), setup, args), args)
+    with caught.recording() as told:
+        if setup is None:
+            table, small = fn(*args)
+        else:
+            table, small = _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
+    return _held(table, small, told, args)
 
 
-def _held(result: tuple[Any, Any], args: tuple) -> tuple[Any, Any]:
-    table, small = result
+def _held(table: Any, small: Any, told: caught.Caught, args: tuple) -> tuple[Any, Any]:
     if args and table is args[0]:
-        return None, (True, small)
-    return table, (False, small)
+        return None, ((True, small), told)
+    return table, ((False, small), told)
 
 
-def _run_parts(fn: Callable[..., tuple[Sequence[Any], Any]], env: dict, *args: Any) -> tuple:
-    """`fn`'s (tables, small) as Ray's returns: each table, then small."""
+def _run_parts(fn: Callable[..., tuple[list[Any], Any]], count: int, env: dict, *args: Any):
+    """`fn`'s (tables, small) as `count` tables, then (small, warnings): one object each."""
     os.environ.update(env)
-    tables, small = fn(*args)
-    return (*tables, small)
+    with caught.recording() as told:
+        tables, small = fn(*args)
+    if len(tables) != count:
+        raise ValueError(f"{fn.__name__} made {len(tables)} tables, not {count}")
+    return (*tables, (small, told))
 
 
 class _Worker:
@@ -423,13 +438,17 @@ class _Worker:
 
     def run(
         self, fn: Callable[..., R], setup: Callable[[], Any], env: dict[str, str], task: Any
-    ) -> R:
+    ) -> tuple[R, caught.Caught]:
         os.environ.update(env)
-        return self.state.run(fn, setup, task)
+        with caught.recording() as told:
+            result = self.state.run(fn, setup, task)
+        return result, told
 
     def run_held(
         self, fn: Callable[..., tuple[Any, Any]], setup: Callable[[], Any], env: dict, *args: Any
     ) -> tuple[Any, Any]:
         """A task of `map_held` with `pool`: as `_run_held`, with this actor's state."""
         os.environ.update(env)
-        return _held(self.state.run(lambda state, task: fn(state, *task), setup, args), args)
+        with caught.recording() as told:
+            table, small = self.state.run(lambda state, task: fn(state, *task), setup, args)
+        return _held(table, small, told, args)
