@@ -21,7 +21,7 @@ import yaml
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
 
 import composer
-from composer import stages
+from composer import held, stages
 from composer.cache import StageCache
 from tests import test_ray
 from tests.helpers import write_jsonl
