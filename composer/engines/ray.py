@@ -378,12 +378,13 @@ def _run_held(
 
 
 def _run_parts(fn: Callable[..., tuple[list[Any], Any]], count: int, env: dict, *args: Any):
-    """`fn`'s (tables, small) as `count` tables, then small: one object each."""
+    """`fn`'s (tables, small) as `count` tables, then (small, warnings): one object each."""
     os.environ.update(env)
-    tables, small = fn(*args)
+    with caught.recording() as told:
+        tables, small = fn(*args)
     if len(tables) != count:
         raise ValueError(f"{fn.__name__} made {len(tables)} tables, not {count}")
-    return (*tables, small)
+    return (*tables, (small, told))
 
 
 class _Worker:
