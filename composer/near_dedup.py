@@ -498,8 +498,7 @@ def near_dedup(
     reference, for `store`). There, MinHash signatures are taken first, a task a source
     (`source_signatures`, in parallel on the cluster), and the kind's task is given them;
     here the kind's step takes them itself (no second copy of them to join). The
-    embeddings stay in the kind's step: a text's vector sums its words in the order of its
-    batch's words, so batches cut otherwise could change the last bit."""
+    embeddings stay in the kind's step, encoded in the batches the local engine encodes."""
     kinds = {s.source.name: s.plugin.kind for s in sources}
     ranked = [s.source.name for s in priority(sources)]
     signed: dict[str, Any] = {}
