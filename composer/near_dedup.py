@@ -496,7 +496,9 @@ def near_dedup(
     task on the cluster: the driver gets the masks, the counts and the report's clusters,
     and the similarities stay in the object store (`similarities` is then each kind's
     reference, for `store`). There, MinHash signatures are taken first, a task a source
-    (`source_signatures`, in parallel on the cluster), and the kind's task is given them."""
+    (`source_signatures`, in parallel on the cluster), and the kind's task is given them;
+    here the kind's step takes them itself (no second copy of them to join). The
+    embeddings stay in the kind's step, encoded in the batches the local engine encodes."""
     kinds = {s.source.name: s.plugin.kind for s in sources}
     ranked = [s.source.name for s in priority(sources)]
     signed: dict[str, Any] = {}
