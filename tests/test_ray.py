@@ -132,9 +132,9 @@ def test_workers_take_the_drivers_cache_folder(engine: RayEngine, monkeypatch, t
 @pytest.fixture
 def ray_tasks(monkeypatch) -> list[tuple[str, int, Any]]:
     """(function, tasks, setup) of every map a build sends to the cluster (`map`, and
-    `map_held`, whose tables stay on the cluster): the real map runs."""
+    `map_held` and `map_parts`, whose tables stay on the cluster): the real map runs."""
     seen: list[tuple[str, int, Any]] = []
-    for method in ("map", "map_held"):
+    for method in ("map", "map_held", "map_parts"):
         real = getattr(RayEngine, method)
 
         def counted(self, fn, tasks, setup=None, real=real):
