@@ -38,6 +38,7 @@ from composer.formats import PromptFormat, available_formats, template_path
 from composer.html_report import render_html
 from composer.manifest import Manifest, NearDedup, Sample, check, key_path, load_manifest
 from composer.near_dedup import NearResult, near_dedup
+from composer.near_dedup import store as store_near
 from composer.output import RowWriter, atomic_dir, check_target, write_jsonl, write_table
 from composer.plugins import registry
 from composer.render import SCHEMAS, FormatPlan, render_table
@@ -226,7 +227,9 @@ def _load_held(
                 tasks.append((manifest, i, "", root, key))
             where.append(i)
         bar.set_postfix_str(f"{len(tasks)} sources on {engine.workers} workers")
-        for i, ((table, lines), c) in zip(where, held.each_parts(engine, _held_source, tasks, 2)):
+        made = held.each_parts(engine, _held_source, tasks, 2)
+        for i, ((table, lines), (c, unstored)) in zip(where, made):
+            cache.told(unstored)
             c.plugin = plugins[manifest.sources[i].plugin_name]
             converted[i], tables[c.source.name] = c, table
             c.rejected_lines = lines
@@ -236,19 +239,22 @@ def _load_held(
 
 def _held_source(
     manifest: Manifest, index: int, folder: str, root: str, key: str
-) -> tuple[list[pa.Table], Converted]:
+) -> tuple[list[pa.Table], tuple[Converted, list]]:
     """A source's records and its rejected.jsonl lines, read from its cache entry
     (`folder`) or converted and filtered (and stored in the cache at `root` under `key`), in
-    a worker; the Converted without its records, plugin or rejected rows for the driver."""
+    a worker; the Converted without its records, plugin or rejected rows for the driver, and
+    what the cache could not store (for the driver to show: a worker's stderr does not reach
+    the user)."""
     plugin = registry()[manifest.sources[index].plugin_name]
+    cache = StageCache(Path(root), quiet=True)
     if folder:
         c = stages.load_source(Path(folder), manifest, index, plugin)
     else:
         c = stages.prepare_source(manifest, index, plugin)
         if root:
-            StageCache(Path(root)).keep("source", key, c.source.name, c, stages.save_source)
+            cache.keep("source", key, c.source.name, c, stages.save_source)
     records, c.records, c.plugin = c.records, c.records.schema.empty_table(), None
-    return [records, _rejections_apart(c)], c
+    return [records, _rejections_apart(c)], (c, cache.unstored)
 
 
 def _rejections_apart(c: Converted) -> pa.Table:
@@ -449,14 +455,12 @@ def _compose(
     if manifest.dedup.near is not None:
         rows["near dedup"] = sum(kept_rows for _, kept_rows in kept.values())
         with _timed(timings, "near dedup"):
-            # Near dedup compares the records' texts: on Ray, fetched here for the stage.
-            fetched = {name: held.fetch(engine, t) for name, (t, _) in kept.items()}
+            tables = {name: t for name, (t, _) in kept.items()}  # on Ray: references
+            spec = manifest.dedup.near
             near = _Near(
-                _near_result(
-                    manifest, manifest.dedup.near, converted, fetched, stage_cache, lock_inputs
-                )
+                _near_result(manifest, spec, converted, tables, stage_cache, lock_inputs, engine)
             )
-            del fetched
+            del tables
             gone = {name: ~g for name, g in near.result.removed.items() if g.any()}
             kept.update(_filtered(engine, {name: kept[name][0] for name in gone}, gone))
     contamination = None
@@ -1048,22 +1052,26 @@ def _near_result(
     manifest: Manifest,
     spec: NearDedup,
     converted: list[Converted],
-    kept: dict[str, pa.Table],
+    kept: dict[str, Any],
     stage_cache: StageCache,
     lock_inputs: dict[str, Any],
+    engine: Engine | None = None,
 ) -> NearResult:
-    """Near dedup's result for `kept`, from the `near` cache or computed and stored (on
-    the manifest's `workers` threads: the result is the same whatever the number, so not in
-    the key)."""
-    enabled, workers = stage_cache.enabled, manifest.workers or default_workers()
-    return stage_cache.through(
-        "near",
-        stages.near_key(manifest, lock_inputs, converted, kept, spec) if enabled else "",
-        manifest.name,
-        lambda: near_dedup(kept, converted, spec, manifest.dedup.key, manifest.seed, workers),
-        NearResult.save,
-        NearResult.load,
-    )
+    """Near dedup's result for `kept` (on Ray, references: the tables' hashes for the key,
+    and near dedup itself, are computed where they are), from the `near` cache or computed
+    and stored (on the manifest's `workers` threads: the result is the same whatever the
+    number, so not in the key)."""
+    key = ""
+    if stage_cache.enabled:
+        key = stages.near_key(manifest, lock_inputs, converted, held.shas(engine, kept), spec)
+    load = partial(NearResult.load, similarities=not held.holds(engine))
+    result = stage_cache.find("near", key, manifest.name, load)
+    if result is None:
+        workers = manifest.workers or default_workers()
+        seed = manifest.seed
+        result = near_dedup(kept, converted, spec, manifest.dedup.key, seed, workers, engine)
+        store_near(engine, result, stage_cache, key, manifest.name)
+    return result
 
 
 def scan_contamination(

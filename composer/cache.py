@@ -68,11 +68,15 @@ def file_sha(path: str | os.PathLike) -> str:
 class StageCache:
     """Entries by (stage, key) under `root`; `enabled=False` reads and writes nothing."""
 
-    def __init__(self, root: Path | None = None, enabled: bool = True):
+    def __init__(self, root: Path | None = None, enabled: bool = True, quiet: bool = False):
         self.root = Path(root) if root is not None else cache_dir()
         self.enabled = enabled
         self.stages = self.root / "stages"
         self.seen: Counter = Counter()  # (stage, event) in this process, for `summary`
+        # A worker's cache (`quiet`) prints no warning: what it could not store is kept in
+        # `unstored` for the task's result, and the driver's cache shows it (`told`).
+        self.quiet = quiet
+        self.unstored: list[tuple[str, str, str]] = []  # (stage, name, why)
 
     # ---------------------------------------------------------------- entries
 
@@ -189,15 +193,24 @@ class StageCache:
             except OSError as exc:
                 self.cannot_store(stage, name, exc)
 
-    def cannot_store(self, stage: str, name: str, exc: OSError) -> None:
-        """A full disk or a read-only cache costs the next build time, not this build."""
-        if not self.seen["", "cannot store"]:
+    def cannot_store(self, stage: str, name: str, exc: OSError | str) -> None:
+        """A full disk or a read-only cache costs the next build time, not this build: a
+        warning, once a build."""
+        why = exc if isinstance(exc, str) else exc.strerror or str(exc)
+        self.unstored.append((stage, name, why))
+        if not self.quiet and not self.seen["", "cannot store"]:
             print(
                 f"Warning: cannot store in the cache {self.root} ({stage} {name}): "
-                f"{exc.strerror or exc}; the build goes on without storing",
+                f"{why}; the build goes on without storing",
                 file=sys.stderr,
             )
         self.seen["", "cannot store"] += 1
+
+    def told(self, unstored: list[tuple[str, str, str]]) -> None:
+        """What a worker's cache (on the same folder) could not store, shown as if this
+        cache had tried: a worker's stderr does not reach the user."""
+        for stage, name, why in unstored:
+            self.cannot_store(stage, name, why)
 
     # ---------------------------------------------------------------- the log
 

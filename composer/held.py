@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from composer.engines import Engine
+from composer.stages import table_sha
 
 
 def holds(engine: Engine | None) -> bool:
@@ -43,6 +44,16 @@ def each_source(
 ) -> dict[str, tuple[Any, Any]]:
     """`each` over tasks by source name: each source's (table, small) pair, by name."""
     return dict(zip(tasks, each(engine, fn, list(tasks.values()))))
+
+
+def shas(engine: Engine | None, tables: dict[str, Any]) -> dict[str, str]:
+    """Each table's sha256 (composer.stages.table_sha), taken where the table is."""
+    hashed = each_source(engine, _sha, {name: (table,) for name, table in tables.items()})
+    return {name: sha for name, (_, sha) in hashed.items()}
+
+
+def _sha(table: pa.Table) -> tuple[None, str]:
+    return None, table_sha(table)
 
 
 def each_parts(

@@ -30,15 +30,19 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from composer import held
+from composer.cache import StageCache
 from composer.convert import Converted, dedup_key
 from composer.dedup import priority
 from composer.draws import _mix, generator
+from composer.engines import Engine
 from composer.records import HUMAN_SIDE
 
 CONTAINED_MIN = 24  # n-grams of the smaller text for containment to count (see similarity)
@@ -105,7 +109,8 @@ class NearResult:
     removed: dict[str, np.ndarray]  # source -> bool per kept record: a near-duplicate
     lost_to: dict[str, Counter]  # source -> {winning source: records lost to it}
     clusters: list[dict] = field(default_factory=list)  # a few, for the report
-    similarities: np.ndarray = field(default_factory=lambda: np.zeros(0))  # of every pair
+    # of every pair (as a build on an engine that holds data has them: each kind's reference)
+    similarities: np.ndarray | list = field(default_factory=lambda: np.zeros(0))
 
     def save(self, folder: Path) -> None:
         """A `near` cache entry: the masks end to end and the pairs' similarities (numpy),
@@ -122,7 +127,8 @@ class NearResult:
         (folder / "near.json").write_text(json.dumps(state, ensure_ascii=False), "utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> NearResult:
+    def load(cls, folder: Path, similarities: bool = True) -> NearResult:
+        """An entry (without its similarities: a driver that holds no data needs none)."""
         state = json.loads((folder / "near.json").read_text("utf-8"))
         flat = np.load(folder / "removed.npy")
         bounds = np.cumsum([0] + [n for _, n in state["sources"]])
@@ -135,7 +141,7 @@ class NearResult:
             },
             lost_to={n: Counter(c) for n, c in state["lost_to"].items()},
             clusters=state["clusters"],
-            similarities=np.load(folder / "similarities.npy"),
+            similarities=np.load(folder / "similarities.npy") if similarities else np.zeros(0),
         )
 
 
@@ -233,6 +239,17 @@ class Signatures:
     @property
     def sizes(self) -> np.ndarray:
         return np.diff(self.bounds)
+
+    @classmethod
+    def joined(cls, parts: list[Signatures]) -> Signatures:
+        """The rows of `parts`, end to end: what `signatures` gives for their texts end to
+        end (each row's signature and n-gram set is its own)."""
+        counts = np.concatenate([p.sizes for p in parts])
+        return cls(
+            np.concatenate([p.sig for p in parts]),
+            np.concatenate([p.sets for p in parts]),
+            np.r_[0, np.cumsum(counts)],
+        )
 
 
 def signatures(texts: Texts, ngram: int, perms: int, seed: int, workers: int = 1) -> Signatures:
@@ -407,6 +424,13 @@ def minhash_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (sorted by (later, earlier)) and their exact similarity."""
     shingled = signatures(texts, ngram, perms, seed, workers)
+    return shingled_pairs(shingled, threshold, bands, workers)
+
+
+def shingled_pairs(
+    shingled: Signatures, threshold: float, bands: int, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """`minhash_pairs` from the texts' signatures."""
     pairs = candidates(shingled.sig, bands, shingled.sizes > 0, workers)
     # the estimate drops the candidates far below the threshold before the exact check
     # (chance bucket collisions are most of them); the margin covers its error
@@ -458,55 +482,135 @@ def greedy(pairs: np.ndarray, sims: np.ndarray, threshold: float, n: int):
 
 
 def near_dedup(
-    kept: dict[str, pa.Table],
+    kept: dict[str, Any],
     sources: list[Converted],
     spec,
     mode: str,
     seed: int,
     workers: int = 1,
+    engine: Engine | None = None,
 ) -> NearResult:
-    """Remove near-duplicates among the records exact dedup `kept`, per kind."""
-    removed = {name: np.zeros(t.num_rows, dtype=bool) for name, t in kept.items()}
+    """Remove near-duplicates among the records exact dedup `kept`, per kind: each kind's
+    work is one step over its sources' tables (`near_kind`), where `engine` keeps them. On
+    an engine that holds data (composer.held) `kept` holds references and each kind is a
+    task on the cluster: the driver gets the masks, the counts and the report's clusters,
+    and the similarities stay in the object store (`similarities` is then each kind's
+    reference, for `store`). There, MinHash signatures are taken first, a task a source
+    (`source_signatures`, in parallel on the cluster), and the kind's task is given them."""
+    kinds = {s.source.name: s.plugin.kind for s in sources}
+    ranked = [s.source.name for s in priority(sources)]
+    signed: dict[str, Any] = {}
+    if held.holds(engine) and spec.method != "embedding":
+        steps = {name: (kept[name], kinds[name], mode, spec, seed, workers) for name in ranked}
+        signed = {
+            n: sig for n, (sig, _) in held.each_source(engine, source_signatures, steps).items()
+        }
+    tasks = []
+    for kind in ("sft", "dpo", "text"):
+        names = [name for name in ranked if kinds[name] == kind]
+        if names:
+            parts = [kept[n] for n in names] + [signed[n] for n in names if signed]
+            tasks.append((kind, names, spec, mode, seed, workers, *parts))
+    removed: dict[str, np.ndarray] = dict.fromkeys(kept)  # in `kept`'s order
     lost_to: dict[str, Counter] = {s.source.name: Counter() for s in sources}
     clusters: list[dict] = []
-    all_sims = []
-    for kind in ("sft", "dpo", "text"):
-        group = [s for s in priority(sources) if s.plugin.kind == kind]
-        if not group:
-            continue
-        names = [s.source.name for s in group]
-        texts = pa.concat_arrays([key_texts(kept[name], kind, mode) for name in names])
-        owner = np.repeat(np.arange(len(names)), [kept[n].num_rows for n in names])
+    sims = []
+    for sim, (masks, lost, found) in held.each(engine, near_kind, tasks):
+        removed.update(masks)
+        lost_to.update(lost)
+        clusters += found
+        sims.append(sim)
+    if not held.holds(engine):
+        sims = np.concatenate(sims) if sims else np.zeros(0)
+    return NearResult(removed=removed, lost_to=lost_to, clusters=clusters, similarities=sims)
+
+
+def source_signatures(
+    table: pa.Table, kind: str, mode: str, spec, seed: int, workers: int
+) -> tuple[Signatures, None]:
+    """A source's MinHash signatures (a step of `near_dedup` on an engine that holds data)."""
+    texts = key_texts(table, kind, mode)
+    return signatures(texts, spec.ngram, spec.permutations, seed, workers), None
+
+
+def near_kind(
+    kind: str, names: list[str], spec, mode: str, seed: int, workers: int, *parts: Any
+) -> tuple[np.ndarray, tuple[dict, dict, list]]:
+    """One kind's near dedup over its sources' tables (`names`, in rank order; `parts`: the
+    tables, then each one's `source_signatures` if taken already): the similarities of its
+    pairs, and (each source's removed mask, the records each source lost to each other, the
+    report's few clusters)."""
+    tables, signed = parts[: len(names)], parts[len(names) :]
+    rows = [t.num_rows for t in tables]
+    owner = np.repeat(np.arange(len(names)), rows)
+    starts = np.r_[0, np.cumsum(rows)]
+    texts = None
+    if signed:
+        pairs, sims = shingled_pairs(Signatures.joined(signed), spec.threshold, spec.bands, workers)
+    else:
+        texts = pa.concat_arrays([key_texts(table, kind, mode) for table in tables])
         if spec.method == "embedding":
             pairs, sims = embedding_pairs(texts.to_pylist(), spec.threshold)
         else:
             pairs, sims = minhash_pairs(
                 texts, spec.threshold, spec.ngram, spec.permutations, spec.bands, seed, workers
             )
-        all_sims.append(sims)
-        gone, winner, sim = greedy(pairs, sims, spec.threshold, len(texts))
-        offset = 0
-        for name in names:
-            n = kept[name].num_rows
-            removed[name] = gone[offset : offset + n]
-            for w, count in Counter(owner[winner[offset : offset + n][removed[name]]]).items():
-                lost_to[name][names[w]] += count
-            offset += n
-        for w in np.unique(winner[gone])[:5].tolist():
-            losers = np.flatnonzero(winner == w)[:3]
-            clusters.append(
-                {
-                    "kind": kind,
-                    "winner": {"source": names[owner[w]], "text": texts[w].as_py()},
-                    "losers": [
-                        {
-                            "source": names[owner[j]],
-                            "text": texts[j].as_py(),
-                            "similarity": round(float(sim[j]), 3),
-                        }
-                        for j in losers.tolist()
-                    ],
-                }
-            )
-    sims = np.concatenate(all_sims) if all_sims else np.zeros(0)
-    return NearResult(removed=removed, lost_to=lost_to, clusters=clusters, similarities=sims)
+
+    def text(j: int) -> str:
+        if texts is not None:
+            return texts[j].as_py()
+        one = tables[owner[j]].slice(j - starts[owner[j]], 1)  # its key text alone
+        return key_texts(one, kind, mode)[0].as_py()
+
+    gone, winner, sim = greedy(pairs, sims, spec.threshold, int(starts[-1]))
+    removed: dict[str, np.ndarray] = {}
+    lost_to: dict[str, Counter] = {}
+    offset = 0
+    for name, table in zip(names, tables):
+        n = table.num_rows
+        removed[name] = gone[offset : offset + n]
+        lost_to[name] = Counter()
+        for w, count in Counter(owner[winner[offset : offset + n][removed[name]]]).items():
+            lost_to[name][names[w]] += count
+        offset += n
+    clusters = []
+    for w in np.unique(winner[gone])[:5].tolist():
+        losers = np.flatnonzero(winner == w)[:3]
+        clusters.append(
+            {
+                "kind": kind,
+                "winner": {"source": names[owner[w]], "text": text(w)},
+                "losers": [
+                    {
+                        "source": names[owner[j]],
+                        "text": text(j),
+                        "similarity": round(float(sim[j]), 3),
+                    }
+                    for j in losers.tolist()
+                ],
+            }
+        )
+    return sims, (removed, lost_to, clusters)
+
+
+def store(engine: Engine | None, result: NearResult, cache: StageCache, key: str, name: str):
+    """`result` as a `near` cache entry: written here, or on an engine that holds data by a
+    task on the cluster, where its similarities are (its cache failure told here); there,
+    the similarities are let go of then (the build needs none)."""
+    if not held.holds(engine):
+        cache.keep("near", key, name, result, NearResult.save)
+        return
+    sims, result.similarities = result.similarities, np.zeros(0)
+    if cache.enabled and key:
+        [(_, unstored)] = held.each(engine, _stored, [(str(cache.root), key, name, result, *sims)])
+        cache.told(unstored)
+
+
+def _stored(
+    root: str, key: str, name: str, result: NearResult, *sims: np.ndarray
+) -> tuple[None, list]:
+    """`store`'s task: the entry written with the kinds' similarities end to end."""
+    result.similarities = np.concatenate(sims) if sims else np.zeros(0)
+    cache = StageCache(Path(root), quiet=True)
+    cache.keep("near", key, name, result, NearResult.save)
+    return None, cache.unstored

@@ -132,12 +132,13 @@ def near_key(
     manifest: Manifest,
     lock_inputs: dict[str, Any],
     converted: list[Converted],
-    kept: dict[str, pa.Table],
+    shas: dict[str, str],
     spec: NearDedup,
 ) -> str:
-    """Near dedup's key: what it compares (each source's records after exact dedup, in
-    the rank near dedup keeps the first of), how (`dedup.near`, the dedup key, the seed of
-    its permutations, the embedding model's weights for `method: embedding`) and the code."""
+    """Near dedup's key: what it compares (each source's records after exact dedup, by the
+    `table_sha` of each in `shas`, in the rank near dedup keeps the first of), how
+    (`dedup.near`, the dedup key, the seed of its permutations, the embedding model's
+    weights for `method: embedding`) and the code."""
     ranked = priority(converted)
     model = None
     if spec.method == "embedding":
@@ -152,7 +153,7 @@ def near_key(
         manifest.dedup.key,
         manifest.seed,
         model,
-        [(c.source.name, c.plugin.kind, table_sha(kept[c.source.name])) for c in ranked],
+        [(c.source.name, c.plugin.kind, shas[c.source.name]) for c in ranked],
     )
 
 

@@ -7,6 +7,7 @@ import importlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -14,7 +15,15 @@ import composer
 from composer.cache import StageCache
 from composer.card import dataset_card
 from composer.manifest import NearDedup
-from composer.near_dedup import greedy, key_texts, minhash_pairs, normalise
+from composer.near_dedup import (
+    Signatures,
+    greedy,
+    key_texts,
+    minhash_pairs,
+    normalise,
+    shingled_pairs,
+    signatures,
+)
 from tests.helpers import assert_accounted, invoke, snapshot, write_jsonl, write_manifest
 
 ORIGINAL = (
@@ -297,3 +306,19 @@ def test_one_or_two_workers_give_the_same_bytes(tmp_path, monkeypatch):
     assert one.report["near_duplicates"] == two.report["near_duplicates"]
     assert sum(s["near_duplicates"] for s in one.report["sources"]) == 3
     assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+
+
+def test_signatures_taken_in_parts_and_joined_are_those_of_the_whole(monkeypatch):
+    """Near dedup on Ray takes each source's signatures in a task of its own: joined, they
+    are (and so the pairs and similarities are) those of the kind's texts at once."""
+    monkeypatch.setattr("composer.near_dedup.ROWS_AT_ONCE", 2)  # parts cut across chunks
+    texts = [ORIGINAL, *NEAR.values(), "", *DISTINCT]
+    whole = signatures(texts, 2, 64, 7)
+    joined = Signatures.joined(
+        [signatures(texts[a:b], 2, 64, 7) for a, b in [(0, 3), (3, 3), (3, 9)]]
+    )
+    for field in ("sig", "sets", "bounds"):
+        assert np.array_equal(getattr(whole, field), getattr(joined, field)), field
+    pairs, sims = minhash_pairs(texts, 0.7, 2, 64, 16, 7)
+    again = shingled_pairs(joined, 0.7, 16)
+    assert np.array_equal(pairs, again[0]) and np.array_equal(sims, again[1]) and len(pairs)

@@ -167,7 +167,8 @@ def test_dedup_and_the_split_run_on_the_workers(cluster, tmp_path, results, monk
     assert sources["first"]["rejected"] == 30 and len(sources["first"]["rejected_examples"])
     # The rejected rows stayed on the workers (a worker wrote rejected.jsonl): the driver got
     # the first few, for the report.
-    [converted] = [smalls for name, smalls in results if name == "_held_source"]
+    [loaded] = [smalls for name, smalls in results if name == "_held_source"]
+    converted = [c for c, _ in loaded]
     first = converted[0]  # the manifest's first source
     assert (first.rejected_total, len(first.rejections)) == (30, EXAMPLES)
     assert all(c.rejected_total == 0 for c in converted[1:])

@@ -24,7 +24,9 @@ Every node needs composer (and the manifest's plugins) installed as on the drive
 manifest's files, the cache folder and the output folder at the same paths (shared storage;
 see the README, "Running on a Ray cluster"). The driver's COMPOSER_* and HF_* variables go to
 the workers with the job. Ray's log lines, usage stats and progress bars are off: what the
-user sees is composer's own progress.
+user sees is composer's own progress. So a worker's stderr does not reach the user: the
+Python warnings a task raises come back with its result and are raised again here, in task
+order (composer.engines.caught).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from composer.engines import caught
 from composer.engines.base import WorkerState
 from composer.errors import UserError
 
@@ -254,11 +257,12 @@ class RayEngine:
         cancelled."""
         ray = self._ray
         results: list[Any] = [None] * count
+        told: dict[int, caught.Caught] = {}  # each task's warnings (composer.engines.caught)
         try:
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
                 i = pending.pop(ref)
-                results[i] = ray.get(ref)
+                results[i], told[i] = ray.get(ref)
                 if refill is not None:
                     pending.update(refill(ref))
         except ray.exceptions.RayTaskError as exc:
@@ -268,6 +272,9 @@ class RayEngine:
             if isinstance(cause, Exception):
                 raise cause from None
             raise
+        finally:
+            for i in sorted(told):  # in task order, whichever finished first
+                caught.replay(told[i])
         return results
 
     def release(self) -> None:
@@ -343,9 +350,12 @@ def wants_gpu(setup: Callable[[], Any]) -> bool:
     return bool(getattr(getattr(setup, "func", setup), "gpu", False))
 
 
-def _run(fn: Callable[..., R], env: dict[str, str], task: Any) -> R:
+def _run(fn: Callable[..., R], env: dict[str, str], task: Any) -> tuple[R, caught.Caught]:
+    """`fn(task)`, and the warnings it raised (for the driver to show)."""
     os.environ.update(env)
-    return fn(task)
+    with caught.recording() as told:
+        result = fn(task)
+    return result, told
 
 
 _HELD_STATE = WorkerState()  # a worker process's state from `map_held`'s latest setup
@@ -354,25 +364,27 @@ _HELD_STATE = WorkerState()  # a worker process's state from `map_held`'s latest
 def _run_held(
     fn: Callable[..., tuple[Any, Any]], setup: Callable[[], Any] | None, env: dict, *args: Any
 ) -> tuple[Any, Any]:
-    """`fn`'s (table, small) as (table, (False, small)), or (None, (True, small)) when the
-    table is `fn`'s first value, unchanged."""
+    """`fn`'s (table, small) as (table, ((False, small), warnings)), or (None, ((True,
+    small), warnings)) when the table is `fn`'s first value, unchanged."""
     os.environ.update(env)
-    if setup is None:
-        table, small = fn(*args)
-    else:
-        table, small = _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
+    with caught.recording() as told:
+        if setup is None:
+            table, small = fn(*args)
+        else:
+            table, small = _HELD_STATE.run(lambda state, task: fn(state, *task), setup, args)
     if args and table is args[0]:
-        return None, (True, small)
-    return table, (False, small)
+        return None, ((True, small), told)
+    return table, ((False, small), told)
 
 
 def _run_parts(fn: Callable[..., tuple[list[Any], Any]], count: int, env: dict, *args: Any):
-    """`fn`'s (tables, small) as `count` tables, then small: one object each."""
+    """`fn`'s (tables, small) as `count` tables, then (small, warnings): one object each."""
     os.environ.update(env)
-    tables, small = fn(*args)
+    with caught.recording() as told:
+        tables, small = fn(*args)
     if len(tables) != count:
         raise ValueError(f"{fn.__name__} made {len(tables)} tables, not {count}")
-    return (*tables, small)
+    return (*tables, (small, told))
 
 
 class _Worker:
@@ -384,6 +396,8 @@ class _Worker:
 
     def run(
         self, fn: Callable[..., R], setup: Callable[[], Any], env: dict[str, str], task: Any
-    ) -> R:
+    ) -> tuple[R, caught.Caught]:
         os.environ.update(env)
-        return self.state.run(fn, setup, task)
+        with caught.recording() as told:
+            result = self.state.run(fn, setup, task)
+        return result, told
