@@ -216,6 +216,7 @@ def _load_held(
                 cache.keep("source", key, source.name, c, stages.save_source)
                 tables[source.name] = held.keep(engine, c.records)
                 c.records = c.records.schema.empty_table()
+                c.rejected_lines = held.keep(engine, _rejections_apart(c))
                 converted[i] = c
                 bar.update()
                 continue
@@ -226,21 +227,24 @@ def _load_held(
                 tasks.append((manifest, i, "", root, key))
             where.append(i)
         bar.set_postfix_str(f"{len(tasks)} sources on {engine.workers} workers")
-        for i, (table, (c, unstored)) in zip(where, held.each(engine, _held_source, tasks)):
+        made = held.each_parts(engine, _held_source, tasks, 2)
+        for i, ((table, lines), (c, unstored)) in zip(where, made):
             cache.told(unstored)
             c.plugin = plugins[manifest.sources[i].plugin_name]
             converted[i], tables[c.source.name] = c, table
+            c.rejected_lines = lines
             bar.update()
     return converted, {c.source.name: tables[c.source.name] for c in converted}
 
 
 def _held_source(
     manifest: Manifest, index: int, folder: str, root: str, key: str
-) -> tuple[pa.Table, tuple[Converted, list]]:
-    """A source's records, read from its cache entry (`folder`) or converted and filtered
-    (and stored in the cache at `root` under `key`), in a worker; the Converted without its
-    records (or plugin) for the driver, and what the cache could not store (for the driver
-    to show: a worker's stderr does not reach the user)."""
+) -> tuple[list[pa.Table], tuple[Converted, list]]:
+    """A source's records and its rejected.jsonl lines, read from its cache entry
+    (`folder`) or converted and filtered (and stored in the cache at `root` under `key`), in
+    a worker; the Converted without its records, plugin or rejected rows for the driver, and
+    what the cache could not store (for the driver to show: a worker's stderr does not reach
+    the user)."""
     plugin = registry()[manifest.sources[index].plugin_name]
     cache = StageCache(Path(root), quiet=True)
     if folder:
@@ -250,7 +254,20 @@ def _held_source(
         if root:
             cache.keep("source", key, c.source.name, c, stages.save_source)
     records, c.records, c.plugin = c.records, c.records.schema.empty_table(), None
-    return records, (c, cache.unstored)
+    return [records, _rejections_apart(c)], (c, cache.unstored)
+
+
+def _rejections_apart(c: Converted) -> pa.Table:
+    """A source's rejected.jsonl lines, its Converted left with the first EXAMPLES
+    rejections and the counts the report needs: the rejected rows stay where the records
+    are (on Ray), and a worker writes rejected.jsonl."""
+    lines = pa.table({"line": [_rejected_line(c, r) for r in c.rejections]}, _LINES)
+    c.rejected_total, c.reasons = len(c.rejections), c.rejected_by_reason
+    c.rejections = c.rejections[:EXAMPLES]
+    return lines
+
+
+_LINES = pa.schema([("line", pa.string())])
 
 
 POOL_BYTES = 64 << 20  # local upstream bytes below which sources convert in the driver
@@ -527,7 +544,7 @@ def _compose(
             confidence=c.confidence,
             upstream=_upstream(c),
             rows_read=c.rows_read,
-            rejected=len(c.rejections),
+            rejected=c.rejected,
             linked=c.linked,
             left_out=c.left_out,
             read_warnings=c.warnings,
@@ -604,7 +621,7 @@ def _compose(
             outputs.update(writer.close())
             write_trainer_configs(tmp, outputs)
             bar.update()
-            outputs["rejected.jsonl"] = _write_rejected(tmp, converted)
+            outputs["rejected.jsonl"] = _write_rejected(tmp, converted, engine)
             if contamination is not None:
                 write_jsonl(contamination.audit, tmp / "contamination.jsonl")
                 outputs["contamination.jsonl"] = len(contamination.audit)
@@ -1096,18 +1113,37 @@ def _records_file(path: str, *parts: Any) -> tuple[None, int]:
     return None, records.num_rows
 
 
-def _write_rejected(folder: Path, converted: list[Converted]) -> int:
-    rejected = [
-        {
-            "source": c.source.name,
-            "where": r.where,
-            "index": r.index,
-            "reason": r.reason,
-            "detail": r.detail,
-            "row": r.row,
-        }
-        for c in converted
-        for r in c.rejections
-    ]
-    write_jsonl(rejected, folder / "rejected.jsonl")
-    return len(rejected)
+def _write_rejected(folder: Path, converted: list[Converted], engine: Engine) -> int:
+    """rejected.jsonl: every source's rejected rows, in manifest order (written by a worker
+    on Ray, where they stayed; see `_rejections_apart`)."""
+    path = folder / "rejected.jsonl"
+    if held.holds(engine):
+        lines = [c.rejected_lines for c in converted]
+        [(_, rows)] = held.each(engine, _rejected_file, [(str(path), *lines)])
+        return rows
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(_rejected_line(c, r) + "\n" for c in converted for r in c.rejections)
+    return sum(len(c.rejections) for c in converted)
+
+
+def _rejected_line(c: Converted, r: Any) -> str:
+    row = {
+        "source": c.source.name,
+        "where": r.where,
+        "index": r.index,
+        "reason": r.reason,
+        "detail": r.detail,
+        "row": r.row,
+    }
+    return json.dumps(row, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _rejected_file(path: str, *lines: pa.Table) -> tuple[None, int]:
+    """rejected.jsonl from each source's lines, in turn."""
+    rows = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for table in lines:
+            for chunk in table.column("line").chunks:
+                f.writelines(line + "\n" for line in chunk.to_pylist())
+            rows += table.num_rows
+    return None, rows

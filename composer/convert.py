@@ -52,9 +52,20 @@ class Converted:
     filtered_by: dict[str, int] = field(default_factory=dict)
     distributions: dict[str, dict] = field(default_factory=dict)  # score histograms
     warnings: list[str] = field(default_factory=list)  # about reading (a file reached twice)
+    # Where the rejections stay on a worker (composer.held): `rejections` holds the first few,
+    # these the rest of what the report needs, and a reference to their rejected.jsonl lines.
+    rejected_total: int | None = None
+    reasons: Counter | None = None
+    rejected_lines: Any = None
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections) if self.rejected_total is None else self.rejected_total
 
     @property
     def rejected_by_reason(self) -> Counter:
+        if self.reasons is not None:
+            return self.reasons
         return Counter(r.reason for r in self.rejections)
 
 

@@ -1,9 +1,10 @@
 """Dedup and the split of a Ray build as a hash shuffle on the id (composer.parts), on the
 real two-node cluster of tests/test_ray.py: duplicates across sources of different
 confidence and of different kinds, repeats from upsampling, validation and test splits
-with a `max_validation` cap; the output is the local engine's, byte for byte, and the
-driver got nothing from the cluster but small results (no id column, no table, no list of
-draws longer than a round of counts is; only the rendered rows it writes)."""
+with a `max_validation` cap, rejected rows; the output is the local engine's, byte for
+byte, and the driver got nothing from the cluster but small results (no id column, no
+table, no rejected rows but the report's few, no list of draws longer than a round of
+counts is; only the rendered rows it writes)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip ins
 import composer  # noqa: E402
 from composer import split as split_module  # noqa: E402
 from composer.engines.ray import RayEngine  # noqa: E402
+from composer.report import EXAMPLES  # noqa: E402
 from tests.helpers import write_jsonl, write_manifest  # noqa: E402
 from tests.test_ray import assert_same_bytes, cluster, engine  # noqa: E402, F401  (fixtures)
 from tests.test_workers import small_batches  # noqa: E402, F401  (a fixture)
@@ -33,6 +35,7 @@ SHUFFLE = {
     "_mark_test",
     "_chosen_by_source",
     "_gathered",
+    "_rejected_file",
 }
 
 
@@ -41,6 +44,7 @@ def mixture(folder: Path) -> Path:
     instructions too: the same id in two kinds), confidences 3, 2, 2, 1, an upsampled mix,
     validation and test splits, one source's validation capped."""
     first = [{"instruction": f"question {i}", "output": f"first {i}"} for i in range(150)]
+    first += [{"instruction": f"bad {i}", "output": ""} for i in range(30)]  # rejected
     second = [{"instruction": f"question {i}", "output": f"second {i}"} for i in range(100, 260)]
     second += second[:20]  # duplicates inside a source too
     chats = [
@@ -160,6 +164,14 @@ def test_dedup_and_the_split_run_on_the_workers(cluster, tmp_path, results, monk
     assert sum(s["sampled"] for s in sources.values()) > sum(
         s["after_dedup"] for s in sources.values()
     )  # upsampled: ids repeat
+    assert sources["first"]["rejected"] == 30 and len(sources["first"]["rejected_examples"])
+    # The rejected rows stayed on the workers (a worker wrote rejected.jsonl): the driver got
+    # the first few, for the report.
+    [loaded] = [smalls for name, smalls in results if name == "_held_source"]
+    converted = [c for c, _ in loaded]
+    first = converted[0]  # the manifest's first source
+    assert (first.rejected_total, len(first.rejections)) == (30, EXAMPLES)
+    assert all(c.rejected_total == 0 for c in converted[1:])
     done = {name for name, _ in results}
     assert done >= SHUFFLE and "fetch" not in done
     limit = max(split_module.BINS, split_module.CANDIDATES)
