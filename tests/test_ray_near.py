@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
@@ -245,3 +246,46 @@ def test_a_replayed_warning_has_its_category_file_and_line(monkeypatch):
     assert issubclass(shown[0].category, UserWarning) and shown[1].category is DeprecationWarning
     assert {(w.filename, w.lineno) for w in shown} == {(f, n) for *_, f, n in told}
     assert shown[0].filename == __file__
+
+
+def stored_vector(folder: str, x: int) -> int:
+    """A scan actor's task in small: it stores an embedding in `folder` (its state)."""
+    from composer.embeddings import EmbeddingCache
+
+    cache = EmbeddingCache(Path(folder))
+    cache.put(x, np.zeros(2, np.float32))
+    cache.save()
+    return x
+
+
+def test_what_an_actor_writes_to_stderr_reaches_the_user_once(address, tmp_path, capfd):
+    """The scan's actors say on stderr that they cannot store embeddings (a print, as the
+    local engine's workers say it): on Ray the driver writes it, once for the whole map,
+    though every task said it."""
+    from functools import partial
+
+    from composer.engines.ray import RayEngine
+
+    (tmp_path / "a-file").write_text("not a folder")
+    folder = tmp_path / "a-file" / "embeddings"
+    with RayEngine(address) as engine:
+        capfd.readouterr()
+        done = engine.map(stored_vector, list(range(6)), setup=partial(str, str(folder)))
+    assert done == list(range(6))
+    said = capfd.readouterr().err.splitlines()
+    assert said == [f"Warning: cannot store embeddings in {folder}: Not a directory"], said
+
+
+def test_what_a_task_writes_to_stderr_is_recorded_and_written_once(capsys):
+    from composer.engines import caught
+
+    told = []
+    for _ in range(2):
+        with caught.recording() as one:
+            print("Warning: a note", file=sys.stderr)
+        told.append(one)
+    assert capsys.readouterr().err == ""  # recorded, not written, where the task ran
+    written: set[str] = set()
+    for one in told:
+        caught.replay(one, written)
+    assert capsys.readouterr().err == "Warning: a note\n"

@@ -6,21 +6,26 @@ library, a plugin or a scorer raises as a task converts a source would be lost. 
 records its warnings (`recording`) and hands them back with its result; the driver raises
 them again (`replay`), with their category, file and line, through its own filters and
 each module's registry of warnings shown: the user sees the text the local engine shows,
-as often.
+as often. What a task writes to `sys.stderr` (composer's own "Warning: cannot store ..."
+lines, as the scan's actors store embeddings or export the ONNX model) is recorded too, and
+written to the driver's stderr, each text once a map (every scan task would say it again).
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from typing import Any
 
 # (message, category as (module, name), file, line): a class defined where the driver
-# cannot import it would fail the whole result as it is unpickled
+# cannot import it would fail the whole result as it is unpickled. What the task wrote to
+# stderr is one entry of category STDERR.
 Caught = list[tuple[str, tuple[str, str], str, int]]
+STDERR = ("", "stderr")
 
 _REGISTRY: dict[Any, Any] = {}  # shown warnings of files the driver has not imported
 
@@ -30,7 +35,8 @@ def recording() -> Iterator[Caught]:
     """Every warning raised in the block, once per (message, category, file, line),
     whatever the filters of this process (the driver's decide what is shown)."""
     caught: Caught = []
-    with warnings.catch_warnings(record=True) as records:
+    written = io.StringIO()
+    with warnings.catch_warnings(record=True) as records, redirect_stderr(written):
         warnings.simplefilter("always")
         try:
             yield caught
@@ -42,11 +48,21 @@ def recording() -> Iterator[Caught]:
                 if one not in seen:
                     seen.add(one)
                     caught.append(one)
+            if written.getvalue():
+                caught.append((written.getvalue(), STDERR, "", 0))
 
 
-def replay(caught: Caught) -> None:
-    """Raise `caught` here, as `warnings.warn` would have from the code that raised them."""
+def replay(caught: Caught, written: set[str] | None = None) -> None:
+    """Raise `caught` here, as `warnings.warn` would have from the code that raised them;
+    write what the task wrote to stderr, unless its text is in `written` (which it joins)."""
+    written = set() if written is None else written
     for message, (where, name), filename, lineno in caught:
+        if (where, name) == STDERR:
+            if message not in written:
+                written.add(message)
+                sys.stderr.write(message)
+                sys.stderr.flush()
+            continue
         category = _category(where, name)
         module = _module_of(filename)
         if module is None:

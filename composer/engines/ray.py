@@ -311,8 +311,9 @@ class RayEngine:
                 raise cause from None
             raise
         finally:
+            written: set[str] = set()  # each text a task wrote to stderr, once a map
             for i in sorted(told):  # in task order, whichever finished first
-                caught.replay(told[i])
+                caught.replay(told[i], written)
         return results
 
     def release(self) -> None:
