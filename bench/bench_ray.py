@@ -6,8 +6,8 @@
 
 The data and manifest are bench_e2e's (three overlapping SFT sources and an HH DPO source,
 joined real items, confidence dedup, four formats, a validation split; decontamination only
-with `--decontaminate`, which at 1M rows takes about 20 minutes on 2 cores; near dedup with
-`--near`). `--every-stage` adds what the mixture lacks of the build's stages: a mix of
+with `--decontaminate`, which at 1M rows takes about 6 minutes an engine on 2 cores; near
+dedup with `--near`). `--every-stage` adds what the mixture lacks of the build's stages: a mix of
 `--rows` rows by weight, upsampling the sources short of their share (repeated ids), a test
 split beside the validation split, a source whose validation share is capped
 (`max_validation`), and packing of one source's short items. Each engine builds it with a
