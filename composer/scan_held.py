@@ -31,11 +31,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from composer import decontaminate as _decontaminate
 from composer import held
 from composer.cache import scratch
 from composer.decontaminate import (
     SCAN_CHUNK,
-    SCAN_TEXTS,
     BenchmarkIndex,
     Detector,
     Scanned,
@@ -74,10 +74,11 @@ def scan_held(
     grouped = held.each_parts(
         engine, distinct_part, [tuple(refs[p] for refs, _ in split) for p in range(parts)], 2
     )
+    size = _decontaminate.SCAN_TEXTS  # read as it runs: the tests make it small
     tasks = [
-        (texts, start, min(start + SCAN_TEXTS, count))
+        (texts, start, min(start + size, count))
         for (texts, _), count in grouped
-        for start in range(0, count, SCAN_TEXTS)
+        for start in range(0, count, size)
     ]
     scans = _scanned(engine, detector, tasks, folder, cached)
     items = BenchmarkIndex(detector.benchmark, detector.item_ids, detector.items, None)
