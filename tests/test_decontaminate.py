@@ -619,8 +619,8 @@ def test_the_held_scans_steps_give_scan_alls_result(detector, monkeypatch, parts
     from composer.engines import engine_for
     from composer.scan_held import scan_held
 
+    monkeypatch.setattr(decontaminate, "SCAN_TEXTS", 2)  # scan_held reads it from there
     for module in (decontaminate, composer.scan_held):
-        monkeypatch.setattr(module, "SCAN_TEXTS", 2)
         monkeypatch.setattr(module, "SCAN_CHUNK", 2)
     tables = {
         "chat": records_table(
