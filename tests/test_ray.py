@@ -293,6 +293,22 @@ def kill_when_busy(cluster, title: str, killed: list[int], stop: threading.Event
         time.sleep(0.02)
 
 
+def build_while_killing(
+    cluster, title: str, manifest: Path, out: Path, engine: RayEngine
+) -> tuple[composer.BuildResult, list[int]]:
+    """`manifest` built on the cluster while `kill_when_busy` kills the first busy worker
+    process titled `title`; the build's result and the pids killed."""
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=kill_when_busy, args=(cluster, title, killed, stop))
+    killer.start()
+    try:
+        return composer.build(manifest, out, cache=False, engine=engine), killed
+    finally:
+        stop.set()
+        killer.join()
+
+
 @pytest.mark.usefixtures("small_batches")
 @pytest.mark.parametrize("title", ["ray::_Worker.run_held", "ray::_run_held"])
 def test_a_worker_killed_during_a_build_changes_nothing(
@@ -303,15 +319,7 @@ def test_a_worker_killed_during_a_build_changes_nothing(
     keeps, or renders (a source converting, filtered, sampled, split). Its task runs again,
     and the output is the same."""
     local = local_build(mixture, tmp_path_factory.mktemp("local"))
-    killed: list[int] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=kill_when_busy, args=(cluster, title, killed, stop))
-    killer.start()
-    try:
-        on_ray = composer.build(mixture, tmp_path / "ray", cache=False, engine=engine)
-    finally:
-        stop.set()
-        killer.join()
+    on_ray, killed = build_while_killing(cluster, title, mixture, tmp_path / "ray", engine)
     assert killed, "no worker was running a task"
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
     assert_same_bytes(local, on_ray.output_dir)

@@ -11,7 +11,6 @@ the scan is many tasks on both nodes."""
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from composer.cache import StageCache
 from tests import test_ray
 from tests.helpers import write_jsonl
 from tests.test_decontaminate import ITEMS, conv
-from tests.test_ray import assert_cluster_free, assert_same_bytes, kill_when_busy
+from tests.test_ray import assert_cluster_free, assert_same_bytes, build_while_killing
 from tests.test_workers import every_stage, small_batches  # noqa: F401  (a fixture)
 
 cluster, engine, ray_tasks = test_ray.cluster, test_ray.engine, test_ray.ray_tasks  # fixtures
@@ -134,16 +133,8 @@ def test_the_stage_keys_are_the_sha256_of_the_held_tables(cluster, engine):
 def test_an_actor_killed_as_it_scans_changes_nothing(cluster, engine, tmp_path):
     path = contaminated_mixture(tmp_path)
     local = composer.build(path, tmp_path / "local", workers=1, cache=False)
-    killed: list[int] = []
-    stop = threading.Event()
     title = "ray::_Worker.run_held"
-    killer = threading.Thread(target=kill_when_busy, args=(cluster, title, killed, stop))
-    killer.start()
-    try:
-        on_ray = composer.build(path, tmp_path / "ray", cache=False, engine=engine)
-    finally:
-        stop.set()
-        killer.join()
+    on_ray, killed = build_while_killing(cluster, title, path, tmp_path / "ray", engine)
     assert killed, "no actor was scanning"
     assert_same_bytes(local.output_dir, on_ray.output_dir)
     assert_cluster_free()
